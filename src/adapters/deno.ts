@@ -1,0 +1,269 @@
+/**
+ * The Deno adapter: `Deno.connect` for I/O, `Deno.dlopen` for socket options. Deno does not
+ * expose a connection's descriptor, so the socket is found by its addresses (see
+ * {@linkcode denoCandidates}).
+ *
+ * @module
+ */
+
+import { DIRENT_NAME_OFFSET, FD_DIRECTORY, LIBC } from "../../ffi/linux.ts";
+import { linuxErrnoSymbols, posixSymbols } from "../../ffi/symbols.ts";
+import type { SocketAddress } from "../address.ts";
+import { type ConnectOptions, LiveConnection } from "../connection.ts";
+import { SocketOptionError } from "../errors.ts";
+import type { Descriptor, SocketCalls } from "../native.ts";
+import type { KeepAliveInfo, KeepAliveOptions } from "../options.ts";
+import type { Platform } from "../platform.ts";
+import { platformFor } from "../platforms.ts";
+import { applyKeepAlive, resolveTarget, type SocketTarget } from "../sockopt.ts";
+import type { Runtime, Transport, TransportSink } from "../transport.ts";
+
+const symbols = { ...posixSymbols, ...linuxErrnoSymbols } as const;
+type Library = Deno.DynamicLibrary<typeof symbols>;
+
+let library: Library | undefined;
+let calls: SocketCalls | undefined;
+
+function openLibrary(): Library {
+  if (library) return library;
+  try {
+    library = Deno.dlopen(LIBC, symbols);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotCapable || error instanceof Deno.errors.PermissionDenied) {
+      throw new SocketOptionError(
+        `Cannot use socket options: FFI access is not allowed; run Deno with --allow-ffi (or -A)`,
+        { code: "ERR_FFI_PERMISSION", syscall: "dlopen", option: "socket", cause: error },
+      );
+    }
+    throw new SocketOptionError(
+      `Cannot use socket options: could not open ${LIBC}: ${(error as Error).message}`,
+      { code: "ERR_FFI_UNAVAILABLE", syscall: "dlopen", option: "socket", cause: error },
+    );
+  }
+  return library;
+}
+
+/** The socket calls through `Deno.dlopen`, opened once on first use. */
+export function denoCalls(): SocketCalls {
+  if (calls) return calls;
+  const { symbols: c } = openLibrary();
+  const errno = () => new Deno.UnsafePointerView(c.__errno_location()!).getInt32();
+  const length = new Uint32Array(1);
+  const addressCall = (
+    fn: (fd: number, out: Uint8Array, len: Uint32Array) => number,
+    fd: number,
+    out: Uint8Array,
+  ) => {
+    length[0] = out.byteLength;
+    return fn(fd, out, length) === 0 ? length[0] : -errno();
+  };
+  const pollfd = new Int32Array(2);
+  const dir = new TextEncoder().encode(`${FD_DIRECTORY}\0`);
+  calls = {
+    setsockopt: (fd, level, name, value) =>
+      c.setsockopt(fd, level, name, value, value.byteLength) === 0 ? 0 : errno(),
+    getsockopt(fd, level, name, value) {
+      length[0] = value.byteLength;
+      return c.getsockopt(fd, level, name, value, length) === 0 ? length[0] : -errno();
+    },
+    getsockname: (fd, out) => addressCall(c.getsockname, fd, out),
+    getpeername: (fd, out) => addressCall(c.getpeername, fd, out),
+    poll(fd, events) {
+      // struct pollfd { int fd; short events; short revents; }
+      pollfd[0] = fd;
+      pollfd[1] = events & 0xffff;
+      const n = c.poll(pollfd, 1n, 0);
+      return n < 0 ? -errno() : n === 0 ? 0 : pollfd[1] >>> 16;
+    },
+    listDescriptors() {
+      const handle = c.opendir(dir);
+      if (handle === null) return [];
+      const out: Descriptor[] = [];
+      try {
+        for (let entry = c.readdir(handle); entry !== null; entry = c.readdir(handle)) {
+          const name = Deno.UnsafePointerView.getCString(entry, DIRENT_NAME_OFFSET);
+          if (name !== "." && name !== "..") out.push(Number(name));
+        }
+      } finally {
+        c.closedir(handle);
+      }
+      return out;
+    },
+  };
+  return calls;
+}
+
+function platform(): Platform {
+  return platformFor(Deno.build.os);
+}
+
+/**
+ * Descriptors that may carry a Deno connection. Deno keeps the descriptor private, so every open
+ * descriptor is a candidate; each is verified by its addresses before anything is set on it.
+ */
+export function denoCandidates(): Iterable<Descriptor> {
+  return denoCalls().listDescriptors();
+}
+
+function netAddr(addr: Deno.Addr): SocketAddress {
+  const a = addr as Deno.NetAddr;
+  return { hostname: a.hostname, port: a.port };
+}
+
+/** The subset of `Deno.TcpConn` sockalive uses. */
+export interface DenoTcpConnLike {
+  /** Our end. */
+  readonly localAddr: Deno.Addr;
+  /** The peer's end. */
+  readonly remoteAddr: Deno.Addr;
+}
+
+function targetOf(conn: DenoTcpConnLike): SocketTarget {
+  if (
+    typeof conn !== "object" || conn === null || !conn.localAddr || !conn.remoteAddr ||
+    conn.localAddr.transport !== "tcp"
+  ) {
+    throw new TypeError("Cannot find the socket: expected a Deno.TcpConn");
+  }
+  return {
+    local: netAddr(conn.localAddr),
+    remote: netAddr(conn.remoteAddr),
+    candidates: denoCandidates,
+  };
+}
+
+class DenoTransport implements Transport {
+  readonly #conn: Deno.TcpConn;
+  readonly localAddr: SocketAddress;
+  readonly remoteAddr: SocketAddress;
+  #paused = false;
+  #wake: (() => void) | undefined;
+  #closed = false;
+
+  constructor(conn: Deno.TcpConn) {
+    this.#conn = conn;
+    this.localAddr = netAddr(conn.localAddr);
+    this.remoteAddr = netAddr(conn.remoteAddr);
+  }
+
+  candidates(): Iterable<Descriptor> {
+    return denoCandidates();
+  }
+
+  start(sink: TransportSink): void {
+    void this.#pump(sink);
+  }
+
+  async #pump(sink: TransportSink): Promise<void> {
+    try {
+      while (!this.#closed) {
+        if (this.#paused) {
+          await new Promise<void>((resolve) => (this.#wake = resolve));
+          continue;
+        }
+        const buffer = new Uint8Array(READ_SIZE);
+        const n = await this.#conn.read(buffer);
+        if (this.#closed) return;
+        if (n === null) return sink.end();
+        // Small reads are copied so a 64 KiB buffer is not kept alive by a few bytes.
+        sink.data(n < READ_SIZE / 4 ? buffer.slice(0, n) : buffer.subarray(0, n));
+      }
+    } catch (error) {
+      if (!this.#closed) sink.error(error);
+    }
+  }
+
+  pause(): void {
+    this.#paused = true;
+  }
+
+  resume(): void {
+    this.#paused = false;
+    this.#wake?.();
+    this.#wake = undefined;
+  }
+
+  async write(bytes: Uint8Array): Promise<void> {
+    for (let offset = 0; offset < bytes.byteLength;) {
+      offset += await this.#conn.write(bytes.subarray(offset));
+    }
+  }
+
+  closeWrite(): Promise<void> {
+    return this.#conn.closeWrite();
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.resume();
+    try {
+      this.#conn.close();
+    } catch {
+      // Already closed by the runtime.
+    }
+  }
+}
+
+const READ_SIZE = 64 * 1024;
+
+/** The Deno runtime for the core. */
+export const denoRuntime: Runtime = {
+  name: "Deno",
+  platform,
+  calls: denoCalls,
+  async dial({ hostname, port }, signal) {
+    const conn = await Deno.connect({ hostname, port, signal });
+    return new DenoTransport(conn);
+  },
+};
+
+/**
+ * Opens a monitored TCP connection: keepalive is applied before it is reported open.
+ *
+ * @example
+ * ```ts ignore
+ * import { connect } from "@sockalive/sockalive/deno";
+ * const conn = connect({ hostname: "127.0.0.1", port: 7000, keepAlive: { idle: 1000, interval: 1000, count: 3 } });
+ * await conn.opened;
+ * console.log(conn.state, conn.keepAlive);
+ * console.log(await conn.closed);
+ * ```
+ */
+export function connect(options: ConnectOptions): LiveConnection {
+  return new LiveConnection(denoRuntime, options);
+}
+
+/**
+ * Sets keepalive on a `Deno.TcpConn` you opened yourself; keys left out are not touched. Returns
+ * the values read back from the kernel.
+ *
+ * @example
+ * ```ts ignore
+ * import { setKeepAlive } from "@sockalive/sockalive/deno";
+ * const conn = await Deno.connect({ hostname: "127.0.0.1", port: 7000 });
+ * console.log(setKeepAlive(conn, { idle: 5000, interval: 1000, count: 3 }));
+ * ```
+ */
+export function setKeepAlive(conn: DenoTcpConnLike, options: KeepAliveOptions): KeepAliveInfo {
+  const target = targetOf(conn);
+  const p = platform();
+  // Validation happens inside applyKeepAlive before resolve() touches any descriptor.
+  return applyKeepAlive(p, denoCalls(), () => resolveTarget(p, denoCalls(), target).fd, options);
+}
+
+/**
+ * Reads keepalive from the kernel for a `Deno.TcpConn`.
+ *
+ * @example
+ * ```ts ignore
+ * import { getKeepAlive } from "@sockalive/sockalive/deno";
+ * const conn = await Deno.connect({ hostname: "127.0.0.1", port: 7000 });
+ * console.log(getKeepAlive(conn).enabled);
+ * ```
+ */
+export function getKeepAlive(conn: DenoTcpConnLike): KeepAliveInfo {
+  const target = targetOf(conn);
+  const p = platform();
+  return p.getKeepAlive(denoCalls(), resolveTarget(p, denoCalls(), target).fd);
+}

@@ -1,0 +1,119 @@
+/**
+ * IP addresses as text (what runtimes report) and as sockaddr bytes (what the kernel reports),
+ * both brought to one form for comparison: 16 bytes, IPv4 as IPv4-mapped IPv6.
+ *
+ * @module
+ */
+
+import { AF_INET, AF_INET6 } from "../ffi/linux.ts";
+
+/** An endpoint as a runtime reports it. */
+export interface SocketAddress {
+  /** A literal IPv4 or IPv6 address (IPv6 may be bracketed or carry a %zone). */
+  hostname: string;
+  /** The TCP port. */
+  port: number;
+}
+
+/** An endpoint in comparable form. */
+export interface Endpoint {
+  /** 16 bytes; IPv4 is stored as ::ffff:a.b.c.d. */
+  address: Uint8Array;
+  /** The TCP port. */
+  port: number;
+}
+
+/**
+ * Parses a literal IPv4 or IPv6 address into 16 bytes, or returns `undefined` if `text` is not
+ * one (a host name, say).
+ */
+export function parseIp(text: string): Uint8Array | undefined {
+  let s = text.trim();
+  if (s.startsWith("[") && s.endsWith("]")) s = s.slice(1, -1);
+  const zone = s.indexOf("%");
+  if (zone >= 0) s = s.slice(0, zone);
+  const v4 = parseIpv4(s);
+  if (v4) return mapped(v4);
+  if (!s.includes(":")) return undefined;
+  // An IPv6 address may end in dotted IPv4 (::ffff:1.2.3.4): rewrite that as two hex groups.
+  const lastColon = s.lastIndexOf(":");
+  if (s.slice(lastColon + 1).includes(".")) {
+    const v4 = parseIpv4(s.slice(lastColon + 1));
+    if (!v4) return undefined;
+    const hex = (hi: number, lo: number) => ((hi << 8) | lo).toString(16);
+    s = `${s.slice(0, lastColon + 1)}${hex(v4[0], v4[1])}:${hex(v4[2], v4[3])}`;
+  }
+  const halves = s.split("::");
+  if (halves.length > 2) return undefined;
+  const parseGroups = (part: string): number[] | undefined => {
+    if (part === "") return [];
+    const groups = part.split(":").map((g) => /^[0-9a-fA-F]{1,4}$/.test(g) ? parseInt(g, 16) : -1);
+    return groups.includes(-1) ? undefined : groups;
+  };
+  const head = parseGroups(halves[0]);
+  const rest = halves.length === 2 ? parseGroups(halves[1]) : [];
+  if (!head || !rest) return undefined;
+  const total = head.length + rest.length;
+  if (halves.length === 1 ? total !== 8 : total > 7) return undefined;
+  const groups = [...head, ...new Array(8 - total).fill(0), ...rest];
+  const bytes = new Uint8Array(16);
+  groups.forEach((g, i) => {
+    bytes[2 * i] = g >> 8;
+    bytes[2 * i + 1] = g & 0xff;
+  });
+  return bytes;
+}
+
+function parseIpv4(s: string): number[] | undefined {
+  const parts = s.split(".");
+  if (parts.length !== 4) return undefined;
+  const bytes = parts.map((p) => /^\d{1,3}$/.test(p) ? Number(p) : 256);
+  return bytes.every((b) => b <= 255) ? bytes : undefined;
+}
+
+function mapped(v4: number[]): Uint8Array {
+  const bytes = new Uint8Array(16);
+  bytes[10] = 0xff;
+  bytes[11] = 0xff;
+  bytes.set(v4, 12);
+  return bytes;
+}
+
+/** Brings a runtime's address into comparable form; `undefined` if it is not a literal IP. */
+export function toEndpoint(address: SocketAddress): Endpoint | undefined {
+  const bytes = parseIp(address.hostname);
+  return bytes && Number.isInteger(address.port) ? { address: bytes, port: address.port } : undefined;
+}
+
+/**
+ * Decodes a sockaddr the kernel wrote (`length` bytes of `raw`). `lengthByte` is true on BSD
+ * and macOS, where the family is one byte after a length byte; Linux and Windows store it in
+ * 16 bits, little-endian. Returns `undefined` for families other than IPv4 and IPv6.
+ */
+export function decodeSockaddr(
+  raw: Uint8Array,
+  length: number,
+  families: { inet: number; inet6: number; lengthByte: boolean } = {
+    inet: AF_INET,
+    inet6: AF_INET6,
+    lengthByte: false,
+  },
+): Endpoint | undefined {
+  if (length < 8) return undefined;
+  const family = families.lengthByte ? raw[1] : raw[0] | (raw[1] << 8);
+  const port = (raw[2] << 8) | raw[3];
+  if (family === families.inet && length >= 8) {
+    return { address: mapped([raw[4], raw[5], raw[6], raw[7]]), port };
+  }
+  if (family === families.inet6 && length >= 24) {
+    return { address: raw.slice(8, 24), port };
+  }
+  return undefined;
+}
+
+/** Whether two endpoints are the same address and port. */
+export function sameEndpoint(a: Endpoint, b: Endpoint): boolean {
+  if (a.port !== b.port) return false;
+  for (let i = 0; i < 16; i++) if (a.address[i] !== b.address[i]) return false;
+  return true;
+}

@@ -1,0 +1,574 @@
+/**
+ * {@linkcode LiveConnection}: a TCP connection that applies keepalive as it opens, always keeps a
+ * read pending so a dead peer is noticed even when nobody reads, and reports exactly one
+ * terminal state.
+ *
+ * @module
+ */
+
+import type { SocketAddress } from "./address.ts";
+import { ConnectionClosedError, errorCode, SocketOptionError } from "./errors.ts";
+import {
+  DEFAULT_KEEPALIVE,
+  describe,
+  type KeepAliveInfo,
+  type KeepAliveLimits,
+  type KeepAliveOptions,
+  validateKeepAlive,
+} from "./options.ts";
+import { applyKeepAlive, type ResolvedTarget, resolveTarget, reverify } from "./sockopt.ts";
+import {
+  type CloseInfo,
+  ConnectionStateMachine,
+  type ConnectionState,
+  isTerminal,
+  type Transition,
+} from "./state.ts";
+import type { Runtime, Transport, TransportSink } from "./transport.ts";
+
+/** Options of {@linkcode connect}. */
+export interface ConnectOptions {
+  /** Host name or literal address; default `"127.0.0.1"`. */
+  hostname?: string;
+  /** TCP port. */
+  port: number;
+  /**
+   * Keepalive to apply before the connection is reported open. Keys left out take
+   * {@linkcode DEFAULT_KEEPALIVE}; `true` takes all the defaults; `false` turns keepalive off.
+   */
+  keepAlive?: KeepAliveOptions | boolean;
+  /**
+   * Bytes held for a consumer that is not reading before sockalive stops taking bytes from the
+   * kernel (default 1 MiB). See "When nobody reads" in the README.
+   */
+  maxBufferedBytes?: number;
+  /** Give up connecting after this many ms: state `broken`, code `"ETIMEDOUT"`. */
+  connectTimeout?: number;
+  /**
+   * Aborting while connecting ends in `broken` with code `"ABORTED"`; aborting an open
+   * connection closes it (`closed-gracefully`, by `"local"`).
+   */
+  signal?: AbortSignal;
+  /** Receives what a `statechange` listener throws (default: `console.error`). */
+  onListenerError?: (error: unknown) => void;
+}
+
+/** The event a {@linkcode LiveConnection} dispatches on each transition. */
+export class StateChangeEvent extends Event {
+  /** The state left. */
+  readonly from: ConnectionState;
+  /** The state entered. */
+  readonly to: ConnectionState;
+  /** When, in ms since the epoch. */
+  readonly at: number;
+  /** How the connection ended, when `to` is terminal. */
+  readonly info?: CloseInfo;
+
+  /** Creates the event from a machine transition. */
+  constructor(transition: Transition) {
+    super("statechange");
+    this.from = transition.from;
+    this.to = transition.to;
+    this.at = transition.at;
+    if (transition.info) this.info = transition.info;
+  }
+}
+
+/** A `statechange` listener: a function or an object with `handleEvent`. */
+export type StateChangeListener =
+  | ((event: StateChangeEvent) => void)
+  | { handleEvent(event: StateChangeEvent): void };
+
+const DEFAULT_MAX_BUFFERED = 1 << 20;
+/** How often a paused connection checks, without reading, whether the peer ended or failed. */
+const PAUSED_CHECK_MS = 100;
+
+/**
+ * A monitored TCP connection. Created by {@linkcode connect}.
+ *
+ * @example
+ * ```ts ignore
+ * import { connect } from "@sockalive/sockalive";
+ * await using conn = connect({ hostname: "127.0.0.1", port: 7000, keepAlive: { idle: 1000, interval: 1000, count: 3 } });
+ * conn.addEventListener("statechange", (e) => console.log(e.from, "->", e.to, e.info?.code));
+ * await conn.opened;
+ * console.log(conn.keepAlive); // read back from the kernel
+ * ```
+ */
+export class LiveConnection implements AsyncDisposable {
+  readonly #runtime: Runtime;
+  readonly #machine: ConnectionStateMachine;
+  readonly #listeners = new Map<StateChangeListener, { once: boolean }>();
+  readonly #onListenerError: (error: unknown) => void;
+  readonly #dialAbort = new AbortController();
+  readonly #opened: Promise<void>;
+  readonly #closed: Promise<CloseInfo>;
+  #resolveOpened!: () => void;
+  #rejectOpened!: (error: unknown) => void;
+  #resolveClosed!: (info: CloseInfo) => void;
+  #transport: Transport | undefined;
+  #target: ResolvedTarget | undefined;
+  #keepAlive: KeepAliveInfo | undefined;
+  #controller!: ReadableStreamDefaultController<Uint8Array>;
+  #readable: ReadableStream<Uint8Array>;
+  #writable: WritableStream<Uint8Array> | undefined;
+  #readableDone = false;
+  #discard = false;
+  #pendingError: Error | undefined;
+  #paused = false;
+  #overflow = false;
+  #pausedTimer: ReturnType<typeof setInterval> | undefined;
+  #connectTimer: ReturnType<typeof setTimeout> | undefined;
+  #writeChain: Promise<void> = Promise.resolve();
+  #bytesRead = 0;
+  #bytesWritten = 0;
+  #removeAbortListener: (() => void) | undefined;
+  readonly #maxBuffered: number;
+
+  /** @internal Use {@linkcode connect}. */
+  constructor(runtime: Runtime, options: ConnectOptions) {
+    const { keepAlive, port, hostname = "127.0.0.1", connectTimeout, signal } = options;
+    // Everything is checked before anything touches the network.
+    if (typeof port !== "number" || !Number.isInteger(port) || port < 0 || port > 65535) {
+      throw port === undefined || typeof port !== "number"
+        ? new TypeError(`Cannot connect: "port" must be a number, got ${String(port)}`)
+        : new RangeError(`Cannot connect: "port" must be an integer from 0 to 65535, got ${port}`);
+    }
+    if (typeof hostname !== "string") {
+      throw new TypeError(`Cannot connect: "hostname" must be a string`);
+    }
+    const maxBuffered = options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED;
+    if (typeof maxBuffered !== "number" || !(maxBuffered >= 1) || !Number.isFinite(maxBuffered)) {
+      throw new RangeError(
+        `Cannot connect: "maxBufferedBytes" must be a finite number of at least 1, got ${maxBuffered}`,
+      );
+    }
+    if (
+      connectTimeout !== undefined &&
+      (typeof connectTimeout !== "number" || !(connectTimeout > 0) || !Number.isFinite(connectTimeout))
+    ) {
+      throw new RangeError(
+        `Cannot connect: "connectTimeout" must be a positive number of ms, got ${connectTimeout}`,
+      );
+    }
+    const wanted = keepAliveRequest(keepAlive, runtime.platform().limits);
+
+    this.#runtime = runtime;
+    this.#maxBuffered = maxBuffered;
+    this.#onListenerError = options.onListenerError ?? reportListenerError;
+    this.#machine = new ConnectionStateMachine({ onObserverError: this.#onListenerError });
+    this.#machine.observe((t) => this.#onTransition(t));
+    this.#opened = new Promise((resolve, reject) => {
+      this.#resolveOpened = resolve;
+      this.#rejectOpened = reject;
+    });
+    // Nobody has to await `opened`: a failed connect is also reported through `closed`.
+    this.#opened.catch(() => {});
+    this.#closed = new Promise((resolve) => (this.#resolveClosed = resolve));
+    this.#readable = new ReadableStream<Uint8Array>({
+      start: (controller) => {
+        this.#controller = controller;
+      },
+      pull: () => this.#onPull(),
+      cancel: () => {
+        // The consumer lost interest in the bytes, not in the connection: keep the read
+        // pending so a dead peer is still noticed, and drop what arrives.
+        this.#discard = true;
+        this.#readableDone = true;
+        this.#unpause();
+      },
+    }, { highWaterMark: maxBuffered, size: (chunk) => chunk.byteLength });
+
+    if (signal?.aborted) {
+      this.#fail("ABORTED", abortError(signal));
+      return;
+    }
+    if (signal) {
+      const onAbort = () => {
+        if (this.#machine.state === "connecting") this.#fail("ABORTED", abortError(signal));
+        else void this.close();
+      };
+      signal.addEventListener("abort", onAbort, { once: true });
+      this.#removeAbortListener = () => signal.removeEventListener("abort", onAbort);
+    }
+    if (connectTimeout !== undefined) {
+      this.#connectTimer = setTimeout(() => {
+        const error = new Error(`Connect timed out after ${connectTimeout} ms`);
+        this.#fail("ETIMEDOUT", Object.assign(error, { code: "ETIMEDOUT" }));
+      }, connectTimeout);
+    }
+    void this.#open({ hostname, port }, wanted);
+  }
+
+  /** The current state. */
+  get state(): ConnectionState {
+    return this.#machine.state;
+  }
+
+  /** Resolves once open; rejects if the connection fails or is closed first. */
+  get opened(): Promise<void> {
+    return this.#opened;
+  }
+
+  /** Resolves once terminal, with how it ended. Never rejects. */
+  get closed(): Promise<CloseInfo> {
+    return this.#closed;
+  }
+
+  /** The keepalive values in force, read back from the kernel when the connection opened. */
+  get keepAlive(): KeepAliveInfo | undefined {
+    return this.#keepAlive;
+  }
+
+  /** Our address, once open. */
+  get localAddr(): SocketAddress | undefined {
+    return this.#transport?.localAddr;
+  }
+
+  /** The peer's address, once open. */
+  get remoteAddr(): SocketAddress | undefined {
+    return this.#transport?.remoteAddr;
+  }
+
+  /** Bytes received so far (including any dropped after `readable` was cancelled). */
+  get bytesRead(): number {
+    return this.#bytesRead;
+  }
+
+  /** Bytes handed to the kernel so far. */
+  get bytesWritten(): number {
+    return this.#bytesWritten;
+  }
+
+  /**
+   * The bytes the peer sends. Every byte received before a FIN or a break is delivered; after a
+   * FIN the stream closes, after a break it errors with {@linkcode ConnectionClosedError} once
+   * the bytes before it have been read. Cancelling it drops further bytes but keeps the
+   * connection monitored.
+   */
+  get readable(): ReadableStream<Uint8Array> {
+    return this.#readable;
+  }
+
+  /** A stream view of {@linkcode LiveConnection.write}; closing it half-closes (sends FIN). */
+  get writable(): WritableStream<Uint8Array> {
+    return this.#writable ??= new WritableStream<Uint8Array>({
+      write: (chunk) => this.write(chunk),
+      close: () => this.closeWrite(),
+    });
+  }
+
+  /**
+   * Sends `bytes`; resolves once the kernel has all of them. Writes are sent in call order.
+   * Waits for the connection to open; rejects with {@linkcode ConnectionClosedError} if it
+   * ends first.
+   */
+  write(bytes: Uint8Array): Promise<void> {
+    if (!(bytes instanceof Uint8Array)) {
+      return Promise.reject(new TypeError("Cannot write: expected a Uint8Array"));
+    }
+    const run = async () => {
+      if (this.#machine.state === "connecting") await this.#opened.catch(() => {});
+      const transport = this.#transport;
+      if (this.#machine.state !== "open" || !transport) throw this.#closedError("write");
+      try {
+        await transport.write(bytes);
+        this.#bytesWritten += bytes.byteLength;
+      } catch (error) {
+        if (this.#machine.state === "open") this.#fail(errorCode(error), error);
+        throw this.#closedError("write", error);
+      }
+    };
+    const result = this.#writeChain.then(run);
+    this.#writeChain = result.catch(() => {});
+    return result;
+  }
+
+  /** Sends FIN after everything written so far; the connection stays open for reading. */
+  closeWrite(): Promise<void> {
+    const result = this.#writeChain.then(async () => {
+      if (this.#machine.state === "connecting") await this.#opened.catch(() => {});
+      if (this.#machine.state !== "open" || !this.#transport) throw this.#closedError("close");
+      await this.#transport.closeWrite();
+    });
+    this.#writeChain = result.catch(() => {});
+    return result;
+  }
+
+  /**
+   * Closes the connection now (`closed-gracefully`, by `"local"`): bytes already handed to the
+   * kernel are still sent, then FIN; a write still waiting rejects. Resolves with the close info.
+   */
+  close(): Promise<CloseInfo> {
+    this.#machine.send({ type: "close" });
+    return this.#closed;
+  }
+
+  /** Closes the connection, for `await using`. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  /** Changes keepalive on the open connection; returns the values read back from the kernel. */
+  setKeepAlive(options: KeepAliveOptions): KeepAliveInfo {
+    const target = this.#requireTarget("set keepalive");
+    const calls = this.#runtime.calls();
+    const platform = this.#runtime.platform();
+    this.#keepAlive = applyKeepAlive(platform, calls, () => reverify(platform, calls, target), options);
+    return this.#keepAlive;
+  }
+
+  /** Reads the keepalive values in force from the kernel now. */
+  getKeepAlive(): KeepAliveInfo {
+    const target = this.#requireTarget("read keepalive");
+    const calls = this.#runtime.calls();
+    const platform = this.#runtime.platform();
+    return platform.getKeepAlive(calls, reverify(platform, calls, target));
+  }
+
+  /** Adds a `statechange` listener; `once` and `signal` work as with `EventTarget`. */
+  addEventListener(
+    type: "statechange",
+    listener: StateChangeListener | null,
+    options?: boolean | AddEventListenerOptions,
+  ): void {
+    if (type !== "statechange" || !listener) return;
+    const opts = typeof options === "object" ? options : {};
+    if (opts.signal?.aborted) return;
+    this.#listeners.set(listener, { once: opts.once === true });
+    opts.signal?.addEventListener("abort", () => this.#listeners.delete(listener), { once: true });
+  }
+
+  /** Removes a `statechange` listener. */
+  removeEventListener(type: "statechange", listener: StateChangeListener | null): void {
+    if (type === "statechange" && listener) this.#listeners.delete(listener);
+  }
+
+  async #open(where: { hostname: string; port: number }, wanted: KeepAliveOptions): Promise<void> {
+    let transport: Transport;
+    try {
+      transport = await this.#runtime.dial(where, this.#dialAbort.signal);
+    } catch (error) {
+      this.#fail(errorCode(error), error);
+      return;
+    }
+    if (this.#machine.state !== "connecting") {
+      // Closed, aborted or timed out while the handshake was in progress.
+      transport.close();
+      return;
+    }
+    this.#transport = transport;
+    try {
+      const calls = this.#runtime.calls();
+      const platform = this.#runtime.platform();
+      this.#target = resolveTarget(platform, calls, {
+        local: transport.localAddr,
+        remote: transport.remoteAddr,
+        candidates: () => transport.candidates(),
+      });
+      const target = this.#target;
+      this.#keepAlive = applyKeepAlive(platform, calls, () => reverify(platform, calls, target), wanted);
+    } catch (error) {
+      // A connection we cannot monitor is not handed out as if we could.
+      this.#fail(error instanceof SocketOptionError ? error.code : errorCode(error), error);
+      return;
+    }
+    if (this.#machine.send({ type: "opened" }) === undefined) return;
+    const sink: TransportSink = {
+      data: (chunk) => this.#onData(chunk),
+      end: () => this.#onEnd(),
+      error: (error) => this.#fail(errorCode(error), error),
+    };
+    transport.start(sink);
+  }
+
+  #onData(chunk: Uint8Array): void {
+    this.#bytesRead += chunk.byteLength;
+    if (this.#discard || this.#readableDone) return;
+    this.#controller.enqueue(chunk);
+    if (!this.#overflow && !this.#paused && (this.#controller.desiredSize ?? 1) <= 0) {
+      this.#paused = true;
+      this.#transport?.pause();
+      this.#pausedTimer = setInterval(() => this.#checkWhilePaused(), PAUSED_CHECK_MS);
+    }
+  }
+
+  #onPull(): void {
+    if (this.#pendingError && !this.#readableDone) {
+      // Only error once everything received before the break has been read: controller.error()
+      // would throw away what is still queued.
+      // desiredSize = maxBufferedBytes - queued bytes: equal means nothing is queued.
+      if (this.#controller.desiredSize === this.#maxBuffered) {
+        this.#readableDone = true;
+        this.#controller.error(this.#pendingError);
+      }
+      return;
+    }
+    this.#unpause();
+  }
+
+  #unpause(): void {
+    if (!this.#paused) return;
+    this.#paused = false;
+    clearInterval(this.#pausedTimer);
+    this.#pausedTimer = undefined;
+    if (this.#machine.state === "open") this.#transport?.resume();
+  }
+
+  #checkWhilePaused(): void {
+    const target = this.#target;
+    if (!target || this.#machine.state !== "open") return;
+    let ended: boolean;
+    try {
+      const calls = this.#runtime.calls();
+      const platform = this.#runtime.platform();
+      ended = !matchesNow(platform, calls, target) ||
+        platform.peek(calls, target.fd) === "ended";
+    } catch {
+      ended = true;
+    }
+    if (!ended) return;
+    // The peer sent FIN or the kernel holds an error. Read again, past the buffer limit: what is
+    // left is bounded by the kernel's receive buffer, and the read then returns EOF or the error,
+    // so the outcome is reported even though the consumer is not reading.
+    this.#overflow = true;
+    this.#unpause();
+  }
+
+  #onEnd(): void {
+    if (!this.#readableDone) {
+      this.#readableDone = true;
+      this.#controller.close();
+    }
+    this.#machine.send({ type: "eof" });
+  }
+
+  #fail(code: string, error: unknown): void {
+    const err = error instanceof Error ? error : new Error(String(error));
+    this.#machine.send({ type: "error", code, error: err });
+  }
+
+  #onTransition(t: Transition): void {
+    if (t.to === "open") this.#resolveOpened();
+    if (isTerminal(t.to)) this.#finish(t.info!);
+    const event = new StateChangeEvent(t);
+    for (const [listener, { once }] of [...this.#listeners]) {
+      if (once) this.#listeners.delete(listener);
+      try {
+        if (typeof listener === "function") listener.call(this, event);
+        else listener.handleEvent(event);
+      } catch (error) {
+        this.#onListenerError(error);
+      }
+    }
+  }
+
+  #finish(info: CloseInfo): void {
+    clearTimeout(this.#connectTimer);
+    clearInterval(this.#pausedTimer);
+    this.#removeAbortListener?.();
+    this.#dialAbort.abort();
+    this.#transport?.close();
+    if (info.state === "broken") {
+      const error = new ConnectionClosedError(
+        `The connection is broken (${info.code})${info.error ? `: ${info.error.message}` : ""}`,
+        info.code ?? "EIO",
+        { cause: info.error },
+      );
+      this.#rejectOpened(info.error ?? error);
+      if (!this.#readableDone) {
+        this.#pendingError = error;
+        this.#onPull();
+      }
+    } else {
+      this.#rejectOpened(this.#closedError("open"));
+      if (!this.#readableDone) {
+        this.#readableDone = true;
+        this.#controller.close();
+      }
+    }
+    this.#resolveClosed(info);
+  }
+
+  #closedError(action: string, cause?: unknown): ConnectionClosedError {
+    const info = this.#machine.info;
+    if (info?.state === "broken") {
+      return new ConnectionClosedError(
+        `Cannot ${action}: the connection is broken (${info.code})`,
+        info.code ?? "EIO",
+        { cause: info.error ?? cause },
+      );
+    }
+    return new ConnectionClosedError(
+      `Cannot ${action}: the connection is ${info ? `closed-gracefully by ${info.by}` : "closed"}`,
+      "ERR_CONNECTION_CLOSED",
+      cause === undefined ? undefined : { cause },
+    );
+  }
+
+  #requireTarget(action: string): ResolvedTarget {
+    if (this.#machine.state !== "open" || !this.#target) {
+      throw new ConnectionClosedError(
+        `Cannot ${action}: the connection is ${this.#machine.state}`,
+        this.#machine.info?.code ?? "ERR_CONNECTION_CLOSED",
+      );
+    }
+    return this.#target;
+  }
+
+}
+
+function matchesNow(
+  platform: ReturnType<Runtime["platform"]>,
+  calls: ReturnType<Runtime["calls"]>,
+  target: ResolvedTarget,
+): boolean {
+  try {
+    reverify(platform, calls, target);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * What `keepAlive` in {@linkcode ConnectOptions} asks for, validated against `limits` and rounded
+ * to what the platform will store.
+ */
+export function keepAliveRequest(
+  keepAlive: KeepAliveOptions | boolean | undefined,
+  limits: KeepAliveLimits,
+): KeepAliveOptions {
+  if (keepAlive === false) return { enabled: false };
+  if (keepAlive === undefined || keepAlive === true) {
+    return validateKeepAlive({ ...DEFAULT_KEEPALIVE }, limits);
+  }
+  if (typeof keepAlive !== "object" || keepAlive === null || Array.isArray(keepAlive)) {
+    throw new TypeError(
+      `Cannot connect: "keepAlive" must be an options object or a boolean, got ${describe(keepAlive)}`,
+    );
+  }
+  // Validate what the caller wrote first, so errors name their own keys and values.
+  validateKeepAlive(keepAlive, limits);
+  const merged = validateKeepAlive({ ...DEFAULT_KEEPALIVE, ...keepAlive }, limits);
+  // A caller who sets idle/interval/count but not userTimeout means "this detection budget":
+  // the data-in-flight timeout defaults to the same budget, computed from the rounded values the
+  // kernel will hold, rather than to an unrelated default.
+  if (keepAlive.userTimeout === undefined && merged.enabled) {
+    merged.userTimeout = Math.min(
+      limits.userTimeout[1],
+      merged.idle! + merged.interval! * merged.count!,
+    );
+  }
+  return merged;
+}
+
+function abortError(signal: AbortSignal): Error {
+  const reason = signal.reason;
+  const error = reason instanceof Error ? reason : new Error("The connect was aborted");
+  return error;
+}
+
+function reportListenerError(error: unknown): void {
+  console.error("sockalive: a statechange listener threw; the connection goes on:", error);
+}

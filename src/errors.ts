@@ -1,0 +1,140 @@
+/**
+ * The errors callers catch, and how a runtime's I/O error becomes a connection outcome.
+ *
+ * @module
+ */
+
+/** The system call a {@linkcode SocketOptionError} came from. */
+export type Syscall =
+  | "setsockopt"
+  | "getsockopt"
+  | "getsockname"
+  | "getpeername"
+  | "poll"
+  | "dlopen"
+  | "lookup";
+
+/** Options the error may concern: one of the keepalive knobs, or the socket lookup itself. */
+export type SocketOptionName =
+  | "enabled"
+  | "idle"
+  | "interval"
+  | "count"
+  | "userTimeout"
+  | "socket";
+
+/**
+ * A socket option could not be set or read, or the socket could not be found.
+ *
+ * `code` is the errno name (`"ENOPROTOOPT"`, `"EBADF"`, ...) or one of sockalive's own:
+ * `"ERR_FFI_PERMISSION"` (Deno without `--allow-ffi`), `"ERR_FFI_UNAVAILABLE"` (the C library could
+ * not be opened), `"ERR_SOCKET_NOT_FOUND"` (no descriptor has the connection's addresses),
+ * `"ERR_SOCKET_AMBIGUOUS"` (two different sockets have them), `"ERR_UNSUPPORTED_PLATFORM"`.
+ *
+ * @example
+ * ```ts
+ * import { SocketOptionError } from "../mod.ts";
+ * const error = new SocketOptionError("Cannot set keepalive: setsockopt failed", {
+ *   code: "EBADF", errno: 9, syscall: "setsockopt", option: "idle",
+ * });
+ * console.log(error.code, error.option); // EBADF idle
+ * ```
+ */
+export class SocketOptionError extends Error {
+  /** errno name or an `ERR_*` code; see the class description. */
+  readonly code: string;
+  /** The raw errno, or 0 when the error did not come from a system call. */
+  readonly errno: number;
+  /** The call that failed. */
+  readonly syscall: Syscall;
+  /** The option being set or read when it failed. */
+  readonly option: SocketOptionName;
+
+  /** Creates the error; `cause` keeps the underlying error where there is one. */
+  constructor(
+    message: string,
+    init: {
+      code: string;
+      errno?: number;
+      syscall: Syscall;
+      option: SocketOptionName;
+      cause?: unknown;
+    },
+  ) {
+    super(message, init.cause === undefined ? undefined : { cause: init.cause });
+    this.name = "SocketOptionError";
+    this.code = init.code;
+    this.errno = init.errno ?? 0;
+    this.syscall = init.syscall;
+    this.option = init.option;
+  }
+}
+
+/**
+ * Thrown by writes on a connection that has reached a terminal state, and used as the readable's
+ * error after a break. `code` is the break's code (`"ETIMEDOUT"`, `"ECONNRESET"`, ...) or
+ * `"ERR_CONNECTION_CLOSED"` after a graceful close.
+ *
+ * @example
+ * ```ts
+ * import { ConnectionClosedError } from "../mod.ts";
+ * const error = new ConnectionClosedError("Cannot write: the connection is broken (ECONNRESET)", "ECONNRESET");
+ * console.log(error.code); // ECONNRESET
+ * ```
+ */
+export class ConnectionClosedError extends Error {
+  /** The break's errno name, or `"ERR_CONNECTION_CLOSED"` after a graceful close. */
+  readonly code: string;
+
+  /** Creates the error; `cause` keeps the runtime's original error where there is one. */
+  constructor(message: string, code: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "ConnectionClosedError";
+    this.code = code;
+  }
+}
+
+/** The error codes that mean the connection is gone, as opposed to a programming error. */
+export const BREAK_CODES: ReadonlySet<string> = new Set([
+  "ETIMEDOUT",
+  "ECONNRESET",
+  "EPIPE",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "ECONNREFUSED",
+  "ECONNABORTED",
+  "ENETDOWN",
+  "EHOSTDOWN",
+]);
+
+/** Deno's error class names, for runtimes or versions whose errors carry no `code`. */
+const DENO_ERROR_CODES: Readonly<Record<string, string>> = {
+  TimedOut: "ETIMEDOUT",
+  ConnectionReset: "ECONNRESET",
+  BrokenPipe: "EPIPE",
+  ConnectionRefused: "ECONNREFUSED",
+  ConnectionAborted: "ECONNABORTED",
+  NetworkUnreachable: "ENETUNREACH",
+  HostUnreachable: "EHOSTUNREACH",
+};
+
+/**
+ * The errno-style code of an error thrown by a runtime's socket I/O: its `code` property where
+ * it has one (Deno 2 and Bun both set it), else its Deno class name mapped, else `"EIO"`.
+ *
+ * @example
+ * ```ts
+ * import { errorCode } from "./errors.ts";
+ * import assert from "node:assert/strict";
+ * assert.equal(errorCode(Object.assign(new Error("x"), { code: "ECONNRESET" })), "ECONNRESET");
+ * ```
+ */
+export function errorCode(error: unknown): string {
+  if (typeof error === "object" && error !== null) {
+    const code = (error as { code?: unknown }).code;
+    if (typeof code === "string" && code !== "") return code;
+    const name = (error as { name?: unknown }).name;
+    if (typeof name === "string" && name in DENO_ERROR_CODES) return DENO_ERROR_CODES[name];
+  }
+  return "EIO";
+}

@@ -1,0 +1,239 @@
+/**
+ * Keepalive options in milliseconds, their validation, and the unit conversions every platform
+ * shares. Pure: no I/O, no runtime globals.
+ *
+ * @module
+ */
+
+/**
+ * What a caller asks for. Every duration is in milliseconds. A key left out is not touched by
+ * {@linkcode setKeepAlive}; {@linkcode connect} fills it from {@linkcode DEFAULT_KEEPALIVE}.
+ */
+export interface KeepAliveOptions {
+  /** Turn probing on (default) or off. */
+  enabled?: boolean;
+  /** Silence, in ms, before the first probe is sent. */
+  idle?: number;
+  /** Time, in ms, between unanswered probes. */
+  interval?: number;
+  /** Unanswered probes after which the connection is dropped with ETIMEDOUT. */
+  count?: number;
+  /**
+   * How long, in ms, sent data may stay unacknowledged before the connection is dropped with
+   * ETIMEDOUT; 0 leaves it to the system. Covers the case keepalive cannot: a peer that vanished
+   * while data was in flight.
+   */
+  userTimeout?: number;
+}
+
+/** What the kernel reports back: the values in force, in milliseconds. */
+export interface KeepAliveInfo {
+  /** Whether keepalive probing is on. */
+  enabled: boolean;
+  /** Silence, in ms, before the first probe. */
+  idle: number;
+  /** Time, in ms, between probes. */
+  interval: number;
+  /** Unanswered probes before the connection is dropped. */
+  count: number;
+  /** Unacknowledged-data timeout in ms; 0 means the system's default (off). */
+  userTimeout: number;
+}
+
+/** The range a platform accepts for each option, and the unit it stores durations in. */
+export interface KeepAliveLimits {
+  /** Platform name used in error messages, e.g. `"Linux"`. */
+  os: string;
+  /** Granularity of `idle` and `interval`, in ms (1000 on Linux, which takes whole seconds). */
+  durationUnit: number;
+  /** Smallest and largest `idle` in ms. */
+  idle: readonly [min: number, max: number];
+  /** Smallest and largest `interval` in ms. */
+  interval: readonly [min: number, max: number];
+  /** Smallest and largest `count`. */
+  count: readonly [min: number, max: number];
+  /** Smallest and largest `userTimeout` in ms. */
+  userTimeout: readonly [min: number, max: number];
+}
+
+/**
+ * The values {@linkcode connect} uses for keys the caller leaves out: a silent peer is noticed
+ * within 10 s + 2 s x 5 = 20 s, and data in flight to a vanished peer within 20 s as well.
+ */
+export const DEFAULT_KEEPALIVE: Readonly<Required<Omit<KeepAliveOptions, "enabled">>> = Object
+  .freeze({ idle: 10_000, interval: 2_000, count: 5, userTimeout: 20_000 });
+
+const OPTION_KEYS = ["enabled", "idle", "interval", "count", "userTimeout"] as const;
+
+/**
+ * Rounds milliseconds up to whole seconds, as Linux and macOS store keepalive durations: asking
+ * for 1500 ms gives 2 s, never 1 s, so a probe never goes out earlier than asked.
+ *
+ * @example Rounding up
+ * ```ts
+ * import { toSeconds } from "./options.ts";
+ * import assert from "node:assert/strict";
+ * assert.equal(toSeconds(1500), 2);
+ * assert.equal(toSeconds(1000), 1);
+ * ```
+ */
+export function toSeconds(ms: number): number {
+  return Math.ceil(ms / 1000);
+}
+
+/**
+ * Converts whole seconds read from the kernel back to milliseconds.
+ *
+ * @example
+ * ```ts
+ * import { toMillis } from "./options.ts";
+ * import assert from "node:assert/strict";
+ * assert.equal(toMillis(2), 2000);
+ * ```
+ */
+export function toMillis(seconds: number): number {
+  return seconds * 1000;
+}
+
+/**
+ * Checks `options` against `limits` before any system call and returns them rounded up to the
+ * platform's granularity. Throws `TypeError` for a wrong type or an unknown key, `RangeError` for
+ * a value out of range; both messages name the option and the limit.
+ *
+ * @example
+ * ```ts
+ * import { validateKeepAlive } from "./options.ts";
+ * import { LINUX_LIMITS } from "./os/linux.ts";
+ * import assert from "node:assert/strict";
+ * assert.deepEqual(validateKeepAlive({ idle: 1500 }, LINUX_LIMITS), { enabled: true, idle: 2000 });
+ * assert.throws(() => validateKeepAlive({ count: 0 }, LINUX_LIMITS), RangeError);
+ * ```
+ */
+export function validateKeepAlive(
+  options: KeepAliveOptions,
+  limits: KeepAliveLimits,
+): KeepAliveOptions & { enabled: boolean } {
+  if (typeof options !== "object" || options === null || Array.isArray(options)) {
+    throw new TypeError(
+      `Cannot set keepalive: options must be an object, got ${describe(options)}`,
+    );
+  }
+  for (const key of Object.keys(options)) {
+    if (!(OPTION_KEYS as readonly string[]).includes(key)) {
+      throw new TypeError(
+        `Cannot set keepalive: unknown option "${key}"; expected one of ${OPTION_KEYS.join(", ")}`,
+      );
+    }
+  }
+  const enabled = options.enabled;
+  if (enabled !== undefined && typeof enabled !== "boolean") {
+    throw new TypeError(
+      `Cannot set keepalive: "enabled" must be a boolean, got ${describe(enabled)}`,
+    );
+  }
+  const out: KeepAliveOptions & { enabled: boolean } = { enabled: enabled ?? true };
+  const unit = limits.durationUnit;
+  for (const key of ["idle", "interval"] as const) {
+    const value = options[key];
+    if (value === undefined) continue;
+    const [min, max] = limits[key];
+    requireNumber(key, value);
+    // Anything above zero is accepted and rounded up to the granularity, so 1 ms asks for the
+    // platform's minimum rather than failing; zero or less, or past the maximum, is refused.
+    const rounded = Math.ceil(value / unit) * unit;
+    if (!(value > 0) || rounded < min || rounded > max) {
+      throw new RangeError(
+        `Cannot set keepalive: "${key}" must be more than 0 and at most ${max} ms ` +
+          `(${limits.os} takes ${describeUnit(unit)} from ${min} ms to ${max} ms), got ${value}`,
+      );
+    }
+    out[key] = rounded;
+  }
+  if (options.count !== undefined) {
+    const value = options.count;
+    const [min, max] = limits.count;
+    requireNumber("count", value);
+    if (!Number.isInteger(value) || value < min || value > max) {
+      throw new RangeError(
+        `Cannot set keepalive: "count" must be an integer from ${min} to ${max} on ${limits.os}, got ${value}`,
+      );
+    }
+    out.count = value;
+  }
+  if (options.userTimeout !== undefined) {
+    const value = options.userTimeout;
+    const [min, max] = limits.userTimeout;
+    requireNumber("userTimeout", value);
+    const rounded = Math.ceil(value);
+    if (!(value >= min) || rounded > max) {
+      throw new RangeError(
+        `Cannot set keepalive: "userTimeout" must be from ${min} to ${max} ms on ${limits.os} ` +
+          `(0 leaves it to the system), got ${value}`,
+      );
+    }
+    // Object.is keeps -0 from leaking out as a distinct value.
+    out.userTimeout = rounded === 0 ? 0 : rounded;
+  }
+  return out;
+}
+
+/**
+ * The longest a silent peer can go unnoticed with these options, in ms: the first probe after
+ * `idle`, then `count` probes `interval` apart. With a non-zero `userTimeout` Linux drops the
+ * connection at the first probe time at or past `userTimeout` instead of counting probes (the
+ * kernel's tcp_keepalive_timer), and this function follows that rule.
+ *
+ * @example
+ * ```ts
+ * import { detectionTime } from "./options.ts";
+ * import assert from "node:assert/strict";
+ * assert.equal(detectionTime({ idle: 1000, interval: 1000, count: 3 }), 4000);
+ * assert.equal(detectionTime({ idle: 1000, interval: 1000, count: 3, userTimeout: 5000 }), 5000);
+ * ```
+ */
+export function detectionTime(
+  options: Pick<KeepAliveOptions, "idle" | "interval" | "count" | "userTimeout">,
+): number {
+  const { idle, interval, count, userTimeout = 0 } = options;
+  for (const [key, value] of [["idle", idle], ["interval", interval], ["count", count]] as const) {
+    if (typeof value !== "number" || !(value > 0) || !Number.isFinite(value)) {
+      throw new RangeError(
+        `Cannot compute detection time: "${key}" must be a positive number, got ${describe(value)}`,
+      );
+    }
+  }
+  if (typeof userTimeout !== "number" || !(userTimeout >= 0) || !Number.isFinite(userTimeout)) {
+    throw new RangeError(
+      `Cannot compute detection time: "userTimeout" must be 0 or more, got ${describe(userTimeout)}`,
+    );
+  }
+  const i = idle!, n = interval!;
+  if (userTimeout === 0) return i + n * count!;
+  // Probes are checked at idle + k * interval (k >= 1, after at least one probe went out).
+  const k = Math.max(1, Math.ceil((userTimeout - i) / n));
+  return i + k * n;
+}
+
+function requireNumber(key: string, value: unknown): asserts value is number {
+  if (typeof value !== "number") {
+    throw new TypeError(
+      `Cannot set keepalive: "${key}" must be a number of ${
+        key === "count" ? "probes" : "milliseconds"
+      }, got ${describe(value)}`,
+    );
+  }
+}
+
+function describeUnit(unit: number): string {
+  return unit === 1000 ? "whole seconds" : unit === 1 ? "milliseconds" : `multiples of ${unit} ms`;
+}
+
+/** A short description of a value for error messages. */
+export function describe(value: unknown): string {
+  if (typeof value === "string") return JSON.stringify(value);
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "an array";
+  if (typeof value === "object") return "an object";
+  if (Object.is(value, -0)) return "-0";
+  return String(value);
+}

@@ -1,0 +1,95 @@
+/**
+ * Keepalive on Linux: `SO_KEEPALIVE`, then `TCP_KEEPIDLE`, `TCP_KEEPINTVL` and `TCP_KEEPCNT`
+ * (whole seconds and a count), and `TCP_USER_TIMEOUT` (milliseconds), all as C ints.
+ *
+ * @module
+ */
+
+import {
+  AF_INET,
+  AF_INET6,
+  ERRNO_NAMES,
+  IPPROTO_TCP,
+  MAX_TCP_KEEPCNT,
+  MAX_TCP_KEEPIDLE_SECONDS,
+  MAX_TCP_KEEPINTVL_SECONDS,
+  MAX_TCP_USER_TIMEOUT_MS,
+  POLLERR,
+  POLLHUP,
+  POLLNVAL,
+  POLLRDHUP,
+  SO_COOKIE,
+  SO_KEEPALIVE,
+  SO_TYPE,
+  SOCK_STREAM,
+  SOL_SOCKET,
+  TCP_KEEPCNT,
+  TCP_KEEPIDLE,
+  TCP_KEEPINTVL,
+  TCP_USER_TIMEOUT,
+} from "../../ffi/linux.ts";
+import type { KeepAliveInfo, KeepAliveLimits } from "../options.ts";
+import { toMillis, toSeconds } from "../options.ts";
+import type { Descriptor, SocketCalls } from "../native.ts";
+import { getInt, type Platform, setInt } from "../platform.ts";
+
+/** What Linux accepts, in ms: whole seconds for `idle` and `interval`. */
+export const LINUX_LIMITS: KeepAliveLimits = Object.freeze({
+  os: "Linux",
+  durationUnit: 1000,
+  idle: [1000, toMillis(MAX_TCP_KEEPIDLE_SECONDS)] as const,
+  interval: [1000, toMillis(MAX_TCP_KEEPINTVL_SECONDS)] as const,
+  count: [1, MAX_TCP_KEEPCNT] as const,
+  userTimeout: [0, MAX_TCP_USER_TIMEOUT_MS] as const,
+});
+
+/** Linux's implementation of each option. */
+export const linux: Platform = {
+  limits: LINUX_LIMITS,
+  errnoNames: ERRNO_NAMES,
+  families: { inet: AF_INET, inet6: AF_INET6, lengthByte: false },
+
+  setEnabled(calls: SocketCalls, fd: Descriptor, on: boolean): void {
+    setInt(this, calls, fd, SOL_SOCKET, SO_KEEPALIVE, on ? 1 : 0, "enabled");
+  },
+  setIdle(calls: SocketCalls, fd: Descriptor, ms: number): void {
+    setInt(this, calls, fd, IPPROTO_TCP, TCP_KEEPIDLE, toSeconds(ms), "idle");
+  },
+  setInterval(calls: SocketCalls, fd: Descriptor, ms: number): void {
+    setInt(this, calls, fd, IPPROTO_TCP, TCP_KEEPINTVL, toSeconds(ms), "interval");
+  },
+  setCount(calls: SocketCalls, fd: Descriptor, count: number): void {
+    setInt(this, calls, fd, IPPROTO_TCP, TCP_KEEPCNT, count, "count");
+  },
+  setUserTimeout(calls: SocketCalls, fd: Descriptor, ms: number): void {
+    setInt(this, calls, fd, IPPROTO_TCP, TCP_USER_TIMEOUT, ms, "userTimeout");
+  },
+  getKeepAlive(calls: SocketCalls, fd: Descriptor): KeepAliveInfo {
+    return {
+      enabled: getInt(this, calls, fd, SOL_SOCKET, SO_KEEPALIVE, "enabled") !== 0,
+      idle: toMillis(getInt(this, calls, fd, IPPROTO_TCP, TCP_KEEPIDLE, "idle")),
+      interval: toMillis(getInt(this, calls, fd, IPPROTO_TCP, TCP_KEEPINTVL, "interval")),
+      count: getInt(this, calls, fd, IPPROTO_TCP, TCP_KEEPCNT, "count"),
+      // An unsigned int in the kernel; read as such so nothing can come back negative.
+      userTimeout: getInt(this, calls, fd, IPPROTO_TCP, TCP_USER_TIMEOUT, "userTimeout") >>> 0,
+    };
+  },
+  isStream(calls: SocketCalls, fd: Descriptor): boolean {
+    const buf = new Uint8Array(4);
+    return calls.getsockopt(fd, SOL_SOCKET, SO_TYPE, buf) === 4 &&
+      new Int32Array(buf.buffer)[0] === SOCK_STREAM;
+  },
+  cookie(calls: SocketCalls, fd: Descriptor): bigint | undefined {
+    const buf = new Uint8Array(8);
+    return calls.getsockopt(fd, SOL_SOCKET, SO_COOKIE, buf) === 8
+      ? new BigUint64Array(buf.buffer)[0]
+      : undefined;
+  },
+  peek(calls: SocketCalls, fd: Descriptor): "open" | "ended" {
+    // POLLRDHUP: the peer sent FIN; POLLERR: the kernel holds an error (ETIMEDOUT, ECONNRESET);
+    // POLLHUP: both directions are shut. poll never consumes data or clears the error.
+    const revents = calls.poll(fd, POLLRDHUP);
+    if (revents < 0) return "ended";
+    return revents & (POLLRDHUP | POLLERR | POLLHUP | POLLNVAL) ? "ended" : "open";
+  },
+};

@@ -1,0 +1,86 @@
+/**
+ * What each operating system implements, one function per option (in the manner of socket2),
+ * and the int encoding they share.
+ *
+ * @module
+ */
+
+import type { KeepAliveInfo, KeepAliveLimits } from "./options.ts";
+import type { Descriptor, SocketCalls } from "./native.ts";
+import { SocketOptionError, type SocketOptionName } from "./errors.ts";
+
+/** One operating system's keepalive implementation. */
+export interface Platform {
+  /** Ranges and units this OS accepts. */
+  readonly limits: KeepAliveLimits;
+  /** errno numbers to names. */
+  readonly errnoNames: Readonly<Record<number, string>>;
+  /** Address family numbers, and whether a sockaddr starts with a length byte. */
+  readonly families: { inet: number; inet6: number; lengthByte: boolean };
+  /** Turns keepalive probing on or off. */
+  setEnabled(calls: SocketCalls, fd: Descriptor, on: boolean): void;
+  /** Sets the silence before the first probe, in ms (already validated and rounded). */
+  setIdle(calls: SocketCalls, fd: Descriptor, ms: number): void;
+  /** Sets the time between probes, in ms. */
+  setInterval(calls: SocketCalls, fd: Descriptor, ms: number): void;
+  /** Sets the number of unanswered probes before the connection is dropped. */
+  setCount(calls: SocketCalls, fd: Descriptor, count: number): void;
+  /** Sets how long sent data may stay unacknowledged, in ms (0 = system default). */
+  setUserTimeout(calls: SocketCalls, fd: Descriptor, ms: number): void;
+  /** Reads back every value, in ms. */
+  getKeepAlive(calls: SocketCalls, fd: Descriptor): KeepAliveInfo;
+  /** Whether `fd` is a stream (TCP) socket. */
+  isStream(calls: SocketCalls, fd: Descriptor): boolean;
+  /** A number unique to the socket behind `fd`, where the OS has one. */
+  cookie(calls: SocketCalls, fd: Descriptor): bigint | undefined;
+  /** Without reading: `"ended"` once the peer sent FIN or the kernel holds an error. */
+  peek(calls: SocketCalls, fd: Descriptor): "open" | "ended";
+}
+
+/** Sets a C int option, throwing {@linkcode SocketOptionError} on failure. */
+export function setInt(
+  platform: Platform,
+  calls: SocketCalls,
+  fd: Descriptor,
+  level: number,
+  name: number,
+  value: number,
+  option: SocketOptionName,
+): void {
+  // Int32Array uses the host's byte order, which is what the kernel expects for a C int.
+  const errno = calls.setsockopt(fd, level, name, new Uint8Array(new Int32Array([value]).buffer));
+  if (errno !== 0) throw optionError(platform, "setsockopt", option, errno, value);
+}
+
+/** Reads a C int option, throwing {@linkcode SocketOptionError} on failure. */
+export function getInt(
+  platform: Platform,
+  calls: SocketCalls,
+  fd: Descriptor,
+  level: number,
+  name: number,
+  option: SocketOptionName,
+): number {
+  const buf = new Uint8Array(4);
+  const result = calls.getsockopt(fd, level, name, buf);
+  if (result < 0) throw optionError(platform, "getsockopt", option, -result);
+  // Some stacks answer a boolean option with a single byte.
+  return result === 1 ? buf[0] : new Int32Array(buf.buffer)[0];
+}
+
+/** The error for a failed option call, named after its errno. */
+export function optionError(
+  platform: Platform,
+  syscall: "setsockopt" | "getsockopt",
+  option: SocketOptionName,
+  errno: number,
+  value?: number,
+): SocketOptionError {
+  const code = platform.errnoNames[errno] ?? `E${errno}`;
+  const verb = syscall === "setsockopt" ? "set" : "read";
+  const what = value === undefined ? "" : ` to ${value}`;
+  return new SocketOptionError(
+    `Cannot ${verb} keepalive: ${syscall} for "${option}"${what} failed with ${code} (errno ${errno})`,
+    { code, errno, syscall, option },
+  );
+}

@@ -1,0 +1,155 @@
+/**
+ * The portable side of socket options: find and verify a connection's socket, validate, apply
+ * option by option through the OS's {@linkcode Platform}, and read back what the kernel took.
+ *
+ * Safety rule: nothing is ever set on a descriptor unless, immediately before, getsockname and
+ * getpeername on it returned exactly the connection's local and peer addresses and it is a
+ * stream socket. A descriptor number can be closed and reused by an unrelated socket at any time.
+ *
+ * @module
+ */
+
+import { decodeSockaddr, type Endpoint, sameEndpoint, type SocketAddress, toEndpoint } from "./address.ts";
+import { SocketOptionError } from "./errors.ts";
+import type { Descriptor, SocketCalls } from "./native.ts";
+import { type KeepAliveInfo, type KeepAliveOptions, validateKeepAlive } from "./options.ts";
+import type { Platform } from "./platform.ts";
+
+/** A connection as its runtime describes it: the addresses to match and where to look. */
+export interface SocketTarget {
+  /** Our end, as the runtime reports it. */
+  local: SocketAddress;
+  /** The peer's end, as the runtime reports it. */
+  remote: SocketAddress;
+  /** Descriptors to try, most likely first (Bun: its `fd`; Deno: every open descriptor). */
+  candidates(): Iterable<Descriptor>;
+}
+
+/** A target in comparable form, plus the descriptor it was last verified at. */
+export interface ResolvedTarget {
+  local: Endpoint;
+  remote: Endpoint;
+  fd: Descriptor;
+}
+
+const SOCKADDR_SIZE = 128;
+
+/**
+ * Whether `fd` is, right now, a stream socket with exactly these local and peer addresses.
+ * Never throws: a closed, foreign or non-socket descriptor simply does not match.
+ */
+export function matches(
+  platform: Platform,
+  calls: SocketCalls,
+  fd: Descriptor,
+  local: Endpoint,
+  remote: Endpoint,
+): boolean {
+  const buf = new Uint8Array(SOCKADDR_SIZE);
+  const localLength = calls.getsockname(fd, buf);
+  if (localLength < 0) return false;
+  const gotLocal = decodeSockaddr(buf, localLength, platform.families);
+  if (!gotLocal || !sameEndpoint(gotLocal, local)) return false;
+  const remoteLength = calls.getpeername(fd, buf.fill(0));
+  if (remoteLength < 0) return false;
+  const gotRemote = decodeSockaddr(buf, remoteLength, platform.families);
+  if (!gotRemote || !sameEndpoint(gotRemote, remote)) return false;
+  // A connected UDP socket can have the same two addresses; only a stream socket will do.
+  return platform.isStream(calls, fd);
+}
+
+/** Converts a target's addresses, refusing what is not a literal IP address and port. */
+export function endpoints(target: Pick<SocketTarget, "local" | "remote">): {
+  local: Endpoint;
+  remote: Endpoint;
+} {
+  const local = toEndpoint(target.local);
+  const remote = toEndpoint(target.remote);
+  if (!local || !remote) {
+    throw new TypeError(
+      `Cannot find the socket: the connection's addresses are not IP addresses ` +
+        `(local ${JSON.stringify(target.local)}, remote ${JSON.stringify(target.remote)})`,
+    );
+  }
+  return { local, remote };
+}
+
+/**
+ * Finds the descriptor whose addresses are the target's. Throws `ERR_SOCKET_NOT_FOUND` when none
+ * matches and `ERR_SOCKET_AMBIGUOUS` when two different sockets do (possible only across network
+ * namespaces); duplicates of one socket are fine.
+ */
+export function resolveTarget(
+  platform: Platform,
+  calls: SocketCalls,
+  target: SocketTarget,
+): ResolvedTarget {
+  const { local, remote } = endpoints(target);
+  let found: Descriptor | undefined;
+  let foundCookie: bigint | undefined;
+  for (const fd of target.candidates()) {
+    if (fd === found || !matches(platform, calls, fd, local, remote)) continue;
+    if (found === undefined) {
+      found = fd;
+      foundCookie = platform.cookie(calls, fd);
+      continue;
+    }
+    const cookie = platform.cookie(calls, fd);
+    if (cookie === undefined || cookie !== foundCookie) {
+      throw new SocketOptionError(
+        `Cannot find the socket: descriptors ${found} and ${fd} both have local ` +
+          `${format(target.local)} and peer ${format(target.remote)}; refusing to guess`,
+        { code: "ERR_SOCKET_AMBIGUOUS", syscall: "lookup", option: "socket" },
+      );
+    }
+  }
+  if (found === undefined) {
+    throw new SocketOptionError(
+      `Cannot find the socket: no open TCP socket has local ${format(target.local)} and peer ` +
+        `${format(target.remote)} (is the connection closed?)`,
+      { code: "ERR_SOCKET_NOT_FOUND", syscall: "lookup", option: "socket" },
+    );
+  }
+  return { local, remote, fd: found };
+}
+
+/**
+ * Re-verifies a previously resolved descriptor, immediately before use. Throws
+ * `ERR_SOCKET_NOT_FOUND` if it no longer carries the connection (closed, or reused).
+ */
+export function reverify(platform: Platform, calls: SocketCalls, resolved: ResolvedTarget): Descriptor {
+  if (matches(platform, calls, resolved.fd, resolved.local, resolved.remote)) return resolved.fd;
+  throw new SocketOptionError(
+    `Cannot use the socket: descriptor ${resolved.fd} no longer carries this connection ` +
+      `(it was closed or reset)`,
+    { code: "ERR_SOCKET_NOT_FOUND", syscall: "lookup", option: "socket" },
+  );
+}
+
+/**
+ * Validates `options`, applies each given key on a verified descriptor, and returns the values
+ * read back from the kernel. Nothing is called on the socket if validation fails.
+ */
+export function applyKeepAlive(
+  platform: Platform,
+  calls: SocketCalls,
+  resolve: () => Descriptor,
+  options: KeepAliveOptions,
+): KeepAliveInfo {
+  const valid = validateKeepAlive(options, platform.limits);
+  const fd = resolve();
+  // Order matters on some stacks: times first, then switching probing on, so the first probe is
+  // scheduled with the new idle time rather than the system default.
+  if (valid.idle !== undefined) platform.setIdle(calls, fd, valid.idle);
+  if (valid.interval !== undefined) platform.setInterval(calls, fd, valid.interval);
+  if (valid.count !== undefined) platform.setCount(calls, fd, valid.count);
+  if (valid.userTimeout !== undefined) platform.setUserTimeout(calls, fd, valid.userTimeout);
+  platform.setEnabled(calls, fd, valid.enabled);
+  return platform.getKeepAlive(calls, fd);
+}
+
+function format(address: SocketAddress): string {
+  return address.hostname.includes(":")
+    ? `[${address.hostname}]:${address.port}`
+    : `${address.hostname}:${address.port}`;
+}

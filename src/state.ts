@@ -1,0 +1,215 @@
+/**
+ * The connection state machine: pure TypeScript, no I/O, no runtime globals.
+ *
+ * ```
+ * connecting ──opened──▶ open ──eof──▶ closed-gracefully (by peer)
+ *     │ │                  │ └─close──▶ closed-gracefully (by local)
+ *     │ └──close──▶ closed-gracefully (by local)
+ *     └──error──▶ broken ◀──error──┘
+ * ```
+ *
+ * Terminal states are final: every event in them is ignored. Each transition reaches each
+ * observer exactly once; an observer that throws is reported and the machine goes on.
+ *
+ * @module
+ */
+
+/** Where a connection is. */
+export type ConnectionState = "connecting" | "open" | "closed-gracefully" | "broken";
+
+/** The two states a connection ends in. */
+export type TerminalState = "closed-gracefully" | "broken";
+
+/** What can happen to a connection. */
+export type ConnectionEvent =
+  /** The TCP handshake completed. */
+  | { type: "opened" }
+  /** The peer shut down its sending side (FIN, read returned 0). */
+  | { type: "eof" }
+  /** The program closed the connection. */
+  | { type: "close" }
+  /** The connection failed: connect refused, keepalive or user timeout, reset, ... */
+  | { type: "error"; code: string; error?: Error };
+
+/** The kinds of {@linkcode ConnectionEvent}. */
+export type ConnectionEventType = ConnectionEvent["type"];
+
+/** How a connection ended; the value `closed` resolves to. */
+export interface CloseInfo {
+  /** The terminal state. */
+  state: TerminalState;
+  /** Who closed it, for `closed-gracefully`. */
+  by?: "peer" | "local";
+  /** The errno name of a break (`"ETIMEDOUT"`, `"ECONNRESET"`, ...). */
+  code?: string;
+  /** The runtime's error behind a break. */
+  error?: Error;
+  /** When it ended, in ms since the epoch. */
+  at: number;
+  /** How long it had been open, in ms; absent if it never opened. */
+  openForMs?: number;
+}
+
+/** One step of the machine. */
+export interface Transition {
+  /** The state left. */
+  from: ConnectionState;
+  /** The state entered. */
+  to: ConnectionState;
+  /** When, in ms since the epoch. */
+  at: number;
+  /** Present when `to` is terminal. */
+  info?: CloseInfo;
+}
+
+/**
+ * The allowed transitions: `TRANSITIONS[state][event]` is the next state, absent where the
+ * event is ignored in that state.
+ */
+export const TRANSITIONS: {
+  readonly [S in ConnectionState]: { readonly [E in ConnectionEventType]?: ConnectionState };
+} = {
+  "connecting": { opened: "open", close: "closed-gracefully", error: "broken" },
+  "open": { eof: "closed-gracefully", close: "closed-gracefully", error: "broken" },
+  "closed-gracefully": {},
+  "broken": {},
+};
+
+/** All states, in the order a connection can pass through them. */
+export const STATES: readonly ConnectionState[] = [
+  "connecting",
+  "open",
+  "closed-gracefully",
+  "broken",
+];
+
+/** Whether `state` is final. */
+export function isTerminal(state: ConnectionState): state is TerminalState {
+  switch (state) {
+    case "connecting":
+    case "open":
+      return false;
+    case "closed-gracefully":
+    case "broken":
+      return true;
+    default:
+      return unreachable(state);
+  }
+}
+
+/** Marks code the type checker proves cannot run. */
+export function unreachable(value: never): never {
+  throw new Error(`unreachable: ${String(value)}`);
+}
+
+/** Receives every transition. */
+export type TransitionObserver = (transition: Transition) => void;
+
+/**
+ * Holds one connection's state and applies events to it.
+ *
+ * @example
+ * ```ts
+ * import { ConnectionStateMachine } from "./state.ts";
+ * import assert from "node:assert/strict";
+ * const machine = new ConnectionStateMachine();
+ * machine.send({ type: "opened" });
+ * machine.send({ type: "error", code: "ETIMEDOUT" });
+ * assert.equal(machine.state, "broken");
+ * assert.equal(machine.send({ type: "eof" }), undefined); // terminal: ignored
+ * ```
+ */
+export class ConnectionStateMachine {
+  #state: ConnectionState = "connecting";
+  #openedAt: number | undefined;
+  #info: CloseInfo | undefined;
+  #observers = new Set<TransitionObserver>();
+  readonly #clock: () => number;
+  readonly #onObserverError: (error: unknown) => void;
+
+  /**
+   * `clock` gives ms since the epoch (default `Date.now`); `onObserverError` receives what an
+   * observer throws (default: `console.error`).
+   */
+  constructor(options: {
+    clock?: () => number;
+    onObserverError?: (error: unknown) => void;
+  } = {}) {
+    this.#clock = options.clock ?? Date.now;
+    this.#onObserverError = options.onObserverError ?? reportObserverError;
+  }
+
+  /** The current state. */
+  get state(): ConnectionState {
+    return this.#state;
+  }
+
+  /** When the connection opened, in ms since the epoch. */
+  get openedAt(): number | undefined {
+    return this.#openedAt;
+  }
+
+  /** How it ended, once terminal. */
+  get info(): CloseInfo | undefined {
+    return this.#info;
+  }
+
+  /** Adds an observer; returns a function that removes it. */
+  observe(observer: TransitionObserver): () => void {
+    this.#observers.add(observer);
+    return () => this.#observers.delete(observer);
+  }
+
+  /**
+   * Applies `event`. Returns the transition, or `undefined` when the event is not allowed in the
+   * current state (the state is then unchanged).
+   */
+  send(event: ConnectionEvent): Transition | undefined {
+    const from = this.#state;
+    const to = TRANSITIONS[from][event.type];
+    if (to === undefined) return undefined;
+    const at = this.#clock();
+    const transition: Transition = { from, to, at };
+    switch (event.type) {
+      case "opened":
+        this.#openedAt = at;
+        break;
+      case "eof":
+        transition.info = this.#end("closed-gracefully", at, { by: "peer" });
+        break;
+      case "close":
+        transition.info = this.#end("closed-gracefully", at, { by: "local" });
+        break;
+      case "error":
+        transition.info = this.#end("broken", at, {
+          code: event.code,
+          ...(event.error ? { error: event.error } : {}),
+        });
+        break;
+      default:
+        unreachable(event);
+    }
+    // The state changes before anyone hears of it, so an observer that calls send() sees the
+    // new state and cannot re-enter a transition that is already done.
+    this.#state = to;
+    for (const observer of [...this.#observers]) {
+      try {
+        observer(transition);
+      } catch (error) {
+        this.#onObserverError(error);
+      }
+    }
+    return transition;
+  }
+
+  #end(state: TerminalState, at: number, rest: Omit<CloseInfo, "state" | "at">): CloseInfo {
+    const info: CloseInfo = { state, ...rest, at };
+    if (this.#openedAt !== undefined) info.openForMs = at - this.#openedAt;
+    this.#info = info;
+    return info;
+  }
+}
+
+function reportObserverError(error: unknown): void {
+  console.error("sockalive: a statechange listener threw; the connection goes on:", error);
+}

@@ -1,0 +1,63 @@
+/**
+ * The contract each runtime adapter fulfils (in the manner of hono's adapters): a small object
+ * that turns the runtime's native socket into calls on a {@linkcode TransportSink}, plus the
+ * lazily opened FFI and the OS. Everything above it is runtime-agnostic.
+ *
+ * @module
+ */
+
+import type { SocketAddress } from "./address.ts";
+import type { Descriptor, SocketCalls } from "./native.ts";
+import type { Platform } from "./platform.ts";
+
+/** Receives what happens on a transport, in order; after `end` or `error` nothing more comes. */
+export interface TransportSink {
+  /** Bytes arrived. The transport does not reuse `chunk`. */
+  data(chunk: Uint8Array): void;
+  /** The peer sent FIN: no more bytes will arrive. */
+  end(): void;
+  /** The socket failed (the runtime's error, carrying an errno `code`). */
+  error(error: unknown): void;
+}
+
+/** One connected socket, as the core needs it. */
+export interface Transport {
+  /** Our end. */
+  readonly localAddr: SocketAddress;
+  /** The peer's end. */
+  readonly remoteAddr: SocketAddress;
+  /** Descriptors that may be this socket, most likely first; each is verified before use. */
+  candidates(): Iterable<Descriptor>;
+  /** Starts reading; keeps a read pending until paused, ended, failed or closed. */
+  start(sink: TransportSink): void;
+  /** Stops taking bytes from the kernel (backpressure). */
+  pause(): void;
+  /** Takes bytes from the kernel again. */
+  resume(): void;
+  /** Hands all of `bytes` to the kernel; rejects with the runtime's error. */
+  write(bytes: Uint8Array): Promise<void>;
+  /** Sends FIN after what was written (half-close); reading goes on. */
+  closeWrite(): Promise<void>;
+  /** Releases the socket now; a pending read or write ends without reaching the sink. */
+  close(): void;
+}
+
+/** Where to connect. */
+export interface DialOptions {
+  /** Host name or literal address; default `"127.0.0.1"`. */
+  hostname: string;
+  /** TCP port. */
+  port: number;
+}
+
+/** What an adapter gives the core. */
+export interface Runtime {
+  /** Short name for messages: `"Deno"` or `"Bun"`. */
+  readonly name: string;
+  /** The OS implementation; throws `ERR_UNSUPPORTED_PLATFORM` where there is none. */
+  platform(): Platform;
+  /** The FFI, opened on first call; throws `SocketOptionError` if it cannot be. */
+  calls(): SocketCalls;
+  /** Opens a TCP connection; rejects with the runtime's error (code `ECONNREFUSED`, ...). */
+  dial(options: DialOptions, signal: AbortSignal): Promise<Transport>;
+}
