@@ -124,6 +124,7 @@ export class ConnectionStateMachine {
   #openedAt: number | undefined;
   #info: CloseInfo | undefined;
   #observers = new Set<TransitionObserver>();
+  #queue: Transition[] = [];
   readonly #clock: () => number;
   readonly #onObserverError: (error: unknown) => void;
 
@@ -192,11 +193,18 @@ export class ConnectionStateMachine {
     // The state changes before anyone hears of it, so an observer that calls send() sees the
     // new state and cannot re-enter a transition that is already done.
     this.#state = to;
-    for (const observer of [...this.#observers]) {
-      try {
-        observer(transition);
-      } catch (error) {
-        this.#onObserverError(error);
+    // Transitions caused by an observer are delivered after the current one has reached every
+    // observer, so all observers hear them in order.
+    this.#queue.push(transition);
+    if (this.#queue.length === 1) {
+      for (let t = this.#queue[0]; t !== undefined; this.#queue.shift(), t = this.#queue[0]) {
+        for (const observer of [...this.#observers]) {
+          try {
+            observer(t);
+          } catch (error) {
+            this.#onObserverError(error);
+          }
+        }
       }
     }
     return transition;

@@ -1,0 +1,148 @@
+/**
+ * One test API for `deno test` and `bun test`, and the helpers the scenarios share: spawning
+ * processes with line-based I/O, the python peer, and the runtime running the tests.
+ */
+
+import { type ChildProcess, spawn } from "node:child_process";
+import { createInterface } from "node:readline";
+
+/** Whether the tests run under Bun. */
+export const isBun = typeof (globalThis as { Bun?: unknown }).Bun !== "undefined";
+
+/** Per-test options. */
+export interface TestOptions {
+  /** Timeout in ms (Bun enforces it; Deno relies on the scenario's own bounds). */
+  timeout?: number;
+  /** Skip, with the reason printed. */
+  skip?: string;
+  /** Deno's op/resource sanitizers; off only where child processes are spawned. */
+  sanitize?: boolean;
+}
+
+type BunTest = {
+  (name: string, fn: () => Promise<void> | void, timeout?: number): void;
+  skip(name: string, fn: () => void): void;
+};
+
+/** Registers a test in whichever runtime is running. */
+export function test(
+  name: string,
+  fn: () => Promise<void> | void,
+  options: TestOptions = {},
+): void {
+  if (options.skip) console.warn(`SKIP ${name}: ${options.skip}`);
+  if (isBun) {
+    const bunTest = (import.meta as unknown as { require(id: string): { test: BunTest } })
+      .require("bun:test").test;
+    if (options.skip) bunTest.skip(name, () => {});
+    else bunTest(name, fn, options.timeout ?? 5_000);
+    return;
+  }
+  Deno.test({
+    name,
+    fn,
+    ignore: options.skip !== undefined,
+    sanitizeOps: options.sanitize ?? true,
+    sanitizeResources: options.sanitize ?? true,
+  });
+}
+
+/** The command that runs a TypeScript file with the runtime running the tests. */
+export function runtimeCommand(script: string, args: string[] = []): string[] {
+  if (isBun) return [process.execPath, script, ...args];
+  return [Deno.execPath(), "run", "-A", script, ...args];
+}
+
+/** A spawned process whose stdout is read line by line. */
+export class Proc {
+  readonly child: ChildProcess;
+  readonly lines: string[] = [];
+  #waiters: Array<{ match: (line: string) => boolean; resolve: (line: string) => void }> = [];
+  #exited: Promise<number | null>;
+  stderr = "";
+
+  constructor(argv: string[]) {
+    this.child = spawn(argv[0], argv.slice(1), { stdio: ["pipe", "pipe", "pipe"] });
+    createInterface({ input: this.child.stdout! }).on("line", (line) => {
+      this.lines.push(line);
+      for (const w of [...this.#waiters]) {
+        if (w.match(line)) {
+          this.#waiters.splice(this.#waiters.indexOf(w), 1);
+          w.resolve(line);
+        }
+      }
+    });
+    this.child.stderr!.on("data", (d) => (this.stderr += d.toString()));
+    this.#exited = new Promise((resolve) => this.child.on("exit", (code) => resolve(code)));
+  }
+
+  /** Waits for a line matching `pattern` (already seen or future), at most `ms`. */
+  waitFor(pattern: RegExp | ((line: string) => boolean), ms = 10_000): Promise<string> {
+    const match = typeof pattern === "function" ? pattern : (l: string) => pattern.test(l);
+    const seen = this.lines.find(match);
+    if (seen !== undefined) return Promise.resolve(seen);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        reject(
+          new Error(
+            `timed out after ${ms} ms waiting for ${pattern}; stdout:\n${
+              this.lines.join("\n")
+            }\nstderr:\n${this.stderr}`,
+          ),
+        );
+      }, ms);
+      this.#waiters.push({
+        match,
+        resolve: (line) => {
+          clearTimeout(timer);
+          resolve(line);
+        },
+      });
+    });
+  }
+
+  /** Sends a line to stdin. */
+  send(line: string): void {
+    this.child.stdin!.write(line + "\n");
+  }
+
+  /** Resolves with the exit code. */
+  exited(): Promise<number | null> {
+    return this.#exited;
+  }
+
+  /** Kills the process (if still running) and waits for it. */
+  async kill(): Promise<void> {
+    if (this.child.exitCode === null && this.child.signalCode === null) {
+      this.child.kill("SIGKILL");
+    }
+    await this.#exited;
+    this.child.stdin?.destroy();
+  }
+}
+
+const here = new URL(".", import.meta.url).pathname;
+/** Path of a fixture file. */
+export const fixture = (name: string): string => `${here}fixtures/${name}`;
+
+/** Starts the python peer on `host` (port 0 = any); resolves once it listens. */
+export async function startPeer(
+  host = "127.0.0.1",
+  port = 0,
+  prefix: string[] = [],
+): Promise<{ peer: Proc; port: number }> {
+  const peer = new Proc([...prefix, "python3", fixture("peer.py"), host, String(port)]);
+  const line = await peer.waitFor(/^LISTENING /);
+  return { peer, port: Number(line.split(" ")[1]) };
+}
+
+/** Sends a command to the peer and waits for its acknowledgement. */
+export async function command(peer: Proc, cmd: string): Promise<void> {
+  const before = peer.lines.length;
+  peer.send(cmd);
+  await peer.waitFor((l) => l === `OK ${cmd}` && peer.lines.indexOf(l, before) >= before);
+}
+
+/** Resolves after `ms`. */
+export const sleep = (ms: number): Promise<void> =>
+  new Promise((resolve) => setTimeout(resolve, ms));
