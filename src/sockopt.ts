@@ -153,3 +153,30 @@ function format(address: SocketAddress): string {
     ? `[${address.hostname}]:${address.port}`
     : `${address.hostname}:${address.port}`;
 }
+
+/**
+ * The body of every adapter's public `setKeepAlive`: validate first (a bad option is refused
+ * even for a closed or foreign socket), then describe the target, then find, verify and apply.
+ */
+export function setKeepAliveOn(
+  platform: Platform,
+  calls: () => SocketCalls,
+  target: () => SocketTarget,
+  options: KeepAliveOptions,
+): KeepAliveInfo {
+  validateKeepAlive(options, platform.limits);
+  const t = target();
+  const c = calls();
+  return applyKeepAlive(platform, c, () => resolveTarget(platform, c, t).fd, options);
+}
+
+/** The body of every adapter's public `getKeepAlive`. */
+export function getKeepAliveOn(
+  platform: Platform,
+  calls: () => SocketCalls,
+  target: () => SocketTarget,
+): KeepAliveInfo {
+  const t = target();
+  const c = calls();
+  return platform.getKeepAlive(c, resolveTarget(platform, c, t).fd);
+}

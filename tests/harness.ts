@@ -146,3 +146,62 @@ export async function command(peer: Proc, cmd: string): Promise<void> {
 /** Resolves after `ms`. */
 export const sleep = (ms: number): Promise<void> =>
   new Promise((resolve) => setTimeout(resolve, ms));
+
+/** A socket opened with the runtime's own API (`Deno.connect` or `Bun.connect`). */
+export interface NativeSocket {
+  socket: unknown;
+  localPort: number;
+  close(): void;
+}
+
+/** Opens a plain TCP connection with the running runtime's own API. */
+export async function nativeConnect(port: number, hostname = "127.0.0.1"): Promise<NativeSocket> {
+  if (isBun) {
+    type S = { localPort: number; end(): void };
+    const bun = (globalThis as unknown as {
+      Bun: { connect(o: unknown): Promise<S> };
+    }).Bun;
+    const socket = await bun.connect({ hostname, port, socket: { data() {} } });
+    return { socket, localPort: socket.localPort, close: () => socket.end() };
+  }
+  const conn = await Deno.connect({ hostname, port });
+  return {
+    socket: conn,
+    localPort: (conn.localAddr as Deno.NetAddr).port,
+    close: () => {
+      try {
+        conn.close();
+      } catch { /* already closed */ }
+    },
+  };
+}
+
+/** `ss -tnoi` for established sockets with local port `port`: the kernel's own view. */
+export async function ssLine(port: number): Promise<string> {
+  const p = new Proc(["ss", "-tnoiH", "state", "established", `( sport = :${port} )`]);
+  await p.exited();
+  return p.lines.join(" ");
+}
+
+/** Reads a whole stream. */
+export async function readAll(readable: ReadableStream<Uint8Array>): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for await (const chunk of readable) {
+    chunks.push(chunk);
+    total += chunk.byteLength;
+  }
+  const out = new Uint8Array(total);
+  let offset = 0;
+  for (const c of chunks) {
+    out.set(c, offset);
+    offset += c.byteLength;
+  }
+  return out;
+}
+
+/** Checks bytes against the peer's pattern (i % 251). */
+export function isPattern(bytes: Uint8Array): boolean {
+  for (let i = 0; i < bytes.byteLength; i++) if (bytes[i] !== i % 251) return false;
+  return true;
+}

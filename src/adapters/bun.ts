@@ -17,7 +17,7 @@ import type { Descriptor, SocketCalls } from "../native.ts";
 import type { KeepAliveInfo, KeepAliveOptions } from "../options.ts";
 import type { Platform } from "../platform.ts";
 import { platformFor } from "../platforms.ts";
-import { applyKeepAlive, resolveTarget, type SocketTarget } from "../sockopt.ts";
+import { getKeepAliveOn, setKeepAliveOn, type SocketTarget } from "../sockopt.ts";
 import type { Runtime, Transport, TransportSink } from "../transport.ts";
 
 /** The subset of a Bun TCP `Socket` sockalive uses. */
@@ -342,6 +342,14 @@ function targetOf(socket: BunSocketLike | NodeSocketLike): SocketTarget {
     ? socket.fd
     : (socket as NodeSocketLike)._handle?.fd;
   const { localAddress, localPort, remoteAddress, remotePort } = socket;
+  if (typeof fd === "number" && (fd < 0 || typeof remoteAddress !== "string")) {
+    // Bun clears the descriptor and addresses once a socket closes.
+    throw new SocketOptionError("Cannot find the socket: it is closed", {
+      code: "ERR_SOCKET_NOT_FOUND",
+      syscall: "lookup",
+      option: "socket",
+    });
+  }
   if (
     typeof fd !== "number" || typeof localAddress !== "string" ||
     typeof remoteAddress !== "string" || typeof localPort !== "number" ||
@@ -389,9 +397,7 @@ export function setKeepAlive(
   socket: BunSocketLike | NodeSocketLike,
   options: KeepAliveOptions,
 ): KeepAliveInfo {
-  const target = targetOf(socket);
-  const p = platform();
-  return applyKeepAlive(p, bunCalls(), () => resolveTarget(p, bunCalls(), target).fd, options);
+  return setKeepAliveOn(platform(), bunCalls, () => targetOf(socket), options);
 }
 
 /**
@@ -405,7 +411,5 @@ export function setKeepAlive(
  * ```
  */
 export function getKeepAlive(socket: BunSocketLike | NodeSocketLike): KeepAliveInfo {
-  const target = targetOf(socket);
-  const p = platform();
-  return p.getKeepAlive(bunCalls(), resolveTarget(p, bunCalls(), target).fd);
+  return getKeepAliveOn(platform(), bunCalls, () => targetOf(socket));
 }

@@ -15,7 +15,7 @@ import type { Descriptor, SocketCalls } from "../native.ts";
 import type { KeepAliveInfo, KeepAliveOptions } from "../options.ts";
 import type { Platform } from "../platform.ts";
 import { platformFor } from "../platforms.ts";
-import { applyKeepAlive, resolveTarget, type SocketTarget } from "../sockopt.ts";
+import { getKeepAliveOn, setKeepAliveOn, type SocketTarget } from "../sockopt.ts";
 import type { Runtime, Transport, TransportSink } from "../transport.ts";
 
 const symbols = { ...posixSymbols, ...linuxErrnoSymbols } as const;
@@ -246,10 +246,7 @@ export function connect(options: ConnectOptions): LiveConnection {
  * ```
  */
 export function setKeepAlive(conn: DenoTcpConnLike, options: KeepAliveOptions): KeepAliveInfo {
-  const target = targetOf(conn);
-  const p = platform();
-  // Validation happens inside applyKeepAlive before resolve() touches any descriptor.
-  return applyKeepAlive(p, denoCalls(), () => resolveTarget(p, denoCalls(), target).fd, options);
+  return setKeepAliveOn(platform(), denoCalls, () => targetOf(conn), options);
 }
 
 /**
@@ -263,7 +260,5 @@ export function setKeepAlive(conn: DenoTcpConnLike, options: KeepAliveOptions): 
  * ```
  */
 export function getKeepAlive(conn: DenoTcpConnLike): KeepAliveInfo {
-  const target = targetOf(conn);
-  const p = platform();
-  return p.getKeepAlive(denoCalls(), resolveTarget(p, denoCalls(), target).fd);
+  return getKeepAliveOn(platform(), denoCalls, () => targetOf(conn));
 }

@@ -1,0 +1,332 @@
+/**
+ * Real sockets on loopback, in whichever runtime runs the tests: options set and read back
+ * (with `ss` as an outside witness), and every way a connection ends.
+ */
+import assert from "node:assert/strict";
+import {
+  command,
+  isBun,
+  isPattern,
+  nativeConnect,
+  Proc,
+  readAll,
+  runtimeCommand,
+  sleep,
+  ssLine,
+  startPeer,
+  test,
+  fixture,
+} from "./harness.ts";
+import {
+  type CloseInfo,
+  connect,
+  ConnectionClosedError,
+  getKeepAlive,
+  type NativeConnection,
+  setKeepAlive,
+  SocketOptionError,
+  type StateChangeEvent,
+} from "../mod.ts";
+
+// Child processes (the python peer) are spawned in these tests.
+const opts = { sanitize: false, timeout: 15_000 };
+
+async function withPeer(fn: (peer: Proc, port: number) => Promise<void>): Promise<void> {
+  const { peer, port } = await startPeer();
+  try {
+    await fn(peer, port);
+  } finally {
+    await peer.kill();
+  }
+}
+
+/**
+ * The time left on ss's keepalive timer, in seconds. Formats differ between iproute2 versions:
+ * "1min14sec", "6.992sec", and, with iproute2 6.1 on recent kernels, seconds printed with an "ms"
+ * suffix ("6.992ms"); for "ms" both readings are returned and the caller checks either fits.
+ */
+function keepaliveTimer(line: string): number[] {
+  const m = /timer:\(keepalive,(?:(\d+)min)?(?:([\d.]+)(ms|sec))?,/.exec(line);
+  assert.ok(m, `no keepalive timer in: ${line}`);
+  const minutes = Number(m[1] ?? 0) * 60;
+  const value = Number(m[2] ?? 0);
+  if (m[3] === "ms") return [minutes + value / 1000, minutes + value];
+  return [minutes + value];
+}
+
+function record(conn: { addEventListener(t: "statechange", l: (e: StateChangeEvent) => void): void }) {
+  const seen: string[] = [];
+  conn.addEventListener("statechange", (e) => seen.push(`${e.from}->${e.to}`));
+  return seen;
+}
+
+test("loopback: setKeepAlive sets each option on a native socket and reads it back", async () => {
+  await withPeer(async (peer, port) => {
+    const native = await nativeConnect(port);
+    await peer.waitFor(/^ACCEPTED/);
+    try {
+      const socket = native.socket as NativeConnection;
+      const before = getKeepAlive(socket);
+      assert.equal(before.enabled, false);
+      const steps: Array<[object, object]> = [
+        [{ idle: 3000 }, { enabled: true, idle: 3000 }],
+        [{ interval: 2500 }, { interval: 3000 }], // whole seconds, rounded up
+        [{ count: 7 }, { count: 7 }],
+        [{ userTimeout: 4321 }, { userTimeout: 4321 }],
+        [{ enabled: false }, { enabled: false }],
+        [{ enabled: true, idle: 1, interval: 1, count: 1, userTimeout: 0 }, {
+          enabled: true,
+          idle: 1000,
+          interval: 1000,
+          count: 1,
+          userTimeout: 0,
+        }],
+      ];
+      let expected = { ...before };
+      for (const [set, changed] of steps) {
+        expected = { ...expected, ...changed };
+        const returned = setKeepAlive(socket, set);
+        assert.deepEqual(returned, expected, `after ${JSON.stringify(set)}`);
+        assert.deepEqual(getKeepAlive(socket), expected);
+      }
+    } finally {
+      native.close();
+    }
+  });
+}, opts);
+
+test("loopback: ss, an outside witness, sees the keepalive timer the library set", async () => {
+  await withPeer(async (peer, port) => {
+    const conn = connect({ port, keepAlive: { idle: 7000, interval: 2000, count: 4 } });
+    await conn.opened;
+    await peer.waitFor(/^ACCEPTED/);
+    const seconds = keepaliveTimer(await ssLine(conn.localAddr!.port));
+    assert.ok(seconds.some((s) => s > 5 && s <= 7), `keepalive timer ${seconds}, expected (5, 7] s`);
+    assert.deepEqual(conn.keepAlive, {
+      enabled: true,
+      idle: 7000,
+      interval: 2000,
+      count: 4,
+      userTimeout: 15000,
+    });
+    assert.deepEqual(conn.getKeepAlive(), conn.keepAlive);
+    assert.deepEqual(conn.setKeepAlive({ idle: 20000 }), { ...conn.keepAlive, idle: 20000 });
+    const after = keepaliveTimer(await ssLine(conn.localAddr!.port));
+    assert.ok(after.some((s) => s > 18 && s <= 20), `timer after setting idle 20 s: ${after}`);
+    await conn.close();
+  });
+}, opts);
+
+test("loopback: keepAlive false turns probing off, and ss shows no keepalive timer", async () => {
+  await withPeer(async (peer, port) => {
+    const conn = connect({ port, keepAlive: false });
+    await conn.opened;
+    await peer.waitFor(/^ACCEPTED/);
+    assert.equal(conn.keepAlive!.enabled, false);
+    assert.doesNotMatch(await ssLine(conn.localAddr!.port), /keepalive/);
+    await conn.close();
+  });
+}, opts);
+
+test("loopback: connecting -> open -> broken ECONNRESET when the peer resets", async () => {
+  await withPeer(async (peer, port) => {
+    const conn = connect({ port, keepAlive: { idle: 1000, interval: 1000, count: 3 } });
+    const seen = record(conn);
+    assert.equal(conn.state, "connecting");
+    await conn.opened;
+    assert.equal(conn.state, "open");
+    await peer.waitFor(/^ACCEPTED/);
+    await command(peer, "reset");
+    const info = await conn.closed;
+    assert.equal(info.state, "broken");
+    assert.equal(info.code, "ECONNRESET");
+    assert.ok(info.error instanceof Error);
+    assert.equal(typeof info.openForMs, "number");
+    assert.deepEqual(seen, ["connecting->open", "open->broken"]);
+    await assert.rejects(conn.write(new Uint8Array(1)), (e: unknown) =>
+      e instanceof ConnectionClosedError && e.code === "ECONNRESET");
+    await assert.rejects(readAll(conn.readable), (e: unknown) =>
+      e instanceof ConnectionClosedError && e.code === "ECONNRESET");
+  });
+}, opts);
+
+test("loopback: 1 MiB then FIN arrives intact, then closed-gracefully by peer", async () => {
+  await withPeer(async (peer, port) => {
+    const conn = connect({ port });
+    const seen = record(conn);
+    await conn.opened;
+    await peer.waitFor(/^ACCEPTED/);
+    await command(peer, `send ${1 << 20}`);
+    await command(peer, "close");
+    const bytes = await readAll(conn.readable);
+    assert.equal(bytes.byteLength, 1 << 20);
+    assert.ok(isPattern(bytes), "bytes arrive intact and in order");
+    const info = await conn.closed;
+    assert.equal(info.state, "closed-gracefully");
+    assert.equal(info.by, "peer");
+    assert.equal(conn.bytesRead, 1 << 20);
+    assert.deepEqual(seen, ["connecting->open", "open->closed-gracefully"]);
+  });
+}, opts);
+
+test("loopback: nothing listening: opened rejects, broken ECONNREFUSED", async () => {
+  // Find a port nobody listens on: listen, note it, close.
+  const { peer, port } = await startPeer();
+  await peer.kill();
+  const conn = connect({ port });
+  const seen = record(conn);
+  await assert.rejects(conn.opened, (e: unknown) => (e as { code?: string }).code === "ECONNREFUSED");
+  const info: CloseInfo = await conn.closed;
+  assert.equal(info.state, "broken");
+  assert.equal(info.code, "ECONNREFUSED");
+  assert.equal("openForMs" in info, false);
+  assert.deepEqual(seen, ["connecting->broken"]);
+}, opts);
+
+test("loopback: local close -> closed-gracefully by local; the peer sees FIN", async () => {
+  await withPeer(async (peer, port) => {
+    const conn = connect({ port });
+    await conn.opened;
+    await peer.waitFor(/^ACCEPTED/);
+    await conn.write(new TextEncoder().encode("bye"));
+    const info = await conn.close();
+    assert.equal(info.state, "closed-gracefully");
+    assert.equal(info.by, "local");
+    assert.equal(conn.state, "closed-gracefully");
+    assert.deepEqual(await conn.close(), info, "closing again returns the same outcome");
+    await assert.rejects(conn.write(new Uint8Array(1)), (e: unknown) =>
+      e instanceof ConnectionClosedError && e.code === "ERR_CONNECTION_CLOSED");
+    assert.throws(() => conn.getKeepAlive(), ConnectionClosedError);
+  });
+}, opts);
+
+test("loopback: close while connecting -> closed-gracefully by local, opened rejects", async () => {
+  await withPeer(async (_peer, port) => {
+    const conn = connect({ port });
+    const seen = record(conn);
+    const info = await conn.close();
+    assert.equal(info.state, "closed-gracefully");
+    assert.equal(info.by, "local");
+    await assert.rejects(conn.opened, ConnectionClosedError);
+    assert.deepEqual(seen, ["connecting->closed-gracefully"]);
+  });
+}, opts);
+
+test("loopback: a consumer that never reads cannot hide the end; nothing is lost", async () => {
+  await withPeer(async (peer, port) => {
+    const conn = connect({ port, maxBufferedBytes: 1024 });
+    await conn.opened;
+    await peer.waitFor(/^ACCEPTED/);
+    await command(peer, "send 4096");
+    while (conn.bytesRead < 4096) await sleep(10);
+    // Over the limit: sockalive stops taking bytes, so these and the FIN wait in the kernel.
+    await command(peer, "send 40000");
+    await sleep(300);
+    assert.equal(conn.bytesRead, 4096, "paused: nothing more was taken from the kernel");
+    // The FIN lands behind the unread bytes; sockalive notices it without a read and drains.
+    await command(peer, "close");
+    const info = await conn.closed; // settles although nobody has read a byte
+    assert.equal(info.state, "closed-gracefully");
+    assert.equal(info.by, "peer");
+    const bytes = await readAll(conn.readable);
+    assert.equal(bytes.byteLength, 44096);
+    assert.ok(isPattern(bytes.subarray(0, 4096)) && isPattern(bytes.subarray(4096)));
+  });
+}, opts);
+
+test("loopback: a reset while the consumer is not reading is still reported", async () => {
+  await withPeer(async (peer, port) => {
+    const conn = connect({ port, maxBufferedBytes: 16 * 1024 });
+    await conn.opened;
+    await peer.waitFor(/^ACCEPTED/);
+    await command(peer, `send ${256 * 1024}`);
+    await command(peer, "reset");
+    const info = await conn.closed;
+    assert.equal(info.state, "broken");
+    assert.equal(info.code, "ECONNRESET");
+  });
+}, opts);
+
+test("loopback: bad options are refused before any socket is touched", async () => {
+  await withPeer(async (peer, port) => {
+    assert.throws(() => connect({ port, keepAlive: { count: 0 } }), RangeError);
+    assert.throws(() => connect({ port, keepAlive: { idle: "1s" as never } }), TypeError);
+    assert.throws(() => connect({ port: 70000 }), RangeError);
+    const native = await nativeConnect(port);
+    await peer.waitFor(/^ACCEPTED/);
+    const socket = native.socket as NativeConnection;
+    const before = getKeepAlive(socket);
+    assert.throws(() => setKeepAlive(socket, { idle: 1000, count: 500 }), RangeError);
+    assert.deepEqual(getKeepAlive(socket), before, "nothing was set, not even idle");
+    native.close();
+    await sleep(20);
+    // Closed: the library refuses to touch any descriptor rather than guess.
+    assert.throws(() => setKeepAlive(socket, { idle: 1000 }), (e: unknown) =>
+      e instanceof SocketOptionError && e.code === "ERR_SOCKET_NOT_FOUND");
+    // Validation still comes first.
+    assert.throws(() => setKeepAlive(socket, { idle: -1 }), RangeError);
+    assert.throws(() => getKeepAlive({} as never), TypeError);
+  });
+}, opts);
+
+test("loopback: a descriptor that does not carry the connection is never touched", async () => {
+  await withPeer(async (peer, port) => {
+    const victim = await nativeConnect(port);
+    await peer.waitFor(/^ACCEPTED/);
+    const victimSocket = victim.socket as NativeConnection;
+    const before = getKeepAlive(victimSocket);
+    // A socket-like object whose addresses belong to no connection; in Bun it also names the
+    // victim's descriptor, in Deno every open descriptor is a candidate.
+    const victimFd = isBun ? (victim.socket as { fd: number }).fd : -1;
+    const forged = isBun
+      ? { fd: victimFd, localAddress: "127.0.0.1", localPort: 1, remoteAddress: "127.0.0.1", remotePort: port }
+      : {
+        localAddr: { transport: "tcp", hostname: "127.0.0.1", port: 1 },
+        remoteAddr: { transport: "tcp", hostname: "127.0.0.1", port },
+      };
+    assert.throws(() => setKeepAlive(forged as never, { idle: 1000, count: 1 }), (e: unknown) =>
+      e instanceof SocketOptionError && e.code === "ERR_SOCKET_NOT_FOUND");
+    assert.deepEqual(getKeepAlive(victimSocket), before);
+    victim.close();
+  });
+}, opts);
+
+if (!isBun) {
+  test("deno: without --allow-ffi the error names the missing flag", async () => {
+    await withPeer(async (_peer, port) => {
+      const p = new Proc([Deno.execPath(), "run", "--allow-net", fixture("no_ffi.ts"), String(port)]);
+      await p.exited();
+      const out = p.lines.join("\n");
+      assert.match(out, /ERR_FFI_PERMISSION/);
+      assert.match(out, /--allow-ffi/);
+      assert.match(out, /state broken/);
+    });
+  }, opts);
+
+  test("deno: importing the module and running the state machine needs no permission", async () => {
+    const p = new Proc([Deno.execPath(), "run", "--no-prompt", fixture("no_permissions.ts")]);
+    assert.equal(await p.exited(), 0, p.stderr);
+    assert.deepEqual(p.lines, ["connecting->open", "open->broken ETIMEDOUT", "4000"]);
+  }, opts);
+}
+
+test("loopback: a listener that throws cannot wedge the connection", async () => {
+  await withPeer(async (peer, port) => {
+    const errors: unknown[] = [];
+    const conn = connect({ port, onListenerError: (e) => errors.push(e) });
+    const seen = record(conn);
+    conn.addEventListener("statechange", () => {
+      throw new Error("listener bug");
+    });
+    await conn.opened;
+    await peer.waitFor(/^ACCEPTED/);
+    await command(peer, "close");
+    const info = await conn.closed;
+    assert.equal(info.state, "closed-gracefully");
+    assert.deepEqual(seen, ["connecting->open", "open->closed-gracefully"]);
+    assert.equal(errors.length, 2);
+  });
+}, opts);
+
+// Keep the fixture path helper referenced in both runtimes.
+void runtimeCommand;
