@@ -1,0 +1,131 @@
+/**
+ * Two network namespaces joined by a veth pair, for real network faults: the client's end is
+ * 198.18.0.1, the server's 198.18.0.2 (RFC 2544's benchmarking range, and nothing else).
+ * `pull()` sets the server's end down: a pulled cable, where probes go unanswered.
+ */
+
+import { execFileSync } from "node:child_process";
+import process from "node:process";
+
+/** The client's address. */
+export const CLIENT_IP = "198.18.0.1";
+/** The server's address. */
+export const SERVER_IP = "198.18.0.2";
+const PREFIX = "sockalive-";
+
+/**
+ * Why namespace tests cannot run here, or `undefined` if they can. Under CI=true they must run:
+ * the caller turns the reason into a failure instead of a skip.
+ */
+export function netnsUnavailable(): string | undefined {
+  if (process.getuid?.() !== 0) return "network namespace tests need root";
+  try {
+    execFileSync("ip", ["netns", "list"], { stdio: "pipe" });
+  } catch (error) {
+    return `the ip command (iproute2) does not work: ${(error as Error).message}`;
+  }
+  return undefined;
+}
+
+/** Test options for a namespace test: skipped without root, except under CI=true. */
+export function netnsTestOptions(timeout: number): { skip?: string; sanitize: false; timeout: number } {
+  const reason = netnsUnavailable();
+  if (reason && process.env.CI !== "true") {
+    return { skip: `${reason} (run as root, or set CI=true to make this a failure)`, sanitize: false, timeout };
+  }
+  return { sanitize: false, timeout };
+}
+
+function ip(...args: string[]): string {
+  return execFileSync("ip", args, { stdio: ["ignore", "pipe", "pipe"] }).toString();
+}
+
+let counter = 0;
+
+/** A client namespace and a server namespace joined by a veth pair. */
+export class TestNet {
+  readonly client: string;
+  readonly server: string;
+  readonly clientIf: string;
+  readonly serverIf: string;
+
+  private constructor(id: string) {
+    this.client = `${PREFIX}${id}-c`;
+    this.server = `${PREFIX}${id}-s`;
+    // Interface names are limited to 15 characters.
+    this.clientIf = `sa${id.replace("-", "x")}c`.slice(-15);
+    this.serverIf = `sa${id.replace("-", "x")}s`.slice(-15);
+  }
+
+  /** Creates both namespaces; on any failure, removes what it made and throws. */
+  static create(): TestNet {
+    const reason = netnsUnavailable();
+    if (reason) throw new Error(`Cannot run network namespace tests: ${reason}`);
+    removeStale();
+    const net = new TestNet(`${process.pid}-${counter++}`);
+    try {
+      ip("netns", "add", net.client);
+      ip("netns", "add", net.server);
+      ip("link", "add", net.clientIf, "netns", net.client, "type", "veth", "peer", "name", net.serverIf, "netns", net.server);
+      ip("-n", net.client, "addr", "add", `${CLIENT_IP}/24`, "dev", net.clientIf);
+      ip("-n", net.server, "addr", "add", `${SERVER_IP}/24`, "dev", net.serverIf);
+      for (const [ns, dev] of [[net.client, net.clientIf], [net.server, net.serverIf]]) {
+        ip("-n", ns, "link", "set", dev, "up");
+        ip("-n", ns, "link", "set", "lo", "up");
+      }
+    } catch (error) {
+      net.destroy();
+      throw error;
+    }
+    return net;
+  }
+
+  /** The argv prefix that runs a command inside the client's or server's namespace. */
+  exec(side: "client" | "server"): string[] {
+    return ["ip", "netns", "exec", side === "client" ? this.client : this.server];
+  }
+
+  /** Pulls the cable: the server's end goes down. Returns when, in ms since the epoch. */
+  pull(): number {
+    ip("-n", this.server, "link", "set", this.serverIf, "down");
+    return Date.now();
+  }
+
+  /** Deletes both namespaces (and with them the veth pair). Safe to call twice. */
+  destroy(): void {
+    for (const ns of [this.client, this.server]) {
+      try {
+        ip("netns", "del", ns);
+      } catch {
+        // Already gone.
+      }
+    }
+  }
+
+  /** Whether a namespace named `ns` exists. */
+  static exists(ns: string): boolean {
+    return ip("netns", "list").split("\n").some((line) => line.split(" ")[0] === ns);
+  }
+}
+
+/** Removes namespaces left by an earlier run of this harness whose process is gone. */
+function removeStale(): void {
+  for (const line of ip("netns", "list").split("\n")) {
+    const name = line.split(" ")[0];
+    const m = new RegExp(`^${PREFIX}(\\d+)-\\d+-[cs]$`).exec(name);
+    if (!m || Number(m[1]) === process.pid) continue;
+    try {
+      process.kill(Number(m[1]), 0);
+    } catch {
+      try {
+        ip("netns", "del", name);
+      } catch { /* raced with another cleanup */ }
+    }
+  }
+}
+
+/** Namespaces this process created that still exist. */
+export function leftovers(): string[] {
+  return ip("netns", "list").split("\n").map((l) => l.split(" ")[0])
+    .filter((n) => n.startsWith(`${PREFIX}${process.pid}-`));
+}
