@@ -82,7 +82,9 @@ function mapped(v4: number[]): Uint8Array {
 /** Brings a runtime's address into comparable form; `undefined` if it is not a literal IP. */
 export function toEndpoint(address: SocketAddress): Endpoint | undefined {
   const bytes = parseIp(address.hostname);
-  return bytes && Number.isInteger(address.port) ? { address: bytes, port: address.port } : undefined;
+  return bytes && Number.isInteger(address.port)
+    ? { address: bytes, port: address.port }
+    : undefined;
 }
 
 /**

@@ -10,20 +10,29 @@ export {
   StateChangeEvent,
   type StateChangeListener,
 } from "./connection.ts";
-export { ConnectionClosedError, SocketOptionError, type SocketOptionName, type Syscall } from "./errors.ts";
+export {
+  ConnectionClosedError,
+  SocketOptionError,
+  type SocketOptionName,
+  type Syscall,
+} from "./errors.ts";
 export {
   DEFAULT_KEEPALIVE,
   detectionTime,
   type KeepAliveInfo,
+  type KeepAliveLimits,
   type KeepAliveOptions,
 } from "./options.ts";
 export type { SocketAddress } from "./address.ts";
 export {
   type CloseInfo,
+  type ConnectionEvent,
+  type ConnectionEventType,
   type ConnectionState,
   ConnectionStateMachine,
   type TerminalState,
   type Transition,
+  type TransitionObserver,
   TRANSITIONS,
 } from "./state.ts";
 export { LINUX_LIMITS } from "./os/linux.ts";

@@ -19,8 +19,8 @@ import {
 import { applyKeepAlive, type ResolvedTarget, resolveTarget, reverify } from "./sockopt.ts";
 import {
   type CloseInfo,
-  ConnectionStateMachine,
   type ConnectionState,
+  ConnectionStateMachine,
   isTerminal,
   type Transition,
 } from "./state.ts";
@@ -145,7 +145,8 @@ export class LiveConnection implements AsyncDisposable {
     }
     if (
       connectTimeout !== undefined &&
-      (typeof connectTimeout !== "number" || !(connectTimeout > 0) || !Number.isFinite(connectTimeout))
+      (typeof connectTimeout !== "number" || !(connectTimeout > 0) ||
+        !Number.isFinite(connectTimeout))
     ) {
       throw new RangeError(
         `Cannot connect: "connectTimeout" must be a positive number of ms, got ${connectTimeout}`,
@@ -314,7 +315,12 @@ export class LiveConnection implements AsyncDisposable {
     const target = this.#requireTarget("set keepalive");
     const calls = this.#runtime.calls();
     const platform = this.#runtime.platform();
-    this.#keepAlive = applyKeepAlive(platform, calls, () => reverify(platform, calls, target), options);
+    this.#keepAlive = applyKeepAlive(
+      platform,
+      calls,
+      () => reverify(platform, calls, target),
+      options,
+    );
     return this.#keepAlive;
   }
 
@@ -367,7 +373,12 @@ export class LiveConnection implements AsyncDisposable {
         candidates: () => transport.candidates(),
       });
       const target = this.#target;
-      this.#keepAlive = applyKeepAlive(platform, calls, () => reverify(platform, calls, target), wanted);
+      this.#keepAlive = applyKeepAlive(
+        platform,
+        calls,
+        () => reverify(platform, calls, target),
+        wanted,
+      );
     } catch (error) {
       // A connection we cannot monitor is not handed out as if we could.
       this.#fail(error instanceof SocketOptionError ? error.code : errorCode(error), error);
@@ -515,7 +526,6 @@ export class LiveConnection implements AsyncDisposable {
     }
     return this.#target;
   }
-
 }
 
 function matchesNow(
@@ -545,7 +555,9 @@ export function keepAliveRequest(
   }
   if (typeof keepAlive !== "object" || keepAlive === null || Array.isArray(keepAlive)) {
     throw new TypeError(
-      `Cannot connect: "keepAlive" must be an options object or a boolean, got ${describe(keepAlive)}`,
+      `Cannot connect: "keepAlive" must be an options object or a boolean, got ${
+        describe(keepAlive)
+      }`,
     );
   }
   // Validate what the caller wrote first, so errors name their own keys and values.

@@ -204,7 +204,9 @@ export function detectionTime(
   }
   if (typeof userTimeout !== "number" || !(userTimeout >= 0) || !Number.isFinite(userTimeout)) {
     throw new RangeError(
-      `Cannot compute detection time: "userTimeout" must be 0 or more, got ${describe(userTimeout)}`,
+      `Cannot compute detection time: "userTimeout" must be 0 or more, got ${
+        describe(userTimeout)
+      }`,
     );
   }
   const i = idle!, n = interval!;

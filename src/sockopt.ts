@@ -9,7 +9,13 @@
  * @module
  */
 
-import { decodeSockaddr, type Endpoint, sameEndpoint, type SocketAddress, toEndpoint } from "./address.ts";
+import {
+  decodeSockaddr,
+  type Endpoint,
+  sameEndpoint,
+  type SocketAddress,
+  toEndpoint,
+} from "./address.ts";
 import { SocketOptionError } from "./errors.ts";
 import type { Descriptor, SocketCalls } from "./native.ts";
 import { type KeepAliveInfo, type KeepAliveOptions, validateKeepAlive } from "./options.ts";
@@ -117,7 +123,11 @@ export function resolveTarget(
  * Re-verifies a previously resolved descriptor, immediately before use. Throws
  * `ERR_SOCKET_NOT_FOUND` if it no longer carries the connection (closed, or reused).
  */
-export function reverify(platform: Platform, calls: SocketCalls, resolved: ResolvedTarget): Descriptor {
+export function reverify(
+  platform: Platform,
+  calls: SocketCalls,
+  resolved: ResolvedTarget,
+): Descriptor {
   if (matches(platform, calls, resolved.fd, resolved.local, resolved.remote)) return resolved.fd;
   throw new SocketOptionError(
     `Cannot use the socket: descriptor ${resolved.fd} no longer carries this connection ` +

@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import { test } from "./harness.ts";
 import { decodeSockaddr, parseIp, sameEndpoint, toEndpoint } from "../src/address.ts";
 
-const hex = (b: Uint8Array | undefined) => b && [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
+const hex = (b: Uint8Array | undefined) =>
+  b && [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
 
 test("address: IPv4 and IPv6 text parse to one 16-byte form", () => {
   assert.equal(hex(parseIp("127.0.0.1")), "00000000000000000000ffff7f000001");
@@ -12,7 +13,9 @@ test("address: IPv4 and IPv6 text parse to one 16-byte form", () => {
   assert.equal(hex(parseIp("fe80::1%eth0")), "fe800000000000000000000000000001");
   assert.equal(hex(parseIp("2001:db8:0:0:1:0:0:1")), "20010db8000000000001000000000001");
   assert.equal(hex(parseIp("2001:db8::")), "20010db8000000000000000000000000");
-  for (const bad of ["localhost", "1.2.3", "256.1.1.1", "1::2::3", "12345::", "1:2:3:4:5:6:7:8:9", ""]) {
+  for (
+    const bad of ["localhost", "1.2.3", "256.1.1.1", "1::2::3", "12345::", "1:2:3:4:5:6:7:8:9", ""]
+  ) {
     assert.equal(parseIp(bad), undefined, bad);
   }
 });

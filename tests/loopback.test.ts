@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import {
   command,
+  fixture,
   isBun,
   isPattern,
   nativeConnect,
@@ -15,7 +16,6 @@ import {
   ssLine,
   startPeer,
   test,
-  fixture,
 } from "./harness.ts";
 import {
   type CloseInfo,
@@ -54,7 +54,9 @@ function keepaliveTimer(line: string): number[] {
   return [minutes + value];
 }
 
-function record(conn: { addEventListener(t: "statechange", l: (e: StateChangeEvent) => void): void }) {
+function record(
+  conn: { addEventListener(t: "statechange", l: (e: StateChangeEvent) => void): void },
+) {
   const seen: string[] = [];
   conn.addEventListener("statechange", (e) => seen.push(`${e.from}->${e.to}`));
   return seen;
@@ -101,7 +103,10 @@ test("loopback: ss, an outside witness, sees the keepalive timer the library set
     await conn.opened;
     await peer.waitFor(/^ACCEPTED/);
     const seconds = keepaliveTimer(await ssLine(conn.localAddr!.port));
-    assert.ok(seconds.some((s) => s > 5 && s <= 7), `keepalive timer ${seconds}, expected (5, 7] s`);
+    assert.ok(
+      seconds.some((s) => s > 5 && s <= 7),
+      `keepalive timer ${seconds}, expected (5, 7] s`,
+    );
     assert.deepEqual(conn.keepAlive, {
       enabled: true,
       idle: 7000,
@@ -143,10 +148,14 @@ test("loopback: connecting -> open -> broken ECONNRESET when the peer resets", a
     assert.ok(info.error instanceof Error);
     assert.equal(typeof info.openForMs, "number");
     assert.deepEqual(seen, ["connecting->open", "open->broken"]);
-    await assert.rejects(conn.write(new Uint8Array(1)), (e: unknown) =>
-      e instanceof ConnectionClosedError && e.code === "ECONNRESET");
-    await assert.rejects(readAll(conn.readable), (e: unknown) =>
-      e instanceof ConnectionClosedError && e.code === "ECONNRESET");
+    await assert.rejects(
+      conn.write(new Uint8Array(1)),
+      (e: unknown) => e instanceof ConnectionClosedError && e.code === "ECONNRESET",
+    );
+    await assert.rejects(
+      readAll(conn.readable),
+      (e: unknown) => e instanceof ConnectionClosedError && e.code === "ECONNRESET",
+    );
   });
 }, opts);
 
@@ -175,7 +184,10 @@ test("loopback: nothing listening: opened rejects, broken ECONNREFUSED", async (
   await peer.kill();
   const conn = connect({ port });
   const seen = record(conn);
-  await assert.rejects(conn.opened, (e: unknown) => (e as { code?: string }).code === "ECONNREFUSED");
+  await assert.rejects(
+    conn.opened,
+    (e: unknown) => (e as { code?: string }).code === "ECONNREFUSED",
+  );
   const info: CloseInfo = await conn.closed;
   assert.equal(info.state, "broken");
   assert.equal(info.code, "ECONNREFUSED");
@@ -194,8 +206,10 @@ test("loopback: local close -> closed-gracefully by local; the peer sees FIN", a
     assert.equal(info.by, "local");
     assert.equal(conn.state, "closed-gracefully");
     assert.deepEqual(await conn.close(), info, "closing again returns the same outcome");
-    await assert.rejects(conn.write(new Uint8Array(1)), (e: unknown) =>
-      e instanceof ConnectionClosedError && e.code === "ERR_CONNECTION_CLOSED");
+    await assert.rejects(
+      conn.write(new Uint8Array(1)),
+      (e: unknown) => e instanceof ConnectionClosedError && e.code === "ERR_CONNECTION_CLOSED",
+    );
     assert.throws(() => conn.getKeepAlive(), ConnectionClosedError);
   });
 }, opts);
@@ -261,8 +275,10 @@ test("loopback: bad options are refused before any socket is touched", async () 
     native.close();
     await sleep(20);
     // Closed: the library refuses to touch any descriptor rather than guess.
-    assert.throws(() => setKeepAlive(socket, { idle: 1000 }), (e: unknown) =>
-      e instanceof SocketOptionError && e.code === "ERR_SOCKET_NOT_FOUND");
+    assert.throws(
+      () => setKeepAlive(socket, { idle: 1000 }),
+      (e: unknown) => e instanceof SocketOptionError && e.code === "ERR_SOCKET_NOT_FOUND",
+    );
     // Validation still comes first.
     assert.throws(() => setKeepAlive(socket, { idle: -1 }), RangeError);
     assert.throws(() => getKeepAlive({} as never), TypeError);
@@ -279,13 +295,21 @@ test("loopback: a descriptor that does not carry the connection is never touched
     // victim's descriptor, in Deno every open descriptor is a candidate.
     const victimFd = isBun ? (victim.socket as { fd: number }).fd : -1;
     const forged = isBun
-      ? { fd: victimFd, localAddress: "127.0.0.1", localPort: 1, remoteAddress: "127.0.0.1", remotePort: port }
+      ? {
+        fd: victimFd,
+        localAddress: "127.0.0.1",
+        localPort: 1,
+        remoteAddress: "127.0.0.1",
+        remotePort: port,
+      }
       : {
         localAddr: { transport: "tcp", hostname: "127.0.0.1", port: 1 },
         remoteAddr: { transport: "tcp", hostname: "127.0.0.1", port },
       };
-    assert.throws(() => setKeepAlive(forged as never, { idle: 1000, count: 1 }), (e: unknown) =>
-      e instanceof SocketOptionError && e.code === "ERR_SOCKET_NOT_FOUND");
+    assert.throws(
+      () => setKeepAlive(forged as never, { idle: 1000, count: 1 }),
+      (e: unknown) => e instanceof SocketOptionError && e.code === "ERR_SOCKET_NOT_FOUND",
+    );
     assert.deepEqual(getKeepAlive(victimSocket), before);
     victim.close();
   });
@@ -294,7 +318,13 @@ test("loopback: a descriptor that does not carry the connection is never touched
 if (!isBun) {
   test("deno: without --allow-ffi the error names the missing flag", async () => {
     await withPeer(async (_peer, port) => {
-      const p = new Proc([Deno.execPath(), "run", "--allow-net", fixture("no_ffi.ts"), String(port)]);
+      const p = new Proc([
+        Deno.execPath(),
+        "run",
+        "--allow-net",
+        fixture("no_ffi.ts"),
+        String(port),
+      ]);
       await p.exited();
       const out = p.lines.join("\n");
       assert.match(out, /ERR_FFI_PERMISSION/);

@@ -16,13 +16,16 @@ test("options: toSeconds rounds up, toMillis converts back", () => {
 });
 
 test("options: Linux rounds idle and interval up to whole seconds and reports them", () => {
-  assert.deepEqual(validateKeepAlive({ idle: 1500, interval: 1, count: 3, userTimeout: 2500.2 }, L), {
-    enabled: true,
-    idle: 2000,
-    interval: 1000,
-    count: 3,
-    userTimeout: 2501,
-  });
+  assert.deepEqual(
+    validateKeepAlive({ idle: 1500, interval: 1, count: 3, userTimeout: 2500.2 }, L),
+    {
+      enabled: true,
+      idle: 2000,
+      interval: 1000,
+      count: 3,
+      userTimeout: 2501,
+    },
+  );
   assert.deepEqual(validateKeepAlive({}, L), { enabled: true });
   assert.deepEqual(validateKeepAlive({ enabled: false }, L), { enabled: false });
   assert.deepEqual(validateKeepAlive({ userTimeout: -0 }, L), { enabled: true, userTimeout: 0 });
@@ -39,7 +42,10 @@ test("options: limits are inclusive at both ends", () => {
 
 test("options: RangeError names the option and the limit", () => {
   const cases: Array<[object, RegExp]> = [
-    [{ idle: 0 }, /"idle" must be more than 0 and at most 32767000 ms \(Linux takes whole seconds from 1000 ms to 32767000 ms\), got 0/],
+    [
+      { idle: 0 },
+      /"idle" must be more than 0 and at most 32767000 ms \(Linux takes whole seconds from 1000 ms to 32767000 ms\), got 0/,
+    ],
     [{ idle: 32767001 }, /"idle" .*got 32767001/],
     [{ interval: -5 }, /"interval" .*got -5/],
     [{ interval: NaN }, /"interval" .*got NaN/],

@@ -162,7 +162,11 @@ export function bunCalls(): SocketCalls {
       if (!handle) return [];
       const out: Descriptor[] = [];
       try {
-        for (let entry = c.readdir(handle) as number | null; entry; entry = c.readdir(handle) as number | null) {
+        for (
+          let entry = c.readdir(handle) as number | null;
+          entry;
+          entry = c.readdir(handle) as number | null
+        ) {
           const name = new ffi.CString(entry, DIRENT_NAME_OFFSET).toString();
           if (name !== "." && name !== "..") out.push(Number(name));
         }

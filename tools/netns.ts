@@ -1,7 +1,8 @@
 /**
  * Two network namespaces joined by a veth pair, for real network faults: the client's end is
  * 198.18.0.1, the server's 198.18.0.2 (RFC 2544's benchmarking range, and nothing else).
- * `pull()` sets the server's end down: a pulled cable, where probes go unanswered.
+ * `pull()` sets the server's end down: a pulled cable, where probes go unanswered. Used by the
+ * tests, the demo and the benchmarks; needs root and iproute2.
  */
 
 import { execFileSync } from "node:child_process";
@@ -25,15 +26,6 @@ export function netnsUnavailable(): string | undefined {
     return `the ip command (iproute2) does not work: ${(error as Error).message}`;
   }
   return undefined;
-}
-
-/** Test options for a namespace test: skipped without root, except under CI=true. */
-export function netnsTestOptions(timeout: number): { skip?: string; sanitize: false; timeout: number } {
-  const reason = netnsUnavailable();
-  if (reason && process.env.CI !== "true") {
-    return { skip: `${reason} (run as root, or set CI=true to make this a failure)`, sanitize: false, timeout };
-  }
-  return { sanitize: false, timeout };
 }
 
 function ip(...args: string[]): string {
@@ -66,7 +58,20 @@ export class TestNet {
     try {
       ip("netns", "add", net.client);
       ip("netns", "add", net.server);
-      ip("link", "add", net.clientIf, "netns", net.client, "type", "veth", "peer", "name", net.serverIf, "netns", net.server);
+      ip(
+        "link",
+        "add",
+        net.clientIf,
+        "netns",
+        net.client,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        net.serverIf,
+        "netns",
+        net.server,
+      );
       ip("-n", net.client, "addr", "add", `${CLIENT_IP}/24`, "dev", net.clientIf);
       ip("-n", net.server, "addr", "add", `${SERVER_IP}/24`, "dev", net.serverIf);
       for (const [ns, dev] of [[net.client, net.clientIf], [net.server, net.serverIf]]) {
