@@ -370,7 +370,9 @@ export class LiveConnection implements AsyncDisposable {
       this.#target = resolveTarget(platform, calls, {
         local: transport.localAddr,
         remote: transport.remoteAddr,
-        candidates: () => transport.candidates(),
+        hints: () => transport.hints(),
+        scan: transport.scan && (() => transport.scan!()),
+        found: transport.found && ((fd) => transport.found!(fd)),
       });
       const target = this.#target;
       this.#keepAlive = applyKeepAlive(

@@ -27,8 +27,18 @@ export interface SocketTarget {
   local: SocketAddress;
   /** The peer's end, as the runtime reports it. */
   remote: SocketAddress;
-  /** Descriptors to try, most likely first (Bun: its `fd`; Deno: every open descriptor). */
-  candidates(): Iterable<Descriptor>;
+  /**
+   * Likely descriptors, best first (Bun: its `fd`; Deno: guesses). The first that verifies is
+   * used; a wrong guess costs a few failed system calls and nothing else.
+   */
+  hints(): Iterable<Descriptor>;
+  /**
+   * Every descriptor that could be the socket, searched when no hint verifies (Deno: all open
+   * descriptors). Absent where the runtime names the descriptor and nothing else may be tried.
+   */
+  scan?(): Iterable<Descriptor>;
+  /** Told which descriptor verified, so the runtime can guess better next time. */
+  found?(fd: Descriptor): void;
 }
 
 /** A target in comparable form, plus the descriptor it was last verified at. */
@@ -81,9 +91,10 @@ export function endpoints(target: Pick<SocketTarget, "local" | "remote">): {
 }
 
 /**
- * Finds the descriptor whose addresses are the target's. Throws `ERR_SOCKET_NOT_FOUND` when none
- * matches and `ERR_SOCKET_AMBIGUOUS` when two different sockets do (possible only across network
- * namespaces); duplicates of one socket are fine.
+ * Finds the descriptor whose addresses are the target's: first among the hints (the first that
+ * verifies wins, so the common case is a handful of system calls), then by a full scan. The scan
+ * throws `ERR_SOCKET_AMBIGUOUS` when two different sockets match (possible only across network
+ * namespaces; duplicates of one socket are fine) and `ERR_SOCKET_NOT_FOUND` when none does.
  */
 export function resolveTarget(
   platform: Platform,
@@ -91,10 +102,19 @@ export function resolveTarget(
   target: SocketTarget,
 ): ResolvedTarget {
   const { local, remote } = endpoints(target);
+  const tried = new Set<Descriptor>();
+  for (const fd of target.hints()) {
+    if (tried.has(fd)) continue;
+    tried.add(fd);
+    if (matches(platform, calls, fd, local, remote)) {
+      target.found?.(fd);
+      return { local, remote, fd };
+    }
+  }
   let found: Descriptor | undefined;
   let foundCookie: bigint | undefined;
-  for (const fd of target.candidates()) {
-    if (fd === found || !matches(platform, calls, fd, local, remote)) continue;
+  for (const fd of target.scan?.() ?? []) {
+    if (fd === found || tried.has(fd) || !matches(platform, calls, fd, local, remote)) continue;
     if (found === undefined) {
       found = fd;
       foundCookie = platform.cookie(calls, fd);
@@ -116,6 +136,7 @@ export function resolveTarget(
       { code: "ERR_SOCKET_NOT_FOUND", syscall: "lookup", option: "socket" },
     );
   }
+  target.found?.(found);
   return { local, remote, fd: found };
 }
 

@@ -26,8 +26,12 @@ export interface Transport {
   readonly localAddr: SocketAddress;
   /** The peer's end. */
   readonly remoteAddr: SocketAddress;
-  /** Descriptors that may be this socket, most likely first; each is verified before use. */
-  candidates(): Iterable<Descriptor>;
+  /** Likely descriptors of this socket, best first; each is verified before use. */
+  hints(): Iterable<Descriptor>;
+  /** Every descriptor to search when no hint verifies; absent where none may be tried. */
+  scan?(): Iterable<Descriptor>;
+  /** Told which descriptor carries the socket once it is verified. */
+  found?(fd: Descriptor): void;
   /** Starts reading; keeps a read pending until paused, ended, failed or closed. */
   start(sink: TransportSink): void;
   /** Stops taking bytes from the kernel (backpressure). */

@@ -207,7 +207,7 @@ class BunTransport implements Transport {
     this.remoteAddr = { hostname: socket.remoteAddress, port: socket.remotePort };
   }
 
-  candidates(): Iterable<Descriptor> {
+  hints(): Iterable<Descriptor> {
     const fd = this.#socket?.fd;
     return typeof fd === "number" && fd >= 0 ? [fd] : [];
   }
@@ -367,7 +367,7 @@ function targetOf(socket: BunSocketLike | NodeSocketLike): SocketTarget {
   return {
     local: { hostname: localAddress, port: localPort },
     remote: { hostname: remoteAddress, port: remotePort },
-    candidates: () => (fd >= 0 ? [fd] : []),
+    hints: () => (fd >= 0 ? [fd] : []),
   };
 }
 

@@ -1,7 +1,7 @@
 /**
  * The Deno adapter: `Deno.connect` for I/O, `Deno.dlopen` for socket options. Deno does not
  * expose a connection's descriptor, so the socket is found by its addresses (see
- * {@linkcode denoCandidates}).
+ * {@linkcode denoHints}).
  *
  * @module
  */
@@ -17,6 +17,7 @@ import type { Platform } from "../platform.ts";
 import { platformFor } from "../platforms.ts";
 import { getKeepAliveOn, setKeepAliveOn, type SocketTarget } from "../sockopt.ts";
 import type { Runtime, Transport, TransportSink } from "../transport.ts";
+import { DescriptorHints } from "../hints.ts";
 
 const symbols = { ...posixSymbols, ...linuxErrnoSymbols } as const;
 type Library = Deno.DynamicLibrary<typeof symbols>;
@@ -98,11 +99,28 @@ function platform(): Platform {
 }
 
 /**
- * Descriptors that may carry a Deno connection. Deno keeps the descriptor private, so every open
- * descriptor is a candidate; each is verified by its addresses before anything is set on it.
+ * Where Deno's sockets are likely to be. Deno keeps the descriptor private, so sockalive guesses
+ * (see {@linkcode DescriptorHints}) and falls back to scanning every open descriptor; either way
+ * each candidate is verified by its addresses before anything is set on it.
  */
-export function denoCandidates(): Iterable<Descriptor> {
-  return denoCalls().listDescriptors();
+export const denoHints: DescriptorHints = new DescriptorHints();
+
+/** The lookup side of a target for a Deno connection; `onFound` also learns the descriptor. */
+function denoLookup(
+  onFound?: (fd: Descriptor) => void,
+): Pick<SocketTarget, "hints" | "scan" | "found"> {
+  let scanned = false;
+  return {
+    hints: () => denoHints.guesses(),
+    scan: () => {
+      scanned = true;
+      return denoCalls().listDescriptors();
+    },
+    found: (fd) => {
+      denoHints.found(fd, scanned);
+      onFound?.(fd);
+    },
+  };
 }
 
 function netAddr(addr: Deno.Addr): SocketAddress {
@@ -128,7 +146,7 @@ function targetOf(conn: DenoTcpConnLike): SocketTarget {
   return {
     local: netAddr(conn.localAddr),
     remote: netAddr(conn.remoteAddr),
-    candidates: denoCandidates,
+    ...denoLookup(),
   };
 }
 
@@ -146,9 +164,11 @@ class DenoTransport implements Transport {
     this.remoteAddr = netAddr(conn.remoteAddr);
   }
 
-  candidates(): Iterable<Descriptor> {
-    return denoCandidates();
-  }
+  #fd: Descriptor | undefined;
+  readonly #lookup = denoLookup((fd) => (this.#fd = fd));
+  hints = this.#lookup.hints;
+  scan = this.#lookup.scan;
+  found = this.#lookup.found;
 
   start(sink: TransportSink): void {
     void this.#pump(sink);
@@ -202,6 +222,8 @@ class DenoTransport implements Transport {
     } catch {
       // Already closed by the runtime.
     }
+    // The descriptor is free now; the next socket Deno opens is likely to get it.
+    if (this.#fd !== undefined) denoHints.released(this.#fd);
   }
 }
 

@@ -1,0 +1,60 @@
+/**
+ * Guesses where a runtime that hides descriptors (Deno) put a new socket, so that finding it is
+ * a handful of system calls instead of a scan of every open descriptor. Pure bookkeeping: every
+ * guess is verified by address before use, so a wrong guess costs time, never safety.
+ *
+ * The guesses follow from POSIX: a new descriptor is the lowest one free. So it is most likely a
+ * descriptor a managed connection just released, or just above the highest one seen so far.
+ *
+ * @module
+ */
+
+import type { Descriptor } from "./native.ts";
+
+/** Remembered descriptors and how lookups went. */
+export class DescriptorHints {
+  #released: Descriptor[] = [];
+  #highest = -1;
+  readonly #lookahead: number;
+  readonly #maxReleased: number;
+  /** Lookups answered by a guess. */
+  hits = 0;
+  /** Lookups that needed a full scan. */
+  scans = 0;
+
+  /** `lookahead` guesses above the highest descriptor seen; at most `maxReleased` remembered. */
+  constructor(lookahead = 8, maxReleased = 64) {
+    this.#lookahead = lookahead;
+    this.#maxReleased = maxReleased;
+  }
+
+  /** Guesses, best first: released descriptors, lowest first, then just above the highest. */
+  *guesses(): Generator<Descriptor> {
+    yield* this.#released;
+    for (let k = 1; k <= this.#lookahead; k++) yield this.#highest + k;
+  }
+
+  /** Records the descriptor a lookup verified, and whether a scan was needed to find it. */
+  found(fd: Descriptor, scanned: boolean): void {
+    if (scanned) this.scans++;
+    else this.hits++;
+    if (fd > this.#highest) this.#highest = fd;
+    const i = this.#released.indexOf(fd);
+    if (i >= 0) this.#released.splice(i, 1);
+  }
+
+  /** Forgets every guess (the counters stay). */
+  clear(): void {
+    this.#released = [];
+    this.#highest = -1;
+  }
+
+  /** Records that a managed connection closed its descriptor, which is now free for reuse. */
+  released(fd: Descriptor): void {
+    if (this.#released.includes(fd)) return;
+    const at = this.#released.findIndex((d) => d > fd);
+    this.#released.splice(at < 0 ? this.#released.length : at, 0, fd);
+    // Keep the lowest: the kernel hands out the lowest free descriptor first.
+    if (this.#released.length > this.#maxReleased) this.#released.pop();
+  }
+}

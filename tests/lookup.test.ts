@@ -1,0 +1,127 @@
+/**
+ * Finding Deno's hidden descriptor: the guesses (pure), and, in Deno, that the common case needs
+ * no scan, that the scan still finds sockets the guesses miss, and that a wrong guess is never used.
+ */
+import assert from "node:assert/strict";
+import { isBun, test } from "./harness.ts";
+import { DescriptorHints } from "../src/hints.ts";
+
+test("hints: released descriptors first, lowest first, then just above the highest", () => {
+  const h = new DescriptorHints(3, 4);
+  assert.deepEqual([...h.guesses()], [0, 1, 2]);
+  h.found(10, false);
+  h.found(7, true);
+  assert.deepEqual([h.hits, h.scans], [1, 1]);
+  assert.deepEqual([...h.guesses()], [11, 12, 13]);
+  h.released(9);
+  h.released(4);
+  h.released(9);
+  assert.deepEqual([...h.guesses()], [4, 9, 11, 12, 13]);
+  h.found(4, false);
+  assert.deepEqual([...h.guesses()], [9, 11, 12, 13]);
+  for (const fd of [8, 3, 20, 1]) h.released(fd);
+  assert.deepEqual([...h.guesses()], [1, 3, 8, 9, 11, 12, 13], "bounded, keeping the lowest");
+});
+
+if (!isBun) {
+  const { connect, getKeepAlive } = await import("../deno.ts");
+  const { denoCalls, denoHints } = await import("../src/adapters/deno.ts");
+  const { resolveTarget } = await import("../src/sockopt.ts");
+  const { linux } = await import("../src/os/linux.ts");
+  // The C library stays open for the life of the process by design; open it before the first
+  // test so Deno's resource sanitizer does not count it against that test.
+  denoCalls();
+
+  const serve = () => {
+    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const accepted: Deno.Conn[] = [];
+    const done = (async () => {
+      for await (const c of listener) accepted.push(c);
+    })();
+    return {
+      port: (listener.addr as Deno.NetAddr).port,
+      async close() {
+        listener.close();
+        await done;
+        for (const c of accepted) c.close();
+      },
+    };
+  };
+
+  test("deno lookup: new connections are found by a guess, without scanning", async () => {
+    const server = serve();
+    const conns = [];
+    denoHints.clear(); // start from nothing, as a fresh process does
+    const scansBefore = denoHints.scans;
+    // Warm up: the first connection may need a scan to learn where descriptors are.
+    const first = connect({ port: server.port });
+    await first.opened;
+    const afterWarmup = denoHints.scans;
+    assert.ok(afterWarmup - scansBefore <= 1);
+    for (let i = 0; i < 30; i++) {
+      const c = connect({ port: server.port, keepAlive: { idle: 1000 + i * 1000 } });
+      await c.opened;
+      assert.equal(
+        c.keepAlive!.idle,
+        1000 + i * 1000,
+        "options landed on this connection's socket",
+      );
+      conns.push(c);
+    }
+    // Close ten: their descriptors are reused by the next ten, which the guesses try first.
+    for (const c of conns.splice(0, 10)) await c.close();
+    for (let i = 0; i < 10; i++) {
+      const c = connect({ port: server.port });
+      await c.opened;
+      conns.push(c);
+    }
+    assert.equal(denoHints.scans, afterWarmup, "no scan after the first connection");
+    for (const c of [first, ...conns]) await c.close();
+    await server.close();
+  });
+
+  test("deno lookup: a socket the guesses miss is still found by the scan", async () => {
+    const server = serve();
+    denoHints.clear();
+    const first = connect({ port: server.port });
+    await first.opened;
+    // Open files fill every hole and push the next socket's descriptor past every guess.
+    const files = Array.from({ length: 200 }, () => Deno.openSync("/dev/null"));
+    const scans = denoHints.scans;
+    const conn = connect({ port: server.port, keepAlive: { idle: 4000, count: 4 } });
+    await conn.opened;
+    assert.equal(denoHints.scans, scans + 1, "the scan found it");
+    assert.equal(conn.keepAlive!.idle, 4000);
+    assert.equal(conn.keepAlive!.count, 4);
+    for (const f of files) f.close();
+    await conn.close();
+    await first.close();
+    await server.close();
+  });
+
+  test("deno lookup: a wrong guess is verified and never used", async () => {
+    const server = serve();
+    const victim = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
+    const victimFd = resolveTarget(linux, denoCalls(), {
+      local: { hostname: "127.0.0.1", port: (victim.localAddr as Deno.NetAddr).port },
+      remote: { hostname: "127.0.0.1", port: server.port },
+      hints: () => [],
+      scan: () => denoCalls().listDescriptors(),
+    }).fd;
+    const before = getKeepAlive(victim);
+    // Make the victim's descriptor the very first guess.
+    denoHints.clear();
+    denoHints.released(victimFd);
+    assert.equal([...denoHints.guesses()][0], victimFd);
+    const conn = connect({
+      port: server.port,
+      keepAlive: { idle: 3000, interval: 3000, count: 2 },
+    });
+    await conn.opened;
+    assert.deepEqual(getKeepAlive(victim), before, "the victim's options are untouched");
+    assert.equal(conn.keepAlive!.count, 2);
+    await conn.close();
+    victim.close();
+    await server.close();
+  });
+}
