@@ -60,6 +60,20 @@ export const posixSymbols = {
     ],
     result: "i32",
   },
+  // int dup(int oldfd);
+  dup: {
+    parameters: [
+      "i32", // int oldfd
+    ],
+    result: "i32",
+  },
+  // int close(int fd);
+  close: {
+    parameters: [
+      "i32", // int fd
+    ],
+    result: "i32",
+  },
   // DIR *opendir(const char *name);
   opendir: {
     parameters: [

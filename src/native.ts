@@ -29,4 +29,9 @@ export interface SocketCalls {
   poll(fd: Descriptor, events: number): number;
   /** The process's open descriptor numbers, in no particular order. */
   listDescriptors(): Descriptor[];
+  /**
+   * The lowest free descriptor number right now (found with `dup` and given back at once), which
+   * is where the next socket will go; `undefined` if it cannot be found.
+   */
+  lowestFreeDescriptor(): Descriptor | undefined;
 }

@@ -24,7 +24,7 @@ test("hints: released descriptors first, lowest first, then just above the highe
 });
 
 if (!isBun) {
-  const { connect, getKeepAlive } = await import("../deno.ts");
+  const { connect, getKeepAlive, setKeepAlive } = await import("../deno.ts");
   const { denoCalls, denoHints } = await import("../src/adapters/deno.ts");
   const { resolveTarget } = await import("../src/sockopt.ts");
   const { linux } = await import("../src/os/linux.ts");
@@ -53,11 +53,10 @@ if (!isBun) {
     const conns = [];
     denoHints.clear(); // start from nothing, as a fresh process does
     const scansBefore = denoHints.scans;
-    // Warm up: the first connection may need a scan to learn where descriptors are.
     const first = connect({ port: server.port });
     await first.opened;
     const afterWarmup = denoHints.scans;
-    assert.ok(afterWarmup - scansBefore <= 1);
+    assert.equal(afterWarmup, scansBefore, "even the first connection needs no scan");
     for (let i = 0; i < 30; i++) {
       const c = connect({ port: server.port, keepAlive: { idle: 1000 + i * 1000 } });
       await c.opened;
@@ -75,26 +74,51 @@ if (!isBun) {
       await c.opened;
       conns.push(c);
     }
-    assert.equal(denoHints.scans, afterWarmup, "no scan after the first connection");
+    assert.equal(
+      denoHints.scans,
+      afterWarmup,
+      `no scan after the first connection (${
+        denoHints.scans - afterWarmup
+      } scans, hits ${denoHints.hits}, guesses now ${[...denoHints.guesses()]})`,
+    );
     for (const c of [first, ...conns]) await c.close();
     await server.close();
   });
 
-  test("deno lookup: a socket the guesses miss is still found by the scan", async () => {
+  test("deno lookup: the lowest free descriptor before connect is guessed first, past any gap", async () => {
     const server = serve();
     denoHints.clear();
     const first = connect({ port: server.port });
     await first.opened;
-    // Open files fill every hole and push the next socket's descriptor past every guess.
+    // Open files fill every hole and push the next descriptor past every other guess.
     const files = Array.from({ length: 200 }, () => Deno.openSync("/dev/null"));
     const scans = denoHints.scans;
     const conn = connect({ port: server.port, keepAlive: { idle: 4000, count: 4 } });
     await conn.opened;
-    assert.equal(denoHints.scans, scans + 1, "the scan found it");
+    assert.equal(denoHints.scans, scans, "found by the lowest-free guess, no scan");
     assert.equal(conn.keepAlive!.idle, 4000);
     assert.equal(conn.keepAlive!.count, 4);
     for (const f of files) f.close();
     await conn.close();
+    await first.close();
+    await server.close();
+  });
+
+  test("deno lookup: a socket no guess covers is still found by the scan", async () => {
+    const server = serve();
+    denoHints.clear();
+    const first = connect({ port: server.port });
+    await first.opened;
+    const files = Array.from({ length: 200 }, () => Deno.openSync("/dev/null"));
+    // Opened by the user, not by sockalive: no lowest-free guess was taken for it.
+    const own = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
+    const scans = denoHints.scans;
+    const set = setKeepAlive(own, { idle: 6000, count: 6 });
+    assert.equal(denoHints.scans, scans + 1, "the scan found it");
+    assert.equal(set.idle, 6000);
+    assert.deepEqual(getKeepAlive(own), set);
+    for (const f of files) f.close();
+    own.close();
     await first.close();
     await server.close();
   });

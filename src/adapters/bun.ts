@@ -157,6 +157,17 @@ export function bunCalls(): SocketCalls {
       const n = c.poll(pollfd, 1, 0) as number;
       return n < 0 ? -errno() : n === 0 ? 0 : pollfd[1] >>> 16;
     },
+    lowestFreeDescriptor() {
+      // dup() returns the lowest free number; closing our own duplicate at once frees it again.
+      for (const std of [0, 1, 2]) {
+        const fd = c.dup(std) as number;
+        if (fd >= 0) {
+          c.close(fd);
+          return fd;
+        }
+      }
+      return undefined;
+    },
     listDescriptors() {
       const handle = c.opendir(dir) as number | null;
       if (!handle) return [];

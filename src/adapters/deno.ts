@@ -76,6 +76,17 @@ export function denoCalls(): SocketCalls {
       const n = c.poll(pollfd, 1n, 0);
       return n < 0 ? -errno() : n === 0 ? 0 : pollfd[1] >>> 16;
     },
+    lowestFreeDescriptor() {
+      // dup() returns the lowest free number; closing our own duplicate at once frees it again.
+      for (const std of [0, 1, 2]) {
+        const fd = c.dup(std);
+        if (fd >= 0) {
+          c.close(fd);
+          return fd;
+        }
+      }
+      return undefined;
+    },
     listDescriptors() {
       const handle = c.opendir(dir);
       if (handle === null) return [];
@@ -105,13 +116,18 @@ function platform(): Platform {
  */
 export const denoHints: DescriptorHints = new DescriptorHints();
 
-/** The lookup side of a target for a Deno connection; `onFound` also learns the descriptor. */
+/**
+ * The lookup side of a target for a Deno connection. `first` is the best guess where there is
+ * one (the lowest free descriptor just before the socket was created); `onFound` learns the
+ * descriptor.
+ */
 function denoLookup(
+  first?: Descriptor,
   onFound?: (fd: Descriptor) => void,
 ): Pick<SocketTarget, "hints" | "scan" | "found"> {
   let scanned = false;
   return {
-    hints: () => denoHints.guesses(),
+    hints: () => first === undefined ? denoHints.guesses() : [first, ...denoHints.guesses()],
     scan: () => {
       scanned = true;
       return denoCalls().listDescriptors();
@@ -158,17 +174,21 @@ class DenoTransport implements Transport {
   #wake: (() => void) | undefined;
   #closed = false;
 
-  constructor(conn: Deno.TcpConn) {
+  constructor(conn: Deno.TcpConn, lowestFree?: Descriptor) {
+    this.#lookup = denoLookup(lowestFree, (fd) => (this.#fd = fd));
+    this.hints = this.#lookup.hints;
+    this.scan = this.#lookup.scan;
+    this.found = this.#lookup.found;
     this.#conn = conn;
     this.localAddr = netAddr(conn.localAddr);
     this.remoteAddr = netAddr(conn.remoteAddr);
   }
 
   #fd: Descriptor | undefined;
-  readonly #lookup = denoLookup((fd) => (this.#fd = fd));
-  hints = this.#lookup.hints;
-  scan = this.#lookup.scan;
-  found = this.#lookup.found;
+  readonly #lookup: Pick<SocketTarget, "hints" | "scan" | "found">;
+  readonly hints: SocketTarget["hints"];
+  readonly scan: SocketTarget["scan"];
+  readonly found: SocketTarget["found"];
 
   start(sink: TransportSink): void {
     void this.#pump(sink);
@@ -235,8 +255,16 @@ export const denoRuntime: Runtime = {
   platform,
   calls: denoCalls,
   async dial({ hostname, port }, signal) {
+    // Deno's connect creates the socket at once, taking the lowest free descriptor: note it now
+    // as the best guess. Without FFI there is no guess; the error comes when keepalive is applied.
+    let lowestFree: Descriptor | undefined;
+    try {
+      lowestFree = denoCalls().lowestFreeDescriptor();
+    } catch {
+      lowestFree = undefined;
+    }
     const conn = await Deno.connect({ hostname, port, signal });
-    return new DenoTransport(conn);
+    return new DenoTransport(conn, lowestFree);
   },
 };
 
