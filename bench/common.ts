@@ -1,0 +1,120 @@
+/**
+ * Helpers shared by the benchmark children (run in Deno or Bun) and the orchestrator: runtime
+ * detection, JSON-line output, statistics, garbage collection and memory readings.
+ *
+ * @module
+ */
+
+import process from "node:process";
+
+/** Whether this process is Bun. */
+export const isBun = typeof (globalThis as { Bun?: unknown }).Bun !== "undefined";
+
+interface BunLike {
+  version: string;
+  gc(force: boolean): void;
+  connect(options: unknown): Promise<BunRawSocket>;
+}
+
+/** The part of a Bun `Socket` the benchmarks use. */
+export interface BunRawSocket {
+  readonly fd: number;
+  readonly localPort: number;
+  readonly localAddress?: string;
+  readonly remotePort: number;
+  readonly remoteAddress: string;
+  write(data: Uint8Array, byteOffset?: number, byteLength?: number): number;
+  end(): void;
+  shutdown(halfClose?: boolean): void;
+  terminate(): void;
+  setKeepAlive(enable: boolean, initialDelay?: number): boolean;
+}
+
+/** Bun handlers for `Bun.connect`. */
+export interface BunHandlers {
+  open?(socket: BunRawSocket): void;
+  data?(socket: BunRawSocket, chunk: Uint8Array): void;
+  drain?(socket: BunRawSocket): void;
+  end?(socket: BunRawSocket): void;
+  close?(socket: BunRawSocket, error?: Error): void;
+  error?(socket: BunRawSocket, error: Error): void;
+}
+
+/** `Bun`, typed for what the benchmarks call. Only call in Bun. */
+export function bunGlobal(): BunLike {
+  return (globalThis as unknown as { Bun: BunLike }).Bun;
+}
+
+/** `Bun.connect` with binary chunks. */
+export function bunConnect(
+  hostname: string,
+  port: number,
+  socket: BunHandlers,
+): Promise<BunRawSocket> {
+  return bunGlobal().connect({ hostname, port, binaryType: "uint8array", socket });
+}
+
+/** "Deno 2.x" or "Bun 1.x". */
+export function runtimeName(): string {
+  return isBun ? `Bun ${bunGlobal().version}` : `Deno ${Deno.version.deno}`;
+}
+
+/** Command-line arguments after the script. */
+export function args(): string[] {
+  return process.argv.slice(2);
+}
+
+/** Prints one JSON line on stdout: the protocol between children and the orchestrator. */
+export function emit(message: Record<string, unknown>): void {
+  console.log(JSON.stringify(message));
+}
+
+/** Resolves after `ms`. */
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** The `p`-th percentile (0..100) of `values`, nearest-rank. `NaN` when empty. */
+export function percentile(values: number[], p: number): number {
+  if (values.length === 0) return NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[rank];
+}
+
+/** p50, p99, max, min and count. */
+export function summarize(
+  values: number[],
+): { p50: number; p99: number; max: number; min: number; n: number } {
+  return {
+    p50: percentile(values, 50),
+    p99: percentile(values, 99),
+    max: values.length ? Math.max(...values) : NaN,
+    min: values.length ? Math.min(...values) : NaN,
+    n: values.length,
+  };
+}
+
+/** Runs a full garbage collection a few times (Deno needs `--v8-flags=--expose-gc`). */
+export async function collectGarbage(): Promise<boolean> {
+  const gc = isBun ? () => bunGlobal().gc(true) : (globalThis as { gc?: () => void }).gc;
+  if (!gc) return false;
+  for (let i = 0; i < 4; i++) {
+    gc();
+    await sleep(50);
+  }
+  return true;
+}
+
+/** Resident set size and JS heap in use, in bytes. */
+export function memory(): { rss: number; heapUsed: number; external: number } {
+  const m = process.memoryUsage();
+  return { rss: m.rss, heapUsed: m.heapUsed, external: m.external };
+}
+
+/** `/proc/net/tcp`'s spelling of an IPv4 address and port (x86: address bytes reversed). */
+export function procNetTcpAddress(hostname: string, port: number): string {
+  const bytes = hostname.split(".").map(Number).reverse();
+  const hex = (n: number, width: number) => n.toString(16).toUpperCase().padStart(width, "0");
+  return `${bytes.map((b) => hex(b, 2)).join("")}:${hex(port, 4)}`;
+}

@@ -1,0 +1,78 @@
+/**
+ * Memory of idle connections, in Deno or Bun: opens `warm` connections, collects garbage and
+ * reads RSS and heap; opens `n` more, waits, collects and reads again. One kind per process so
+ * kinds do not share a heap.
+ *
+ * Argument: JSON { kind: "live" | "raw" | "raw-read", hostname, port, n, warm }.
+ * "live": sockalive `connect` (keepalive applied, a read always pending).
+ * "raw": the runtime's own socket (Deno.connect; Bun.connect with handlers). "raw-read" (Deno):
+ * Deno.connect plus one pending 64 KiB read, the minimum for a raw socket to notice a break.
+ * Prints {"type":"result", ...} with bytes per connection.
+ *
+ * @module
+ */
+
+import { connect, type LiveConnection } from "../mod.ts";
+import {
+  args,
+  bunConnect,
+  type BunRawSocket,
+  collectGarbage,
+  emit,
+  isBun,
+  memory,
+  sleep,
+} from "./common.ts";
+
+const config = JSON.parse(args()[0]) as {
+  kind: "live" | "raw" | "raw-read";
+  hostname: string;
+  port: number;
+  n: number;
+  warm: number;
+};
+const held: Array<LiveConnection | Deno.TcpConn | BunRawSocket> = [];
+
+async function openOne(): Promise<void> {
+  const { hostname, port } = config;
+  if (config.kind === "live") {
+    const conn = connect({ hostname, port, keepAlive: { idle: 10_000, interval: 2000, count: 5 } });
+    await conn.opened;
+    held.push(conn);
+  } else if (isBun) {
+    held.push(await bunConnect(hostname, port, { data() {}, error() {} }));
+  } else {
+    const conn = await Deno.connect({ hostname, port });
+    if (config.kind === "raw-read") conn.read(new Uint8Array(64 * 1024)).catch(() => {});
+    held.push(conn);
+  }
+}
+
+async function openMany(count: number): Promise<void> {
+  const target = held.length + count;
+  while (held.length < target) {
+    const batch = Math.min(200, target - held.length);
+    await Promise.all(Array.from({ length: batch }, openOne));
+    if (held.length % 2000 === 0) emit({ type: "progress", opened: held.length });
+  }
+}
+
+await openMany(config.warm);
+await sleep(500);
+const gc = await collectGarbage();
+const before = memory();
+await openMany(config.n);
+await sleep(1000);
+await collectGarbage();
+const after = memory();
+emit({
+  type: "result",
+  kind: config.kind,
+  n: config.n,
+  gc,
+  before,
+  after,
+  rssPerConn: (after.rss - before.rss) / config.n,
+  heapPerConn: (after.heapUsed - before.heapUsed) / config.n,
+  externalPerConn: (after.external - before.external) / config.n,
+});

@@ -1,0 +1,86 @@
+/**
+ * Sizes for a full run and for the smoke run (`--smoke` or SOCKALIVE_BENCH=smoke), and the
+ * markdown table every benchmark prints.
+ *
+ * @module
+ */
+
+/** How big each benchmark runs. */
+export interface Plan {
+  smoke: boolean;
+  /** Stop waiting for a contender this long after the pull. */
+  detectCapMs: number;
+  /** Connections across one pulled cable, per runtime. */
+  scaleN: number;
+  lookupNs: number[];
+  lookupMinSamples: number;
+  lookupMaxSamples: number;
+  lookupBudgetMs: number;
+  scanSamples: number;
+  throughputBytes: number;
+  throughputReps: number;
+  memoryN: number;
+  memoryWarm: number;
+}
+
+/** The full benchmark, as the issue specifies it. */
+export const FULL: Plan = {
+  smoke: false,
+  detectCapMs: 60_000,
+  scaleN: 2000,
+  lookupNs: [100, 1000, 10_000],
+  lookupMinSamples: 30,
+  lookupMaxSamples: 1000,
+  lookupBudgetMs: 3000,
+  scanSamples: 20,
+  throughputBytes: 1 << 30,
+  throughputReps: 5,
+  memoryN: 10_000,
+  memoryWarm: 200,
+};
+
+/** Every benchmark at a tiny size: well under a minute in total. */
+export const SMOKE: Plan = {
+  smoke: true,
+  detectCapMs: 6000,
+  scaleN: 100,
+  lookupNs: [10, 100],
+  lookupMinSamples: 10,
+  lookupMaxSamples: 50,
+  lookupBudgetMs: 300,
+  scanSamples: 5,
+  throughputBytes: 16 << 20,
+  throughputReps: 1,
+  memoryN: 200,
+  memoryWarm: 20,
+};
+
+/** A markdown table. */
+export function table(headers: string[], rows: Array<Array<string | number>>): string {
+  const cells = [headers, ...rows.map((r) => r.map(String))];
+  const widths = headers.map((_, i) => Math.max(3, ...cells.map((r) => (r[i] ?? "").length)));
+  const line = (r: string[]) => `| ${r.map((c, i) => c.padEnd(widths[i])).join(" | ")} |`;
+  return [line(cells[0]), `| ${widths.map((w) => "-".repeat(w)).join(" | ")} |`]
+    .concat(cells.slice(1).map(line)).join("\n");
+}
+
+/** Formats a number with `digits` decimals; "-" for NaN/undefined. */
+export function fmt(value: number | undefined, digits = 2): string {
+  return value === undefined || Number.isNaN(value) ? "-" : value.toFixed(digits);
+}
+
+/** "0.93x" style ratio. */
+export function ratio(value: number | undefined, anchor: number | undefined, digits = 2): string {
+  if (value === undefined || anchor === undefined || !anchor || Number.isNaN(value)) return "-";
+  return `${(value / anchor).toFixed(digits)}x`;
+}
+
+/** One benchmark's outcome: its tables (markdown), raw data and targets. */
+export interface Section {
+  id: string;
+  title: string;
+  tables: string[];
+  notes: string[];
+  data: unknown;
+  targets: Array<{ name: string; met: boolean; detail: string }>;
+}

@@ -1,0 +1,124 @@
+/**
+ * Bulk transfer over loopback through a sockalive connection or the runtime's own socket, in
+ * Deno or Bun.
+ *
+ * Argument: JSON { kind: "live" | "raw", dir: "recv" | "send", hostname, port, bytes }.
+ * "recv": the peer (source) sends `bytes` then FIN; timed from open to end of stream.
+ * "send": we write `bytes` in 64 KiB chunks, then FIN; timed until the peer (sink) replies with
+ * the count it received. Prints {"type":"result","ms","bytes"}.
+ *
+ * @module
+ */
+
+import { connect } from "../mod.ts";
+import { args, bunConnect, type BunRawSocket, emit, isBun } from "./common.ts";
+
+const config = JSON.parse(args()[0]) as {
+  kind: "live" | "raw";
+  dir: "recv" | "send";
+  hostname: string;
+  port: number;
+  bytes: number;
+};
+const CHUNK = 64 * 1024;
+const chunk = new Uint8Array(CHUNK).fill(98);
+const { hostname, port, bytes } = config;
+
+async function live(): Promise<{ ms: number; moved: number }> {
+  const conn = connect({ hostname, port, keepAlive: { idle: 10_000, interval: 2000, count: 5 } });
+  await conn.opened;
+  const start = performance.now();
+  let moved = 0;
+  if (config.dir === "recv") {
+    for await (const c of conn.readable) moved += c.byteLength;
+  } else {
+    for (let left = bytes; left > 0; left -= CHUNK) {
+      await conn.write(left >= CHUNK ? chunk : chunk.subarray(0, left));
+    }
+    await conn.closeWrite();
+    let reply = "";
+    for await (const c of conn.readable) reply += new TextDecoder().decode(c);
+    moved = Number(reply.trim());
+  }
+  const ms = performance.now() - start;
+  await conn.close();
+  return { ms, moved };
+}
+
+async function rawDeno(): Promise<{ ms: number; moved: number }> {
+  const conn = await Deno.connect({ hostname, port });
+  const start = performance.now();
+  let moved = 0;
+  const buffer = new Uint8Array(CHUNK);
+  if (config.dir === "recv") {
+    for (let n = await conn.read(buffer); n !== null; n = await conn.read(buffer)) moved += n;
+  } else {
+    for (let left = bytes; left > 0; left -= CHUNK) {
+      const part = left >= CHUNK ? chunk : chunk.subarray(0, left);
+      for (let off = 0; off < part.byteLength;) off += await conn.write(part.subarray(off));
+    }
+    await conn.closeWrite();
+    let reply = "";
+    for (let n = await conn.read(buffer); n !== null; n = await conn.read(buffer)) {
+      reply += new TextDecoder().decode(buffer.subarray(0, n));
+    }
+    moved = Number(reply.trim());
+  }
+  const ms = performance.now() - start;
+  conn.close();
+  return { ms, moved };
+}
+
+function rawBun(): Promise<{ ms: number; moved: number }> {
+  return new Promise((resolve, reject) => {
+    let start = 0;
+    let moved = 0;
+    let reply = "";
+    let left = bytes;
+    let offset = 0;
+    let finished = false;
+    const finish = () => {
+      if (finished) return;
+      finished = true;
+      if (config.dir === "send") moved = Number(reply.trim());
+      resolve({ ms: performance.now() - start, moved });
+    };
+    const pump = (s: BunRawSocket) => {
+      while (left > 0) {
+        const want = Math.min(CHUNK - offset, left);
+        const n = s.write(chunk, offset, want);
+        if (n <= 0) return;
+        left -= n;
+        offset = (offset + n) % CHUNK;
+        if (n < want) return; // kernel full: wait for drain
+      }
+      s.shutdown();
+    };
+    bunConnect(hostname, port, {
+      open(s) {
+        start = performance.now();
+        if (config.dir === "send") pump(s);
+      },
+      data(_s, c) {
+        if (config.dir === "recv") moved += c.byteLength;
+        else reply += new TextDecoder().decode(c);
+      },
+      drain(s) {
+        if (config.dir === "send" && left > 0) pump(s);
+      },
+      // Bun may report the peer's FIN after our own shutdown() as `close` without `end`.
+      end(s) {
+        finish();
+        s.end();
+      },
+      close: () => finish(),
+      error: (_s, e) => reject(e),
+    }).catch(reject);
+  });
+}
+
+const result = config.kind === "live" ? await live() : isBun ? await rawBun() : await rawDeno();
+if (result.moved !== bytes) {
+  throw new Error(`moved ${result.moved} bytes, expected ${bytes}`);
+}
+emit({ type: "result", ms: result.ms, bytes: result.moved });
