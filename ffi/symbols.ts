@@ -103,5 +103,87 @@ export const linuxErrnoSymbols = {
   __errno_location: { parameters: [], result: "pointer" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
+/** macOS and FreeBSD read errno through this. */
+export const bsdErrnoSymbols = {
+  // int *__error(void);
+  __error: { parameters: [], result: "pointer" },
+} as const satisfies Deno.ForeignLibraryInterface;
+
+/**
+ * Winsock (ws2_32.dll). `SOCKET` is `UINT_PTR`, pointer-sized, hence `usize`; lengths are `int`.
+ * All are `WSAAPI` (stdcall), which on x64 is the one Windows calling convention.
+ */
+export const winsockSymbols = {
+  // int setsockopt(SOCKET s, int level, int optname, const char *optval, int optlen);
+  setsockopt: {
+    parameters: [
+      "usize", // SOCKET s
+      "i32", // int level
+      "i32", // int optname
+      "buffer", // const char *optval
+      "i32", // int optlen
+    ],
+    result: "i32",
+  },
+  // int getsockopt(SOCKET s, int level, int optname, char *optval, int *optlen);
+  getsockopt: {
+    parameters: [
+      "usize", // SOCKET s
+      "i32", // int level
+      "i32", // int optname
+      "buffer", // char *optval
+      "buffer", // int *optlen
+    ],
+    result: "i32",
+  },
+  // int getsockname(SOCKET s, struct sockaddr *name, int *namelen);
+  getsockname: {
+    parameters: [
+      "usize", // SOCKET s
+      "buffer", // struct sockaddr *name
+      "buffer", // int *namelen
+    ],
+    result: "i32",
+  },
+  // int getpeername(SOCKET s, struct sockaddr *name, int *namelen);
+  getpeername: {
+    parameters: [
+      "usize", // SOCKET s
+      "buffer", // struct sockaddr *name
+      "buffer", // int *namelen
+    ],
+    result: "i32",
+  },
+  // int WSAIoctl(SOCKET s, DWORD dwIoControlCode, LPVOID lpvInBuffer, DWORD cbInBuffer,
+  //              LPVOID lpvOutBuffer, DWORD cbOutBuffer, LPDWORD lpcbBytesReturned,
+  //              LPWSAOVERLAPPED lpOverlapped,
+  //              LPWSAOVERLAPPED_COMPLETION_ROUTINE lpCompletionRoutine);
+  WSAIoctl: {
+    parameters: [
+      "usize", // SOCKET s
+      "u32", // DWORD dwIoControlCode
+      "buffer", // LPVOID lpvInBuffer
+      "u32", // DWORD cbInBuffer
+      "pointer", // LPVOID lpvOutBuffer (NULL)
+      "u32", // DWORD cbOutBuffer
+      "buffer", // LPDWORD lpcbBytesReturned
+      "pointer", // LPWSAOVERLAPPED lpOverlapped (NULL)
+      "pointer", // LPWSAOVERLAPPED_COMPLETION_ROUTINE lpCompletionRoutine (NULL)
+    ],
+    result: "i32",
+  },
+  // int WSAGetLastError(void);
+  WSAGetLastError: { parameters: [], result: "i32" },
+  // int WSAPoll(LPWSAPOLLFD fdArray, ULONG fds, INT timeout);
+  WSAPoll: {
+    parameters: [
+      "buffer", // LPWSAPOLLFD fdArray
+      "u32", // ULONG fds
+      "i32", // INT timeout
+    ],
+    result: "i32",
+  },
+} as const satisfies Deno.ForeignLibraryInterface;
+
 /** The type of {@linkcode posixSymbols}. */
 export type PosixSymbols = typeof posixSymbols;

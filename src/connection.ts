@@ -80,6 +80,8 @@ export type StateChangeListener =
   | { handleEvent(event: StateChangeEvent): void };
 
 const DEFAULT_MAX_BUFFERED = 1 << 20;
+/** The longest delay setTimeout honours (longer ones fire at once). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 /** How often a paused connection checks, without reading, whether the peer ended or failed. */
 const PAUSED_CHECK_MS = 100;
 
@@ -138,21 +140,52 @@ export class LiveConnection implements AsyncDisposable {
       throw new TypeError(`Cannot connect: "hostname" must be a string`);
     }
     const maxBuffered = options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED;
-    if (typeof maxBuffered !== "number" || !(maxBuffered >= 1) || !Number.isFinite(maxBuffered)) {
+    // Issue 5 (hostile input): a wrong type is a TypeError, as for every other option; a
+    // Symbol here used to escape as an unrelated TypeError from the message's template.
+    if (typeof maxBuffered !== "number") {
+      throw new TypeError(
+        `Cannot connect: "maxBufferedBytes" must be a number, got ${describe(maxBuffered)}`,
+      );
+    }
+    if (!(maxBuffered >= 1) || !Number.isFinite(maxBuffered)) {
       throw new RangeError(
         `Cannot connect: "maxBufferedBytes" must be a finite number of at least 1, got ${maxBuffered}`,
       );
     }
+    if (connectTimeout !== undefined && typeof connectTimeout !== "number") {
+      throw new TypeError(
+        `Cannot connect: "connectTimeout" must be a number of ms, got ${describe(connectTimeout)}`,
+      );
+    }
+    // Issue 5: a signal or onListenerError of the wrong type failed late (a bad onListenerError
+    // threw out of the state machine the first time a listener threw); refuse both up front.
+    if (
+      signal !== undefined &&
+      (typeof signal !== "object" || signal === null ||
+        typeof (signal as { addEventListener?: unknown }).addEventListener !== "function")
+    ) {
+      throw new TypeError(`Cannot connect: "signal" must be an AbortSignal`);
+    }
+    if (options.onListenerError !== undefined && typeof options.onListenerError !== "function") {
+      throw new TypeError(`Cannot connect: "onListenerError" must be a function`);
+    }
+    // Issue 5: timers take at most 2^31 - 1 ms; a longer connectTimeout used to fire after 1 ms.
     if (
       connectTimeout !== undefined &&
-      (typeof connectTimeout !== "number" || !(connectTimeout > 0) ||
-        !Number.isFinite(connectTimeout))
+      (!(connectTimeout > 0) || !(connectTimeout <= MAX_TIMER_MS))
     ) {
       throw new RangeError(
-        `Cannot connect: "connectTimeout" must be a positive number of ms, got ${connectTimeout}`,
+        `Cannot connect: "connectTimeout" must be a positive number of ms, at most ${MAX_TIMER_MS}, got ${connectTimeout}`,
       );
     }
     const wanted = keepAliveRequest(keepAlive, runtime.platform().limits);
+    // Keys the caller did not write are defaults: applied where the OS can, never a failure.
+    const explicit = typeof keepAlive === "object" && keepAlive !== null
+      ? Object.keys(keepAlive)
+      : [];
+    const bestEffort = new Set(
+      (["idle", "interval", "count", "userTimeout"] as const).filter((k) => !explicit.includes(k)),
+    );
 
     this.#runtime = runtime;
     this.#maxBuffered = maxBuffered;
@@ -194,11 +227,14 @@ export class LiveConnection implements AsyncDisposable {
     }
     if (connectTimeout !== undefined) {
       this.#connectTimer = setTimeout(() => {
+        // Issue 5: the timer is for connecting only; it used to break an open connection with
+        // ETIMEDOUT once connectTimeout had passed (it is also cleared on open, below).
+        if (this.#machine.state !== "connecting") return;
         const error = new Error(`Connect timed out after ${connectTimeout} ms`);
         this.#fail("ETIMEDOUT", Object.assign(error, { code: "ETIMEDOUT" }));
       }, connectTimeout);
     }
-    void this.#open({ hostname, port }, wanted);
+    void this.#open({ hostname, port }, wanted, bestEffort);
   }
 
   /** The current state. */
@@ -350,7 +386,11 @@ export class LiveConnection implements AsyncDisposable {
     if (type === "statechange" && listener) this.#listeners.delete(listener);
   }
 
-  async #open(where: { hostname: string; port: number }, wanted: KeepAliveOptions): Promise<void> {
+  async #open(
+    where: { hostname: string; port: number },
+    wanted: KeepAliveOptions,
+    bestEffort: ReadonlySet<keyof KeepAliveOptions>,
+  ): Promise<void> {
     let transport: Transport;
     try {
       transport = await this.#runtime.dial(where, this.#dialAbort.signal);
@@ -380,6 +420,7 @@ export class LiveConnection implements AsyncDisposable {
         calls,
         () => reverify(platform, calls, target),
         wanted,
+        bestEffort,
       );
     } catch (error) {
       // A connection we cannot monitor is not handed out as if we could.
@@ -462,7 +503,10 @@ export class LiveConnection implements AsyncDisposable {
   }
 
   #onTransition(t: Transition): void {
-    if (t.to === "open") this.#resolveOpened();
+    if (t.to === "open") {
+      clearTimeout(this.#connectTimer); // Issue 5: see the connect timer in the constructor.
+      this.#resolveOpened();
+    }
     if (isTerminal(t.to)) this.#finish(t.info!);
     const event = new StateChangeEvent(t);
     for (const [listener, { once }] of [...this.#listeners]) {
@@ -564,7 +608,13 @@ export function keepAliveRequest(
   }
   // Validate what the caller wrote first, so errors name their own keys and values.
   validateKeepAlive(keepAlive, limits);
-  const merged = validateKeepAlive({ ...DEFAULT_KEEPALIVE, ...keepAlive }, limits);
+  // Issue 5: a key present with the value undefined is a key left out (validateKeepAlive treats
+  // it so). Spread as is, it replaced the default with undefined, the derived userTimeout became
+  // NaN, and the connection broke while opening: `{ count: undefined }` must mean the default.
+  const given = Object.fromEntries(
+    Object.entries(keepAlive).filter(([, value]) => value !== undefined),
+  ) as KeepAliveOptions;
+  const merged = validateKeepAlive({ ...DEFAULT_KEEPALIVE, ...given }, limits);
   // A caller who sets idle/interval/count but not userTimeout means "this detection budget":
   // the data-in-flight timeout defaults to the same budget, computed from the rounded values the
   // kernel will hold, rather than to an unrelated default.

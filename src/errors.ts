@@ -11,6 +11,7 @@ export type Syscall =
   | "getsockname"
   | "getpeername"
   | "poll"
+  | "WSAIoctl"
   | "dlopen"
   | "lookup";
 

@@ -4,7 +4,9 @@
  * guess is verified by address before use, so a wrong guess costs time, never safety.
  *
  * The guesses follow from POSIX: a new descriptor is the lowest one free. So it is most likely a
- * descriptor a managed connection just released, or just above the highest one seen so far.
+ * descriptor a managed connection just released, or just above the highest one seen so far; and
+ * a socket looked up before is most likely where it was (a caller setting options again, or a
+ * new socket reusing the number of one that closed).
  *
  * @module
  */
@@ -14,6 +16,7 @@ import type { Descriptor } from "./native.ts";
 /** Remembered descriptors and how lookups went. */
 export class DescriptorHints {
   #released: Descriptor[] = [];
+  #recent: Descriptor[] = [];
   #highest = -1;
   readonly #lookahead: number;
   readonly #maxReleased: number;
@@ -28,8 +31,12 @@ export class DescriptorHints {
     this.#maxReleased = maxReleased;
   }
 
-  /** Guesses, best first: released descriptors, lowest first, then just above the highest. */
+  /**
+   * Guesses, best first: descriptors found lately (most recent first), released descriptors
+   * (lowest first), then just above the highest.
+   */
   *guesses(): Generator<Descriptor> {
+    yield* this.#recent;
     yield* this.#released;
     for (let k = 1; k <= this.#lookahead; k++) yield this.#highest + k;
   }
@@ -41,11 +48,16 @@ export class DescriptorHints {
     if (fd > this.#highest) this.#highest = fd;
     const i = this.#released.indexOf(fd);
     if (i >= 0) this.#released.splice(i, 1);
+    const j = this.#recent.indexOf(fd);
+    if (j >= 0) this.#recent.splice(j, 1);
+    this.#recent.unshift(fd);
+    if (this.#recent.length > this.#lookahead) this.#recent.pop();
   }
 
   /** Forgets every guess (the counters stay). */
   clear(): void {
     this.#released = [];
+    this.#recent = [];
     this.#highest = -1;
   }
 

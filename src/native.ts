@@ -25,6 +25,11 @@ export interface SocketCalls {
   getsockname(fd: Descriptor, address: Uint8Array): number;
   /** `getpeername` into `address`: the sockaddr length, else the negated errno. */
   getpeername(fd: Descriptor, address: Uint8Array): number;
+  /**
+   * `WSAIoctl(s, code, input, ...)` with no output buffer: 0 on success, else the error number.
+   * Windows only.
+   */
+  ioctl?(fd: Descriptor, code: number, input: Uint8Array): number;
   /** `poll` on one descriptor without waiting: the returned events (0 or more), else -errno. */
   poll(fd: Descriptor, events: number): number;
   /** The process's open descriptor numbers, in no particular order. */

@@ -38,6 +38,11 @@ export interface KeepAliveInfo {
   count: number;
   /** Unacknowledged-data timeout in ms; 0 means the system's default (off). */
   userTimeout: number;
+  /**
+   * Fields reported as set, not read back: present only where the OS cannot read them (Windows
+   * cannot read idle and interval back).
+   */
+  unverified?: Array<"idle" | "interval" | "count" | "userTimeout">;
 }
 
 /** The range a platform accepts for each option, and the unit it stores durations in. */
@@ -140,7 +145,10 @@ export function validateKeepAlive(
     requireNumber(key, value);
     // Anything above zero is accepted and rounded up to the granularity, so 1 ms asks for the
     // platform's minimum rather than failing; zero or less, or past the maximum, is refused.
-    const rounded = Math.ceil(value / unit) * unit;
+    // Issue 5: a positive value so small that value / unit underflows to 0 (5e-324) is rounded up
+    // to one unit like any other value above zero, instead of being refused as "not more than 0".
+    const units = Math.ceil(value / unit);
+    const rounded = (units === 0 && value > 0 ? 1 : units) * unit;
     if (!(value > 0) || rounded < min || rounded > max) {
       throw new RangeError(
         `Cannot set keepalive: "${key}" must be more than 0 and at most ${max} ms ` +

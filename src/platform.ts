@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { KeepAliveInfo, KeepAliveLimits } from "./options.ts";
+import type { KeepAliveInfo, KeepAliveLimits, KeepAliveOptions } from "./options.ts";
 import type { Descriptor, SocketCalls } from "./native.ts";
 import { SocketOptionError, type SocketOptionName } from "./errors.ts";
 
@@ -27,6 +27,17 @@ export interface Platform {
   setCount(calls: SocketCalls, fd: Descriptor, count: number): void;
   /** Sets how long sent data may stay unacknowledged, in ms (0 = system default). */
   setUserTimeout(calls: SocketCalls, fd: Descriptor, ms: number): void;
+  /**
+   * Applies validated options (rounded, in ms). Keys in `bestEffort` were not asked for by the
+   * caller (they are defaults): where the OS cannot set one, it is left as the OS has it rather
+   * than failing.
+   */
+  apply(
+    calls: SocketCalls,
+    fd: Descriptor,
+    options: ValidKeepAlive,
+    bestEffort: ReadonlySet<keyof KeepAliveOptions>,
+  ): void;
   /** Reads back every value, in ms. */
   getKeepAlive(calls: SocketCalls, fd: Descriptor): KeepAliveInfo;
   /** Whether `fd` is a stream (TCP) socket. */
@@ -35,6 +46,38 @@ export interface Platform {
   cookie(calls: SocketCalls, fd: Descriptor): bigint | undefined;
   /** Without reading: `"ended"` once the peer sent FIN or the kernel holds an error. */
   peek(calls: SocketCalls, fd: Descriptor): "open" | "ended";
+}
+
+/** Options after validation: `enabled` is always present. */
+export type ValidKeepAlive = KeepAliveOptions & { enabled: boolean };
+
+/**
+ * Applies options one system call per option, for OSes where each knob is its own option
+ * (Linux, macOS, FreeBSD). Times first, then switching probing on, so the first probe is
+ * scheduled with the new idle time rather than the system default.
+ */
+export function applyEach(
+  platform: Platform,
+  calls: SocketCalls,
+  fd: Descriptor,
+  options: ValidKeepAlive,
+  bestEffort: ReadonlySet<keyof KeepAliveOptions>,
+): void {
+  const steps: Array<[keyof KeepAliveOptions, number | undefined, (v: number) => void]> = [
+    ["idle", options.idle, (v) => platform.setIdle(calls, fd, v)],
+    ["interval", options.interval, (v) => platform.setInterval(calls, fd, v)],
+    ["count", options.count, (v) => platform.setCount(calls, fd, v)],
+    ["userTimeout", options.userTimeout, (v) => platform.setUserTimeout(calls, fd, v)],
+  ];
+  for (const [key, value, set] of steps) {
+    if (value === undefined) continue;
+    try {
+      set(value);
+    } catch (error) {
+      if (!bestEffort.has(key)) throw error;
+    }
+  }
+  platform.setEnabled(calls, fd, options.enabled);
 }
 
 /** Sets a C int option, throwing {@linkcode SocketOptionError} on failure. */

@@ -158,24 +158,20 @@ export function reverify(
 }
 
 /**
- * Validates `options`, applies each given key on a verified descriptor, and returns the values
- * read back from the kernel. Nothing is called on the socket if validation fails.
+ * Validates `options`, applies them on a verified descriptor, and returns the values read back
+ * from the kernel. Nothing is called on the socket if validation fails. Keys in `bestEffort` are
+ * defaults the caller did not ask for: where the OS cannot set one, it is left as is.
  */
 export function applyKeepAlive(
   platform: Platform,
   calls: SocketCalls,
   resolve: () => Descriptor,
   options: KeepAliveOptions,
+  bestEffort: ReadonlySet<keyof KeepAliveOptions> = new Set(),
 ): KeepAliveInfo {
   const valid = validateKeepAlive(options, platform.limits);
   const fd = resolve();
-  // Order matters on some stacks: times first, then switching probing on, so the first probe is
-  // scheduled with the new idle time rather than the system default.
-  if (valid.idle !== undefined) platform.setIdle(calls, fd, valid.idle);
-  if (valid.interval !== undefined) platform.setInterval(calls, fd, valid.interval);
-  if (valid.count !== undefined) platform.setCount(calls, fd, valid.count);
-  if (valid.userTimeout !== undefined) platform.setUserTimeout(calls, fd, valid.userTimeout);
-  platform.setEnabled(calls, fd, valid.enabled);
+  platform.apply(calls, fd, valid, bestEffort);
   return platform.getKeepAlive(calls, fd);
 }
 

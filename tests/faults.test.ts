@@ -25,6 +25,7 @@ interface Scenario {
   writeEveryMs?: number;
   port?: number;
   listen?: boolean;
+  stdin?: boolean;
 }
 
 /** Runs one scenario; `act` drives the fault; always deletes the namespaces. */
@@ -163,7 +164,7 @@ test("netns: nothing listening -> opened rejects, broken ECONNREFUSED", async ()
 }, netnsTestOptions(30_000));
 
 test("netns: local close -> closed-gracefully by local", async () => {
-  const { states, done } = await scenario({}, async ({ client, peer }) => {
+  const { states, done } = await scenario({ stdin: true }, async ({ client, peer }) => {
     await opened(client);
     await peer!.waitFor(/^ACCEPTED/);
     client.send("close");

@@ -6,21 +6,33 @@ import assert from "node:assert/strict";
 import { isBun, test } from "./harness.ts";
 import { DescriptorHints } from "../src/hints.ts";
 
-test("hints: released descriptors first, lowest first, then just above the highest", () => {
+test("hints: recently found first, then released (lowest first), then just above the highest", () => {
   const h = new DescriptorHints(3, 4);
   assert.deepEqual([...h.guesses()], [0, 1, 2]);
   h.found(10, false);
   h.found(7, true);
   assert.deepEqual([h.hits, h.scans], [1, 1]);
-  assert.deepEqual([...h.guesses()], [11, 12, 13]);
+  assert.deepEqual([...h.guesses()], [7, 10, 11, 12, 13]);
   h.released(9);
   h.released(4);
   h.released(9);
-  assert.deepEqual([...h.guesses()], [4, 9, 11, 12, 13]);
+  assert.deepEqual([...h.guesses()], [7, 10, 4, 9, 11, 12, 13]);
   h.found(4, false);
-  assert.deepEqual([...h.guesses()], [9, 11, 12, 13]);
+  assert.deepEqual(
+    [...h.guesses()],
+    [4, 7, 10, 9, 11, 12, 13],
+    "found: recent, no longer released",
+  );
   for (const fd of [8, 3, 20, 1]) h.released(fd);
-  assert.deepEqual([...h.guesses()], [1, 3, 8, 9, 11, 12, 13], "bounded, keeping the lowest");
+  assert.deepEqual(
+    [...h.guesses()],
+    [4, 7, 10, 1, 3, 8, 9, 11, 12, 13],
+    "bounded, keeping the lowest",
+  );
+  for (const fd of [30, 31, 32]) h.found(fd, false);
+  assert.deepEqual([...h.guesses()].slice(0, 3), [32, 31, 30], "recent is bounded too");
+  h.clear();
+  assert.deepEqual([...h.guesses()], [0, 1, 2]);
 });
 
 if (!isBun) {

@@ -8,8 +8,19 @@
  * @module
  */
 
-import { DIRENT_NAME_OFFSET, FD_DIRECTORY, LIBC } from "../../ffi/linux.ts";
-import { linuxErrnoSymbols, posixSymbols } from "../../ffi/symbols.ts";
+import {
+  type BoundPosix,
+  type BoundWinsock,
+  libraryFor,
+  posixCalls,
+  winsockCalls,
+} from "../../ffi/calls.ts";
+import {
+  bsdErrnoSymbols,
+  linuxErrnoSymbols,
+  posixSymbols,
+  winsockSymbols,
+} from "../../ffi/symbols.ts";
 import type { SocketAddress } from "../address.ts";
 import { type ConnectOptions, LiveConnection } from "../connection.ts";
 import { SocketOptionError } from "../errors.ts";
@@ -101,92 +112,58 @@ const BUN_TYPES: Readonly<Record<string, string>> = {
 
 let calls: SocketCalls | undefined;
 
-function loadFfi(): { ffi: BunFfi; c: Record<string, (...args: unknown[]) => unknown> } {
-  let ffi: BunFfi;
+function loadFfi(): BunFfi {
   try {
     // import.meta.require is Bun's synchronous loader; it keeps bun:ffi out of Deno's module graph.
-    ffi = (import.meta as unknown as { require(id: string): BunFfi }).require("bun:ffi");
+    return (import.meta as unknown as { require(id: string): BunFfi }).require("bun:ffi");
   } catch (error) {
     throw new SocketOptionError(
       `Cannot use socket options: bun:ffi is not available (${(error as Error).message})`,
       { code: "ERR_FFI_UNAVAILABLE", syscall: "dlopen", option: "socket", cause: error },
     );
   }
+}
+
+/** Opens `path` with the symbols of ffi/symbols.ts, their types translated to bun:ffi's. */
+function dlopen(
+  ffi: BunFfi,
+  path: string,
+  symbols: Record<string, { parameters: readonly string[]; result: string }>,
+): Record<string, (...args: unknown[]) => unknown> {
   const table: Record<string, { args: string[]; returns: string }> = {};
-  for (const [name, def] of Object.entries({ ...posixSymbols, ...linuxErrnoSymbols })) {
-    table[name] = {
-      args: def.parameters.map((t) => BUN_TYPES[t]),
-      returns: BUN_TYPES[def.result],
-    };
+  for (const [name, def] of Object.entries(symbols)) {
+    table[name] = { args: def.parameters.map((t) => BUN_TYPES[t]), returns: BUN_TYPES[def.result] };
   }
   try {
-    return { ffi, c: ffi.dlopen(LIBC, table).symbols };
+    return ffi.dlopen(path, table).symbols;
   } catch (error) {
     throw new SocketOptionError(
-      `Cannot use socket options: could not open ${LIBC}: ${(error as Error).message}`,
+      `Cannot use socket options: could not open ${path}: ${(error as Error).message}`,
       { code: "ERR_FFI_UNAVAILABLE", syscall: "dlopen", option: "socket", cause: error },
     );
   }
 }
 
-/** The socket calls through `bun:ffi`, opened once on first use. */
+/** The socket calls through `bun:ffi`: libc or ws2_32.dll, opened once on first use. */
 export function bunCalls(): SocketCalls {
   if (calls) return calls;
-  const { ffi, c } = loadFfi();
-  const errno = () => ffi.read.i32(c.__errno_location() as number, 0);
-  const length = new Uint32Array(1);
-  const addressCall = (name: "getsockname" | "getpeername", fd: number, out: Uint8Array) => {
-    length[0] = out.byteLength;
-    return c[name](fd, out, length) === 0 ? length[0] : -errno();
-  };
-  const pollfd = new Int32Array(2);
-  const dir = new TextEncoder().encode(`${FD_DIRECTORY}\0`);
-  calls = {
-    setsockopt: (fd, level, name, value) =>
-      c.setsockopt(fd, level, name, value, value.byteLength) === 0 ? 0 : errno(),
-    getsockopt(fd, level, name, value) {
-      length[0] = value.byteLength;
-      return c.getsockopt(fd, level, name, value, length) === 0 ? length[0] : -errno();
-    },
-    getsockname: (fd, out) => addressCall("getsockname", fd, out),
-    getpeername: (fd, out) => addressCall("getpeername", fd, out),
-    poll(fd, events) {
-      // struct pollfd { int fd; short events; short revents; }
-      pollfd[0] = fd;
-      pollfd[1] = events & 0xffff;
-      const n = c.poll(pollfd, 1, 0) as number;
-      return n < 0 ? -errno() : n === 0 ? 0 : pollfd[1] >>> 16;
-    },
-    lowestFreeDescriptor() {
-      // dup() returns the lowest free number; closing our own duplicate at once frees it again.
-      for (const std of [0, 1, 2]) {
-        const fd = c.dup(std) as number;
-        if (fd >= 0) {
-          c.close(fd);
-          return fd;
-        }
-      }
-      return undefined;
-    },
-    listDescriptors() {
-      const handle = c.opendir(dir) as number | null;
-      if (!handle) return [];
-      const out: Descriptor[] = [];
-      try {
-        for (
-          let entry = c.readdir(handle) as number | null;
-          entry;
-          entry = c.readdir(handle) as number | null
-        ) {
-          const name = new ffi.CString(entry, DIRENT_NAME_OFFSET).toString();
-          if (name !== "." && name !== "..") out.push(Number(name));
-        }
-      } finally {
-        c.closedir(handle);
-      }
-      return out;
-    },
-  };
+  const os = (globalThis as unknown as { process: { platform: string } }).process.platform;
+  const library = libraryFor(os);
+  if (!library) return platformFor(os) as never; // throws ERR_UNSUPPORTED_PLATFORM
+  const ffi = loadFfi();
+  if (library.kind === "winsock") {
+    calls = winsockCalls(dlopen(ffi, library.path, winsockSymbols) as unknown as BoundWinsock);
+    return calls;
+  }
+  const errnoSymbols = library.errnoSymbol === "__error" ? bsdErrnoSymbols : linuxErrnoSymbols;
+  const c = dlopen(ffi, library.path, { ...posixSymbols, ...errnoSymbols });
+  const bound = { ...c, errnoLocation: c[library.errnoSymbol] } as unknown as BoundPosix<
+    number | null
+  >;
+  calls = posixCalls<number | null>(bound, {
+    i32: (pointer) => ffi.read.i32(pointer, 0),
+    cstring: (pointer, offset) => new ffi.CString(pointer, offset).toString(),
+  }, library);
   return calls;
 }
 
@@ -240,13 +217,26 @@ class BunTransport implements Transport {
   onEnd(): void {
     if (this.#done) return;
     this.#done = true;
+    for (const wake of this.#whenDone.splice(0)) wake();
     this.#emit((sink) => sink.end());
     this.#failWrites(new Error("The peer closed the connection"));
+  }
+
+  /** The error the socket failed with before {@linkcode start}, if it did (issue 5). */
+  failedEarly: unknown;
+  #whenDone: Array<() => void> = [];
+
+  /** Resolves once the socket has ended or failed: with its error, if it failed (issue 5). */
+  ended(): Promise<unknown> {
+    if (this.#done) return Promise.resolve(this.failedEarly);
+    return new Promise((resolve) => this.#whenDone.push(() => resolve(this.failedEarly)));
   }
 
   onError(error: unknown): void {
     if (this.#done) return;
     this.#done = true;
+    if (!this.#sink) this.failedEarly = error;
+    for (const wake of this.#whenDone.splice(0)) wake();
     this.#emit((sink) => sink.error(error));
     this.#failWrites(error);
   }
@@ -340,6 +330,19 @@ export const bunRuntime: Runtime = {
       binaryType: "uint8array",
       socket: handlers,
     });
+    // Issue 5: a peer that resets right after accepting can kill the socket before this point;
+    // Bun then has no peer address (getpeername fails) and the lookup crashed on it (broken with
+    // code EIO and an internal TypeError). The connect failed: wait for Bun to report how (its
+    // close event follows), and fail with that error, e.g. ECONNRESET.
+    if (transport.failedEarly === undefined && typeof socket.remoteAddress !== "string") {
+      await transport.ended();
+    }
+    if (transport.failedEarly !== undefined || typeof socket.remoteAddress !== "string") {
+      transport.close();
+      socket.end();
+      throw transport.failedEarly ??
+        Object.assign(new Error("The connection ended before it opened"), { code: "ENOTCONN" });
+    }
     transport.attach(socket);
     if (signal.aborted) {
       transport.close();
@@ -357,8 +360,10 @@ function targetOf(socket: BunSocketLike | NodeSocketLike): SocketTarget {
     ? socket.fd
     : (socket as NodeSocketLike)._handle?.fd;
   const { localAddress, localPort, remoteAddress, remotePort } = socket;
-  if (typeof fd === "number" && (fd < 0 || typeof remoteAddress !== "string")) {
-    // Bun clears the descriptor and addresses once a socket closes.
+  // Issue 5: only a negative fd means closed (Bun sets -1 and keeps the addresses). An open socket
+  // without IP addresses (a Unix socket) was reported as "closed"; it now gets the TypeError below.
+  if (typeof fd === "number" && fd < 0) {
+    // Bun clears the descriptor once a socket closes.
     throw new SocketOptionError("Cannot find the socket: it is closed", {
       code: "ERR_SOCKET_NOT_FOUND",
       syscall: "lookup",

@@ -6,8 +6,13 @@
  * @module
  */
 
-import { DIRENT_NAME_OFFSET, FD_DIRECTORY, LIBC } from "../../ffi/linux.ts";
-import { linuxErrnoSymbols, posixSymbols } from "../../ffi/symbols.ts";
+import { libraryFor, posixCalls, winsockCalls } from "../../ffi/calls.ts";
+import {
+  bsdErrnoSymbols,
+  linuxErrnoSymbols,
+  posixSymbols,
+  winsockSymbols,
+} from "../../ffi/symbols.ts";
 import type { SocketAddress } from "../address.ts";
 import { type ConnectOptions, LiveConnection } from "../connection.ts";
 import { SocketOptionError } from "../errors.ts";
@@ -19,16 +24,14 @@ import { getKeepAliveOn, setKeepAliveOn, type SocketTarget } from "../sockopt.ts
 import type { Runtime, Transport, TransportSink } from "../transport.ts";
 import { DescriptorHints } from "../hints.ts";
 
-const symbols = { ...posixSymbols, ...linuxErrnoSymbols } as const;
-type Library = Deno.DynamicLibrary<typeof symbols>;
-
-let library: Library | undefined;
 let calls: SocketCalls | undefined;
 
-function openLibrary(): Library {
-  if (library) return library;
+function dlopen<S extends Deno.ForeignLibraryInterface>(
+  path: string,
+  symbols: S,
+): Deno.DynamicLibrary<S> {
   try {
-    library = Deno.dlopen(LIBC, symbols);
+    return Deno.dlopen(path, symbols);
   } catch (error) {
     if (error instanceof Deno.errors.NotCapable || error instanceof Deno.errors.PermissionDenied) {
       throw new SocketOptionError(
@@ -37,71 +40,35 @@ function openLibrary(): Library {
       );
     }
     throw new SocketOptionError(
-      `Cannot use socket options: could not open ${LIBC}: ${(error as Error).message}`,
+      `Cannot use socket options: could not open ${path}: ${(error as Error).message}`,
       { code: "ERR_FFI_UNAVAILABLE", syscall: "dlopen", option: "socket", cause: error },
     );
   }
-  return library;
 }
 
-/** The socket calls through `Deno.dlopen`, opened once on first use. */
+/** The socket calls through `Deno.dlopen`: libc or ws2_32.dll, opened once on first use. */
 export function denoCalls(): SocketCalls {
   if (calls) return calls;
-  const { symbols: c } = openLibrary();
-  const errno = () => new Deno.UnsafePointerView(c.__errno_location()!).getInt32();
-  const length = new Uint32Array(1);
-  const addressCall = (
-    fn: (fd: number, out: Uint8Array, len: Uint32Array) => number,
-    fd: number,
-    out: Uint8Array,
-  ) => {
-    length[0] = out.byteLength;
-    return fn(fd, out, length) === 0 ? length[0] : -errno();
-  };
-  const pollfd = new Int32Array(2);
-  const dir = new TextEncoder().encode(`${FD_DIRECTORY}\0`);
-  calls = {
-    setsockopt: (fd, level, name, value) =>
-      c.setsockopt(fd, level, name, value, value.byteLength) === 0 ? 0 : errno(),
-    getsockopt(fd, level, name, value) {
-      length[0] = value.byteLength;
-      return c.getsockopt(fd, level, name, value, length) === 0 ? length[0] : -errno();
+  const library = libraryFor(Deno.build.os);
+  if (!library) return platformFor(Deno.build.os) as never; // throws ERR_UNSUPPORTED_PLATFORM
+  if (library.kind === "winsock") {
+    const { symbols: w } = dlopen(library.path, winsockSymbols);
+    calls = winsockCalls(w);
+    return calls;
+  }
+  const errnoSymbols = library.errnoSymbol === "__error" ? bsdErrnoSymbols : linuxErrnoSymbols;
+  const { symbols: c } = dlopen(library.path, { ...posixSymbols, ...errnoSymbols });
+  const errnoLocation = "__error" in c
+    ? (c as unknown as { __error(): Deno.PointerValue }).__error
+    : (c as unknown as { __errno_location(): Deno.PointerValue }).__errno_location;
+  calls = posixCalls<Deno.PointerValue>(
+    { ...c, errnoLocation },
+    {
+      i32: (pointer) => new Deno.UnsafePointerView(pointer).getInt32(),
+      cstring: (pointer, offset) => Deno.UnsafePointerView.getCString(pointer, offset),
     },
-    getsockname: (fd, out) => addressCall(c.getsockname, fd, out),
-    getpeername: (fd, out) => addressCall(c.getpeername, fd, out),
-    poll(fd, events) {
-      // struct pollfd { int fd; short events; short revents; }
-      pollfd[0] = fd;
-      pollfd[1] = events & 0xffff;
-      const n = c.poll(pollfd, 1n, 0);
-      return n < 0 ? -errno() : n === 0 ? 0 : pollfd[1] >>> 16;
-    },
-    lowestFreeDescriptor() {
-      // dup() returns the lowest free number; closing our own duplicate at once frees it again.
-      for (const std of [0, 1, 2]) {
-        const fd = c.dup(std);
-        if (fd >= 0) {
-          c.close(fd);
-          return fd;
-        }
-      }
-      return undefined;
-    },
-    listDescriptors() {
-      const handle = c.opendir(dir);
-      if (handle === null) return [];
-      const out: Descriptor[] = [];
-      try {
-        for (let entry = c.readdir(handle); entry !== null; entry = c.readdir(handle)) {
-          const name = Deno.UnsafePointerView.getCString(entry, DIRENT_NAME_OFFSET);
-          if (name !== "." && name !== "..") out.push(Number(name));
-        }
-      } finally {
-        c.closedir(handle);
-      }
-      return out;
-    },
-  };
+    library,
+  );
   return calls;
 }
 
@@ -171,6 +138,7 @@ class DenoTransport implements Transport {
   readonly localAddr: SocketAddress;
   readonly remoteAddr: SocketAddress;
   #paused = false;
+  #readSize = MIN_READ_SIZE;
   #wake: (() => void) | undefined;
   #closed = false;
 
@@ -201,12 +169,18 @@ class DenoTransport implements Transport {
           await new Promise<void>((resolve) => (this.#wake = resolve));
           continue;
         }
-        const buffer = new Uint8Array(READ_SIZE);
+        // The pending read holds its buffer for as long as the peer is silent, so an idle
+        // connection reads into a small one; a read that fills it doubles the next (bulk
+        // transfer reaches full size within a few reads), and a small read halves it again.
+        const size = this.#readSize;
+        const buffer = new Uint8Array(size);
         const n = await this.#conn.read(buffer);
         if (this.#closed) return;
         if (n === null) return sink.end();
-        // Small reads are copied so a 64 KiB buffer is not kept alive by a few bytes.
-        sink.data(n < READ_SIZE / 4 ? buffer.slice(0, n) : buffer.subarray(0, n));
+        if (n === size) this.#readSize = Math.min(size * 2, MAX_READ_SIZE);
+        else if (n < size / 4) this.#readSize = Math.max(size / 2, MIN_READ_SIZE);
+        // Small reads are copied so a large buffer is not kept alive by a few bytes.
+        sink.data(n < size / 4 ? buffer.slice(0, n) : buffer.subarray(0, n));
       }
     } catch (error) {
       if (!this.#closed) sink.error(error);
@@ -247,7 +221,8 @@ class DenoTransport implements Transport {
   }
 }
 
-const READ_SIZE = 64 * 1024;
+const MIN_READ_SIZE = 512;
+const MAX_READ_SIZE = 256 * 1024;
 
 /** The Deno runtime for the core. */
 export const denoRuntime: Runtime = {

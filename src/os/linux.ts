@@ -31,7 +31,7 @@ import {
 import type { KeepAliveInfo, KeepAliveLimits } from "../options.ts";
 import { toMillis, toSeconds } from "../options.ts";
 import type { Descriptor, SocketCalls } from "../native.ts";
-import { getInt, type Platform, setInt } from "../platform.ts";
+import { applyEach, getInt, type Platform, setInt } from "../platform.ts";
 
 /** What Linux accepts, in ms: whole seconds for `idle` and `interval`. */
 export const LINUX_LIMITS: KeepAliveLimits = Object.freeze({
@@ -63,6 +63,9 @@ export const linux: Platform = {
   },
   setUserTimeout(calls: SocketCalls, fd: Descriptor, ms: number): void {
     setInt(this, calls, fd, IPPROTO_TCP, TCP_USER_TIMEOUT, ms, "userTimeout");
+  },
+  apply(calls, fd, options, bestEffort): void {
+    applyEach(this, calls, fd, options, bestEffort);
   },
   getKeepAlive(calls: SocketCalls, fd: Descriptor): KeepAliveInfo {
     return {

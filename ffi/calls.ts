@@ -1,0 +1,228 @@
+/**
+ * The {@linkcode SocketCalls} contract built on top of bound C functions, once for POSIX libc and
+ * once for Winsock. Runtime-agnostic: each adapter binds the symbols with its own FFI and passes
+ * how to read memory behind a pointer. Struct layouts live here, beside the numbers they use.
+ *
+ * @module
+ */
+
+import type { Descriptor, SocketCalls } from "../src/native.ts";
+import * as freebsd from "./freebsd.ts";
+import * as linux from "./linux.ts";
+import * as macos from "./macos.ts";
+import * as windows from "./windows.ts";
+
+/** How to read memory behind a pointer of the runtime's pointer type `P`. */
+export interface PointerReader<P> {
+  /** The int at the pointer. */
+  i32(pointer: NonNullable<P>): number;
+  /** The NUL-terminated string at `offset` bytes past the pointer. */
+  cstring(pointer: NonNullable<P>, offset: number): string;
+}
+
+/** A POSIX C library as one OS ships it. */
+export interface PosixLibrary {
+  /** `"posix"`. */
+  kind: "posix";
+  /** Path for dlopen. */
+  path: string;
+  /** Name of the function returning errno's address. */
+  errnoSymbol: "__errno_location" | "__error";
+  /** Directory listing the open descriptors. */
+  fdDirectory: string;
+  /** Offset of `d_name` in `struct dirent`. */
+  direntNameOffset: number;
+}
+
+/** Winsock. */
+export interface WinsockLibrary {
+  /** `"winsock"`. */
+  kind: "winsock";
+  /** Path for dlopen. */
+  path: string;
+}
+
+/** The library for an OS as `Deno.build.os` / `process.platform` name it. */
+export function libraryFor(os: string): PosixLibrary | WinsockLibrary | undefined {
+  switch (os) {
+    case "linux":
+    case "android":
+      return {
+        kind: "posix",
+        path: linux.LIBC,
+        errnoSymbol: "__errno_location",
+        fdDirectory: linux.FD_DIRECTORY,
+        direntNameOffset: linux.DIRENT_NAME_OFFSET,
+      };
+    case "darwin":
+      return {
+        kind: "posix",
+        path: macos.LIBC,
+        errnoSymbol: "__error",
+        fdDirectory: macos.FD_DIRECTORY,
+        direntNameOffset: macos.DIRENT_NAME_OFFSET,
+      };
+    case "freebsd":
+      return {
+        kind: "posix",
+        path: freebsd.LIBC,
+        errnoSymbol: "__error",
+        fdDirectory: freebsd.FD_DIRECTORY,
+        direntNameOffset: freebsd.DIRENT_NAME_OFFSET,
+      };
+    case "windows":
+    case "win32":
+      return { kind: "winsock", path: windows.WINSOCK };
+    default:
+      return undefined;
+  }
+}
+
+/** libc functions bound by a runtime's FFI; `P` is its pointer type. */
+export interface BoundPosix<P> {
+  setsockopt(fd: number, level: number, name: number, value: Uint8Array, length: number): number;
+  getsockopt(
+    fd: number,
+    level: number,
+    name: number,
+    value: Uint8Array,
+    length: Uint32Array,
+  ): number;
+  getsockname(fd: number, address: Uint8Array, length: Uint32Array): number;
+  getpeername(fd: number, address: Uint8Array, length: Uint32Array): number;
+  poll(fds: Int32Array, count: bigint, timeout: number): number;
+  dup(fd: number): number;
+  close(fd: number): number;
+  opendir(name: Uint8Array): P;
+  readdir(dir: NonNullable<P>): P;
+  closedir(dir: NonNullable<P>): number;
+  errnoLocation(): P;
+}
+
+/** {@linkcode SocketCalls} over libc. */
+export function posixCalls<P>(
+  c: BoundPosix<P>,
+  read: PointerReader<P>,
+  library: PosixLibrary,
+): SocketCalls {
+  // Read errno right after the failing call: nothing else runs in between.
+  const errno = () => read.i32(c.errnoLocation()!);
+  const length = new Uint32Array(1);
+  const addressCall = (name: "getsockname" | "getpeername", fd: number, out: Uint8Array) => {
+    length[0] = out.byteLength;
+    return c[name](fd, out, length) === 0 ? length[0] : -errno();
+  };
+  // struct pollfd { int fd; short events; short revents; }: revents is the high half of the
+  // second int on little-endian machines.
+  const pollfd = new Int32Array(2);
+  const dir = new TextEncoder().encode(`${library.fdDirectory}\0`);
+  return {
+    setsockopt: (fd, level, name, value) =>
+      c.setsockopt(fd, level, name, value, value.byteLength) === 0 ? 0 : errno(),
+    getsockopt(fd, level, name, value) {
+      length[0] = value.byteLength;
+      return c.getsockopt(fd, level, name, value, length) === 0 ? length[0] : -errno();
+    },
+    getsockname: (fd, out) => addressCall("getsockname", fd, out),
+    getpeername: (fd, out) => addressCall("getpeername", fd, out),
+    poll(fd, events) {
+      pollfd[0] = fd;
+      pollfd[1] = events & 0xffff;
+      const n = c.poll(pollfd, 1n, 0);
+      return n < 0 ? -errno() : n === 0 ? 0 : pollfd[1] >>> 16;
+    },
+    lowestFreeDescriptor() {
+      // dup() returns the lowest free number; closing our own duplicate at once frees it again.
+      for (const std of [0, 1, 2]) {
+        const fd = c.dup(std);
+        if (fd >= 0) {
+          c.close(fd);
+          return fd;
+        }
+      }
+      return undefined;
+    },
+    listDescriptors() {
+      const handle = c.opendir(dir);
+      if (handle === null || handle === undefined || handle === 0) return [];
+      const out: Descriptor[] = [];
+      try {
+        for (let entry = c.readdir(handle!); entry; entry = c.readdir(handle!)) {
+          const name = read.cstring(entry!, library.direntNameOffset);
+          if (name !== "." && name !== "..") out.push(Number(name));
+        }
+      } finally {
+        c.closedir(handle!);
+      }
+      return out;
+    },
+  };
+}
+
+/** Winsock functions bound by a runtime's FFI; `SOCKET` is pointer-sized, passed as a bigint. */
+export interface BoundWinsock {
+  setsockopt(s: bigint, level: number, name: number, value: Uint8Array, length: number): number;
+  getsockopt(s: bigint, level: number, name: number, value: Uint8Array, length: Int32Array): number;
+  getsockname(s: bigint, address: Uint8Array, length: Int32Array): number;
+  getpeername(s: bigint, address: Uint8Array, length: Int32Array): number;
+  WSAIoctl(
+    s: bigint,
+    code: number,
+    input: Uint8Array,
+    inputLength: number,
+    output: null,
+    outputLength: number,
+    bytesReturned: Uint32Array,
+    overlapped: null,
+    completion: null,
+  ): number;
+  WSAGetLastError(): number;
+  WSAPoll(fds: Uint8Array, count: number, timeout: number): number;
+}
+
+/** {@linkcode SocketCalls} over Winsock; errors are WSA error numbers. */
+export function winsockCalls(c: BoundWinsock): SocketCalls {
+  const length = new Int32Array(1);
+  const returned = new Uint32Array(1);
+  const addressCall = (name: "getsockname" | "getpeername", s: number, out: Uint8Array) => {
+    length[0] = out.byteLength;
+    return c[name](BigInt(s), out, length) === 0 ? length[0] : -c.WSAGetLastError();
+  };
+  const pollfd = new Uint8Array(windows.WSAPOLLFD_SIZE);
+  const pollView = new DataView(pollfd.buffer);
+  return {
+    setsockopt: (s, level, name, value) =>
+      c.setsockopt(BigInt(s), level, name, value, value.byteLength) === 0 ? 0 : c.WSAGetLastError(),
+    getsockopt(s, level, name, value) {
+      length[0] = value.byteLength;
+      return c.getsockopt(BigInt(s), level, name, value, length) === 0
+        ? length[0]
+        : -c.WSAGetLastError();
+    },
+    getsockname: (s, out) => addressCall("getsockname", s, out),
+    getpeername: (s, out) => addressCall("getpeername", s, out),
+    ioctl(s, code, input) {
+      return c.WSAIoctl(BigInt(s), code, input, input.byteLength, null, 0, returned, null, null) ===
+          0
+        ? 0
+        : c.WSAGetLastError();
+    },
+    poll(s, events) {
+      // struct WSAPOLLFD { SOCKET fd; SHORT events; SHORT revents; } (8 + 2 + 2, padded to 16)
+      pollView.setBigUint64(0, BigInt(s), true);
+      pollView.setInt16(8, events, true);
+      pollView.setInt16(10, 0, true);
+      const n = c.WSAPoll(pollfd, 1, 0);
+      return n < 0 ? -c.WSAGetLastError() : n === 0 ? 0 : pollView.getUint16(10, true);
+    },
+    // Windows hands out handles in no particular order: no guess.
+    lowestFreeDescriptor: () => undefined,
+    listDescriptors() {
+      // SOCKET values are kernel handles: multiples of 4. Each candidate is verified by address
+      // before use, so scanning numbers that are not sockets is harmless (WSAENOTSOCK).
+      const out: Descriptor[] = [];
+      for (let h = 4; h <= windows.MAX_SCANNED_HANDLE; h += 4) out.push(h);
+      return out;
+    },
+  };
+}
