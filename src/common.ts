@@ -36,3 +36,21 @@ export {
   TRANSITIONS,
 } from "./state.ts";
 export { LINUX_LIMITS } from "./os/linux.ts";
+export {
+  backoffDelay,
+  type BackoffOptions,
+  type ConnectFunction,
+  DEFAULT_BACKOFF,
+  ReconnectAttemptEvent,
+  ReconnectConnectionEvent,
+  ReconnectGiveUpEvent,
+  reconnecting,
+  ReconnectingClient,
+  type ReconnectingEventMap,
+  type ReconnectingListener,
+  type ReconnectingOptions,
+  type ReconnectingStopInfo,
+  ReconnectStateChangeEvent,
+  resolveBackoff,
+  type ResolvedBackoff,
+} from "./reconnect.ts";

@@ -1,0 +1,497 @@
+#!/usr/bin/env -S deno run --allow-net --allow-ffi
+/**
+ * `sockalive watch HOST:PORT`: opens one monitored TCP connection and prints every state change
+ * with a timestamp, the keepalive values the kernel took, and how soon a silent peer would be
+ * noticed; exits 0 when the connection closes gracefully and 1 when it breaks.
+ *
+ * Run it with `deno run -A cli.ts watch 127.0.0.1:7000 --idle 1s --interval 1s --count 3` or
+ * `bun cli.ts watch ...`; `--help` lists every flag.
+ *
+ * @example Watching a peer
+ * ```sh
+ * deno run -A jsr:@sockalive/sockalive/cli watch [::1]:7000 --idle 1s --interval 1s --count 3 --json
+ * ```
+ *
+ * @module
+ */
+
+import process from "node:process";
+import {
+  type CloseInfo,
+  connect,
+  DEFAULT_KEEPALIVE,
+  detectionTime,
+  type KeepAliveInfo,
+  type LiveConnection,
+  type SocketAddress,
+  type StateChangeEvent,
+} from "./mod.ts";
+
+/** Exit status for a graceful close. */
+const EXIT_GRACEFUL = 0;
+/** Exit status for a break: refused, reset, timed out, unreachable, keepalive not applicable. */
+const EXIT_BROKEN = 1;
+/** Exit status for a usage error. */
+const EXIT_USAGE = 2;
+
+/** What `sockalive watch` was asked to do. */
+export interface WatchCommand {
+  /** Always `"watch"`. */
+  command: "watch";
+  /** Host name or literal address, without brackets. */
+  hostname: string;
+  /** TCP port. */
+  port: number;
+  /** The keepalive options given on the command line (ms); keys left out take the defaults. */
+  keepAlive: { idle?: number; interval?: number; count?: number; userTimeout?: number };
+  /** `--connect-timeout` in ms. */
+  connectTimeout?: number;
+  /** `--json`: one JSON object per line. */
+  json: boolean;
+}
+
+/** A command line that cannot be run; the CLI prints the message and exits 2. */
+export class UsageError extends Error {
+  /** Creates the error. */
+  constructor(message: string) {
+    super(message);
+    this.name = "UsageError";
+  }
+}
+
+const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000 };
+
+/**
+ * Parses a duration: a number with `ms`, `s` or `m`, or a bare number of milliseconds. Returns
+ * milliseconds; throws {@linkcode UsageError} naming `flag`.
+ *
+ * @example
+ * ```ts
+ * import { parseDuration } from "./cli.ts";
+ * import assert from "node:assert/strict";
+ * assert.equal(parseDuration("1.5s"), 1500);
+ * assert.equal(parseDuration("250"), 250);
+ * assert.equal(parseDuration("2m"), 120_000);
+ * ```
+ */
+export function parseDuration(text: string, flag = "duration"): number {
+  const m = /^(\d+(?:\.\d*)?|\.\d+)(ms|s|m)?$/.exec(text.trim());
+  if (!m) {
+    throw new UsageError(
+      `${flag}: ${JSON.stringify(text)} is not a duration; give a number with ms, s or m ` +
+        `(1500ms, 1.5s, 2m), or a bare number of milliseconds`,
+    );
+  }
+  return Math.round(Number(m[1]) * UNITS[m[2] ?? "ms"]);
+}
+
+/**
+ * Parses `HOST:PORT`; an IPv6 address goes in brackets (`[::1]:7000`). Throws
+ * {@linkcode UsageError}.
+ *
+ * @example
+ * ```ts
+ * import { parseTarget } from "./cli.ts";
+ * import assert from "node:assert/strict";
+ * assert.deepEqual(parseTarget("[::1]:7000"), { hostname: "::1", port: 7000 });
+ * assert.deepEqual(parseTarget("example.com:80"), { hostname: "example.com", port: 80 });
+ * ```
+ */
+export function parseTarget(text: string): { hostname: string; port: number } {
+  let hostname: string, portText: string;
+  const bracketed = /^\[([^\]]+)\]:(.*)$/.exec(text);
+  if (bracketed) {
+    [, hostname, portText] = bracketed;
+  } else {
+    const colon = text.lastIndexOf(":");
+    if (colon <= 0) {
+      throw new UsageError(
+        `${JSON.stringify(text)} is not HOST:PORT (e.g. 127.0.0.1:7000, [::1]:7000)`,
+      );
+    }
+    hostname = text.slice(0, colon);
+    portText = text.slice(colon + 1);
+    if (hostname.includes(":")) {
+      throw new UsageError(
+        `${JSON.stringify(text)}: put an IPv6 address in brackets, e.g. [${hostname}]:${portText}`,
+      );
+    }
+  }
+  const port = Number(portText);
+  if (!/^\d+$/.test(portText) || port < 1 || port > 65535) {
+    throw new UsageError(
+      `${JSON.stringify(text)}: the port must be a whole number from 1 to 65535, got ${
+        JSON.stringify(portText)
+      }`,
+    );
+  }
+  return { hostname, port };
+}
+
+const VALUE_FLAGS = ["--idle", "--interval", "--count", "--user-timeout", "--connect-timeout"];
+
+/**
+ * Parses the arguments after the program name. Returns `"help"` for `--help`; throws
+ * {@linkcode UsageError} for anything it cannot run.
+ *
+ * @example
+ * ```ts
+ * import { parseArgs } from "./cli.ts";
+ * import assert from "node:assert/strict";
+ * assert.deepEqual(parseArgs(["watch", "[::1]:7000", "--idle", "1s", "--count=3", "--json"]), {
+ *   command: "watch",
+ *   hostname: "::1",
+ *   port: 7000,
+ *   keepAlive: { idle: 1000, count: 3 },
+ *   json: true,
+ * });
+ * assert.equal(parseArgs(["--help"]), "help");
+ * ```
+ */
+export function parseArgs(args: readonly string[]): WatchCommand | "help" {
+  if (args.includes("--help") || args.includes("-h") || args[0] === "help") return "help";
+  const positional: string[] = [];
+  const keepAlive: WatchCommand["keepAlive"] = {};
+  let connectTimeout: number | undefined;
+  let json = false;
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i];
+    if (!arg.startsWith("-") || arg === "-") {
+      positional.push(arg);
+      continue;
+    }
+    const eq = arg.indexOf("=");
+    const flag = eq === -1 ? arg : arg.slice(0, eq);
+    if (flag === "--json") {
+      if (eq !== -1) throw new UsageError(`--json takes no value, got ${JSON.stringify(arg)}`);
+      json = true;
+      continue;
+    }
+    if (!VALUE_FLAGS.includes(flag)) {
+      throw new UsageError(`unknown flag ${JSON.stringify(flag)}`);
+    }
+    let value: string;
+    if (eq !== -1) {
+      value = arg.slice(eq + 1);
+    } else {
+      if (i + 1 >= args.length || args[i + 1].startsWith("--")) {
+        throw new UsageError(
+          `${flag} needs a value${flag === "--count" ? " (a number of probes)" : " (a duration)"}`,
+        );
+      }
+      value = args[++i];
+    }
+    switch (flag) {
+      case "--idle":
+        keepAlive.idle = parseDuration(value, flag);
+        break;
+      case "--interval":
+        keepAlive.interval = parseDuration(value, flag);
+        break;
+      case "--user-timeout":
+        keepAlive.userTimeout = parseDuration(value, flag);
+        break;
+      case "--connect-timeout":
+        connectTimeout = parseDuration(value, flag);
+        if (connectTimeout === 0) throw new UsageError(`--connect-timeout must be more than 0`);
+        break;
+      case "--count":
+        if (!/^\d+$/.test(value)) {
+          throw new UsageError(
+            `--count: ${JSON.stringify(value)} is not a whole number of probes`,
+          );
+        }
+        keepAlive.count = Number(value);
+        break;
+    }
+  }
+  const [command, target, ...rest] = positional;
+  if (command === undefined) throw new UsageError("missing command: sockalive watch HOST:PORT");
+  if (command !== "watch") {
+    throw new UsageError(`unknown command ${JSON.stringify(command)}; the command is "watch"`);
+  }
+  if (target === undefined) throw new UsageError("watch needs HOST:PORT, e.g. 127.0.0.1:7000");
+  if (rest.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(rest[0])}`);
+  return {
+    command: "watch",
+    ...parseTarget(target),
+    keepAlive,
+    ...(connectTimeout === undefined ? {} : { connectTimeout }),
+    json,
+  };
+}
+
+/**
+ * The text `--help` prints.
+ *
+ * @example
+ * ```ts
+ * import { helpText } from "./cli.ts";
+ * console.log(helpText());
+ * ```
+ */
+export function helpText(): string {
+  const d = DEFAULT_KEEPALIVE;
+  return `Usage: sockalive watch HOST:PORT [flags]
+
+Opens a TCP connection to HOST:PORT with TCP keepalive set as asked and watches it: prints each
+state change (connecting, open, closed-gracefully, broken) with an ISO timestamp, the keepalive
+values the kernel actually took, how soon a silent peer would be noticed, and what it is waiting
+for. Exits when the connection ends.
+
+HOST:PORT  127.0.0.1:7000, example.com:7000, or an IPv6 address in brackets: [::1]:7000
+
+Durations take a unit: ms, s or m (1500ms, 1.5s, 2m); a bare number is milliseconds.
+
+Flags:
+  --idle DURATION             silence before the first keepalive probe
+                              (default ${d.idle / 1000}s; Linux rounds up to whole seconds)
+  --interval DURATION         time between unanswered probes
+                              (default ${d.interval / 1000}s; Linux rounds up to whole seconds)
+  --count N                   unanswered probes before the connection is dropped
+                              (default ${d.count})
+  --user-timeout DURATION     how long sent data may go unacknowledged before the connection is
+                              dropped; 0 leaves it to the system
+                              (default: idle + interval x count)
+  --connect-timeout DURATION  give up connecting after this long (default: the system's own)
+  --json                      print one JSON object per line instead of text
+  -h, --help                  print this help
+
+Flags also take --flag=value. A silent peer is noticed after idle + interval x count; with a
+user timeout, at the first probe at or past it.
+
+Exit status:
+  0    the connection closed gracefully
+  1    it broke: refused, reset, timed out, unreachable, or keepalive could not be set
+  2    usage error
+  130  interrupted (Ctrl-C); the connection is closed first
+
+Run with: deno run --allow-net --allow-ffi cli.ts watch ...   or: bun cli.ts watch ...
+`;
+}
+
+/** Where {@linkcode main} writes: `process.stdout` and `process.stderr` fit. */
+export interface Output {
+  /** Writes text as is. */
+  write(text: string): unknown;
+  /** Whether it is a terminal: the "waiting" line is then redrawn in place every second. */
+  isTTY?: boolean;
+}
+
+/** Prints lines; on a TTY the "waiting" line is redrawn every second with the time waited. */
+class Printer {
+  readonly #out: Output;
+  readonly #json: boolean;
+  #live: { since: number; text: (elapsed: number) => string } | undefined;
+  #timer: ReturnType<typeof setInterval> | undefined;
+
+  constructor(out: Output, json: boolean) {
+    this.#out = out;
+    this.#json = json;
+  }
+
+  /** Prints one record: a text line, or a JSON object. */
+  line(at: number, text: string, record: Record<string, unknown>): void {
+    this.#clearLive();
+    const time = new Date(at).toISOString();
+    this.#out.write(
+      this.#json ? JSON.stringify({ time, ...record }) + "\n" : `${time} ${text}\n`,
+    );
+  }
+
+  /** Prints what is being waited for; on a TTY in text mode it then counts the seconds. */
+  waiting(at: number, text: (elapsed: number) => string, record: Record<string, unknown>): void {
+    if (this.#json || !this.#out.isTTY) {
+      this.line(at, `waiting: ${text(0)}`, { event: "waiting", ...record });
+      return;
+    }
+    this.#clearLive();
+    this.#live = { since: at, text };
+    this.#drawLive();
+    this.#timer = setInterval(() => this.#drawLive(), 1000);
+  }
+
+  /** Ends the waiting line (keeping it on screen). */
+  stop(): void {
+    if (this.#live) this.#out.write("\n");
+    clearInterval(this.#timer);
+    this.#live = undefined;
+  }
+
+  #drawLive(): void {
+    const live = this.#live!;
+    const elapsed = Date.now() - live.since;
+    this.#out.write(
+      `\r\x1b[2K${new Date(live.since).toISOString()} waiting: ${live.text(elapsed)}`,
+    );
+  }
+
+  #clearLive(): void {
+    if (!this.#live) return;
+    clearInterval(this.#timer);
+    this.#live = undefined;
+    this.#out.write("\r\x1b[2K");
+  }
+}
+
+const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+
+function address(a: SocketAddress | undefined): string {
+  if (!a) return "?";
+  return a.hostname.includes(":") ? `[${a.hostname}]:${a.port}` : `${a.hostname}:${a.port}`;
+}
+
+function budget(k: KeepAliveInfo | undefined): number | undefined {
+  if (!k?.enabled) return undefined;
+  return detectionTime(k);
+}
+
+function describeKeepAlive(k: KeepAliveInfo | undefined): string {
+  if (!k) return "keepalive: unknown";
+  if (!k.enabled) return "keepalive (kernel values): off; a silent peer may go unnoticed";
+  return `keepalive (kernel values): idle ${k.idle} ms, interval ${k.interval} ms, count ${k.count}, ` +
+    `user timeout ${k.userTimeout === 0 ? "system default" : `${k.userTimeout} ms`}; ` +
+    `detection budget ${budget(k)} ms`;
+}
+
+function describeEnd(info: CloseInfo): string {
+  const open = info.openForMs === undefined ? "" : `, after ${info.openForMs / 1000} s open`;
+  if (info.state === "closed-gracefully") return `by ${info.by ?? "?"}${open}`;
+  const message = info.error?.message ? ` (${info.error.message})` : "";
+  return `${info.code ?? "?"}${message}${open}`;
+}
+
+/**
+ * Runs the CLI with `args` (the arguments after the program name); resolves with the exit status.
+ * Usage errors go to `stderr`; everything else to `stdout`.
+ *
+ * @example
+ * ```ts ignore
+ * import { main } from "./cli.ts";
+ * const status = await main(["watch", "127.0.0.1:7000", "--idle", "1s", "--count", "3"]);
+ * console.log("exit status", status);
+ * ```
+ */
+export async function main(
+  args: readonly string[],
+  io: { stdout: Output; stderr: Output; signal?: AbortSignal } = {
+    stdout: process.stdout,
+    stderr: process.stderr,
+  },
+): Promise<number> {
+  let parsed: WatchCommand | "help";
+  try {
+    parsed = parseArgs(args);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    io.stderr.write(`sockalive: ${error.message}\nRun "sockalive --help" for the flags.\n`);
+    return EXIT_USAGE;
+  }
+  if (parsed === "help") {
+    io.stdout.write(helpText());
+    return 0;
+  }
+  const { hostname, port, keepAlive, connectTimeout, json } = parsed;
+  const target = hostname.includes(":") ? `[${hostname}]:${port}` : `${hostname}:${port}`;
+  let conn: LiveConnection;
+  try {
+    conn = connect({
+      hostname,
+      port,
+      keepAlive,
+      ...(connectTimeout === undefined ? {} : { connectTimeout }),
+    });
+  } catch (error) {
+    if (error instanceof TypeError || error instanceof RangeError) {
+      // The library checks ranges (and says which); its message is the usage error.
+      io.stderr.write(`sockalive: ${error.message}\nRun "sockalive --help" for the flags.\n`);
+      return EXIT_USAGE;
+    }
+    // E.g. ERR_UNSUPPORTED_PLATFORM: nothing to watch here, and no fault of the command line.
+    const code = (error as { code?: unknown }).code;
+    io.stderr.write(`sockalive: ${code ? `${code}: ` : ""}${(error as Error).message}\n`);
+    return EXIT_BROKEN;
+  }
+  const out = new Printer(io.stdout, json);
+  let interrupted = false;
+  const onAbort = () => {
+    interrupted = true;
+    void conn.close();
+  };
+  io.signal?.addEventListener("abort", onAbort, { once: true });
+
+  out.waiting(Date.now(), (t) => `connecting to ${target}${t >= 1000 ? ` (${seconds(t)})` : ""}`, {
+    state: "connecting",
+    target,
+  });
+  conn.addEventListener("statechange", (e: StateChangeEvent) => {
+    if (e.to === "open") {
+      const k = conn.keepAlive;
+      const within = budget(k);
+      out.line(
+        e.at,
+        `${e.from} -> ${e.to}: ${address(conn.localAddr)} -> ${address(conn.remoteAddr)}`,
+        {
+          event: "statechange",
+          from: e.from,
+          to: e.to,
+          local: address(conn.localAddr),
+          remote: address(conn.remoteAddr),
+          keepAlive: k,
+          detectionTime: within ?? null,
+        },
+      );
+      if (!json) out.line(e.at, describeKeepAlive(k), {});
+      const notice = within === undefined
+        ? "keepalive is off, so a silent peer may go unnoticed"
+        : `a silent peer is noticed within ${seconds(within)}`;
+      out.waiting(
+        e.at,
+        (t) => `open${t >= 1000 ? ` for ${Math.floor(t / 1000)} s` : ""}; ${notice}`,
+        {
+          state: "open",
+          detectionTime: within ?? null,
+        },
+      );
+      return;
+    }
+    const info = e.info!;
+    out.line(e.at, `${e.from} -> ${e.to}: ${describeEnd(info)}`, {
+      event: "statechange",
+      from: e.from,
+      to: e.to,
+      ...(info.by ? { by: info.by } : {}),
+      ...(info.code ? { code: info.code } : {}),
+      ...(info.error?.message ? { message: info.error.message } : {}),
+      ...(info.openForMs === undefined ? {} : { openForMs: info.openForMs }),
+    });
+  });
+  const info = await conn.closed;
+  io.signal?.removeEventListener("abort", onAbort);
+  const status = interrupted ? 130 : info.state === "broken" ? EXIT_BROKEN : EXIT_GRACEFUL;
+  const why = interrupted
+    ? "interrupted"
+    : info.state === "broken"
+    ? `the connection broke (${info.code})`
+    : `the connection closed gracefully (by ${info.by})`;
+  out.line(Date.now(), `exit ${status}: ${why}`, { event: "exit", status, reason: why });
+  out.stop();
+  return status;
+}
+
+if (import.meta.main) {
+  // Ctrl-C and SIGTERM close the connection (the peer sees FIN) before exiting.
+  const interrupt = new AbortController();
+  const onSignal = () => interrupt.abort();
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  const status = await main(process.argv.slice(2), {
+    stdout: process.stdout,
+    stderr: process.stderr,
+    signal: interrupt.signal,
+  });
+  process.off("SIGINT", onSignal);
+  process.off("SIGTERM", onSignal);
+  // Exit only once everything written has been flushed to a pipe.
+  process.stdout.write("", () => process.exit(status));
+}

@@ -1,0 +1,609 @@
+/**
+ * {@linkcode reconnecting}: a client that keeps one {@linkcode LiveConnection} to a peer, dialing
+ * again with exponential backoff and full jitter whenever the previous one ends, until it is
+ * closed, aborted, or gives up.
+ *
+ * @module
+ */
+
+import { connect as defaultConnect } from "../mod.ts";
+import type { ConnectOptions, LiveConnection, StateChangeEvent } from "./connection.ts";
+import { describe } from "./options.ts";
+import type { CloseInfo, ConnectionState } from "./state.ts";
+
+/** How long to wait between attempts. All durations are in milliseconds. */
+export interface BackoffOptions {
+  /** The cap of the first wait, in ms (default 1000). */
+  initialDelay?: number;
+  /** The largest cap any wait can have, in ms (default 30 000). */
+  maxDelay?: number;
+  /** How much the cap grows after each wait (default 2). */
+  factor?: number;
+  /**
+   * `"full"` (default) waits a random time from 0 up to the cap, so that many clients cut off
+   * together do not all come back together; `"none"` waits the cap itself.
+   */
+  jitter?: "full" | "none";
+  /**
+   * Consecutive attempts that fail to open before giving up (default `Infinity`). The count
+   * starts again after every connection that opened.
+   */
+  maxAttempts?: number;
+  /** A source of numbers in [0, 1) for the jitter (default `Math.random`); inject it to test. */
+  random?: () => number;
+}
+
+/** {@linkcode BackoffOptions} with every default filled in. */
+export type ResolvedBackoff = Readonly<Required<BackoffOptions>>;
+
+/**
+ * The values {@linkcode reconnecting} uses for backoff keys the caller leaves out: waits capped at
+ * 1 s, 2 s, 4 s, ... up to 30 s, with full jitter, never giving up.
+ */
+export const DEFAULT_BACKOFF: Readonly<Required<Omit<BackoffOptions, "random">>> = Object.freeze({
+  initialDelay: 1_000,
+  maxDelay: 30_000,
+  factor: 2,
+  jitter: "full",
+  maxAttempts: Infinity,
+});
+
+/** Options of {@linkcode reconnecting}: those of `connect`, plus the backoff. */
+export interface ReconnectingOptions extends ConnectOptions {
+  /** How to wait between attempts. */
+  reconnect?: BackoffOptions;
+  /**
+   * Stops the client: no further attempts, and the current connection is closed (as with
+   * {@linkcode ReconnectingClient.close}).
+   */
+  signal?: AbortSignal;
+}
+
+/** Opens one connection; {@linkcode reconnecting} calls it for every attempt. */
+export type ConnectFunction = (options: ConnectOptions) => LiveConnection;
+
+/** Why a {@linkcode ReconnectingClient} stopped; the value `stopped` resolves to. */
+export interface ReconnectingStopInfo {
+  /**
+   * `"close"`: {@linkcode ReconnectingClient.close} was called (or the iteration was left);
+   * `"abort"`: the signal aborted; `"local"`: you closed a connection it gave you;
+   * `"giveup"`: `maxAttempts` attempts in a row failed to open; `"error"`: the connect function
+   * threw.
+   */
+  reason: "close" | "abort" | "local" | "giveup" | "error";
+  /** Attempts made since the last connection opened (or since the start). */
+  attempts: number;
+  /** How the last connection ended, if one ended. */
+  last?: CloseInfo;
+  /** What the connect function threw, for `"error"`. */
+  error?: unknown;
+}
+
+/** Dispatched before each attempt. */
+export class ReconnectAttemptEvent extends Event {
+  /** 1 for the first attempt after the start or after a connection that opened, then 2, ... */
+  readonly attempt: number;
+  /** How long was waited before this attempt, in ms (0 for the very first one). */
+  readonly delay: number;
+
+  /** Creates the event. */
+  constructor(attempt: number, delay: number) {
+    super("attempt");
+    this.attempt = attempt;
+    this.delay = delay;
+  }
+}
+
+/** Dispatched when a connection has opened. */
+export class ReconnectConnectionEvent extends Event {
+  /** The open connection. */
+  readonly connection: LiveConnection;
+  /** Which attempt opened it (see {@linkcode ReconnectAttemptEvent.attempt}). */
+  readonly attempt: number;
+
+  /** Creates the event. */
+  constructor(connection: LiveConnection, attempt: number) {
+    super("connection");
+    this.connection = connection;
+    this.attempt = attempt;
+  }
+}
+
+/** A `statechange` of one of the client's connections, forwarded with the connection. */
+export class ReconnectStateChangeEvent extends Event {
+  /** The connection that changed state. */
+  readonly connection: LiveConnection;
+  /** The state left. */
+  readonly from: ConnectionState;
+  /** The state entered. */
+  readonly to: ConnectionState;
+  /** When, in ms since the epoch. */
+  readonly at: number;
+  /** How the connection ended, when `to` is terminal. */
+  readonly info?: CloseInfo;
+
+  /** Creates the event from the connection's own. */
+  constructor(connection: LiveConnection, event: StateChangeEvent) {
+    super("statechange");
+    this.connection = connection;
+    this.from = event.from;
+    this.to = event.to;
+    this.at = event.at;
+    if (event.info) this.info = event.info;
+  }
+}
+
+/** Dispatched once when `maxAttempts` attempts in a row have failed to open; the client stops. */
+export class ReconnectGiveUpEvent extends Event {
+  /** Attempts made. */
+  readonly attempts: number;
+  /** How the last attempt ended. */
+  readonly last: CloseInfo;
+
+  /** Creates the event. */
+  constructor(attempts: number, last: CloseInfo) {
+    super("giveup");
+    this.attempts = attempts;
+    this.last = last;
+  }
+}
+
+/** The events of a {@linkcode ReconnectingClient}, by type. */
+export interface ReconnectingEventMap {
+  /** Before each attempt. */
+  attempt: ReconnectAttemptEvent;
+  /** A connection opened. */
+  connection: ReconnectConnectionEvent;
+  /** A connection changed state. */
+  statechange: ReconnectStateChangeEvent;
+  /** `maxAttempts` attempts in a row failed. */
+  giveup: ReconnectGiveUpEvent;
+}
+
+/** A listener for event type `K`: a function or an object with `handleEvent`. */
+export type ReconnectingListener<K extends keyof ReconnectingEventMap> =
+  | ((event: ReconnectingEventMap[K]) => void)
+  | { handleEvent(event: ReconnectingEventMap[K]): void };
+
+const BACKOFF_KEYS = [
+  "initialDelay",
+  "maxDelay",
+  "factor",
+  "jitter",
+  "maxAttempts",
+  "random",
+] as const;
+/** The longest delay `setTimeout` honours; longer ones fire at once in both runtimes. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * Checks backoff options and fills in the defaults. Throws `TypeError` for a wrong type or an
+ * unknown key, `RangeError` for a value out of range, naming the option.
+ *
+ * @example
+ * ```ts
+ * import { resolveBackoff } from "./reconnect.ts";
+ * import assert from "node:assert/strict";
+ * assert.equal(resolveBackoff({ maxDelay: 5000 }).maxDelay, 5000);
+ * assert.throws(() => resolveBackoff({ factor: 0.5 }), RangeError);
+ * ```
+ */
+export function resolveBackoff(options: BackoffOptions = {}): ResolvedBackoff {
+  if (typeof options !== "object" || options === null || Array.isArray(options)) {
+    throw new TypeError(
+      `Cannot reconnect: "reconnect" must be an object, got ${describe(options)}`,
+    );
+  }
+  for (const key of Object.keys(options)) {
+    if (!(BACKOFF_KEYS as readonly string[]).includes(key)) {
+      throw new TypeError(
+        `Cannot reconnect: unknown option "${key}"; expected one of ${BACKOFF_KEYS.join(", ")}`,
+      );
+    }
+  }
+  const resolved = { ...DEFAULT_BACKOFF, random: Math.random, ...dropUndefined(options) };
+  const { initialDelay, maxDelay, factor, jitter, maxAttempts, random } = resolved;
+  for (const [key, value] of [["initialDelay", initialDelay], ["maxDelay", maxDelay]] as const) {
+    requireNumber(key, value, "milliseconds");
+    if (!(value > 0) || value > MAX_TIMER_MS) {
+      throw new RangeError(
+        `Cannot reconnect: "${key}" must be more than 0 and at most ${MAX_TIMER_MS} ms, got ${value}`,
+      );
+    }
+  }
+  if (maxDelay < initialDelay) {
+    throw new RangeError(
+      `Cannot reconnect: "maxDelay" must be at least "initialDelay" (${initialDelay} ms), got ${maxDelay}`,
+    );
+  }
+  requireNumber("factor", factor, "a number");
+  if (!(factor >= 1) || !Number.isFinite(factor)) {
+    throw new RangeError(
+      `Cannot reconnect: "factor" must be a finite number of at least 1, got ${factor}`,
+    );
+  }
+  if (jitter !== "full" && jitter !== "none") {
+    throw new TypeError(
+      `Cannot reconnect: "jitter" must be "full" or "none", got ${describe(jitter)}`,
+    );
+  }
+  requireNumber("maxAttempts", maxAttempts, "attempts");
+  if (!(maxAttempts >= 1) || !(Number.isInteger(maxAttempts) || maxAttempts === Infinity)) {
+    throw new RangeError(
+      `Cannot reconnect: "maxAttempts" must be an integer of at least 1, or Infinity, got ${maxAttempts}`,
+    );
+  }
+  if (typeof random !== "function") {
+    throw new TypeError(`Cannot reconnect: "random" must be a function, got ${describe(random)}`);
+  }
+  return Object.freeze({ initialDelay, maxDelay, factor, jitter, maxAttempts, random });
+}
+
+/**
+ * The wait before retry number `retry` (0 for the first wait since the start or since the last
+ * connection opened), in whole ms: the cap is `min(maxDelay, initialDelay × factor^retry)`; with
+ * full jitter the wait is drawn uniformly from [0, cap), without it the wait is the cap.
+ *
+ * @example
+ * ```ts
+ * import { backoffDelay, resolveBackoff } from "./reconnect.ts";
+ * import assert from "node:assert/strict";
+ * const none = resolveBackoff({ initialDelay: 100, maxDelay: 1000, jitter: "none" });
+ * assert.deepEqual([0, 1, 2, 3, 4, 5].map((n) => backoffDelay(n, none)), [100, 200, 400, 800, 1000, 1000]);
+ * const half = resolveBackoff({ initialDelay: 100, maxDelay: 1000, random: () => 0.5 });
+ * assert.equal(backoffDelay(2, half), 200);
+ * ```
+ */
+export function backoffDelay(retry: number, backoff: ResolvedBackoff): number {
+  if (!Number.isInteger(retry) || retry < 0) {
+    throw new RangeError(
+      `Cannot compute backoff: "retry" must be an integer of 0 or more, got ${retry}`,
+    );
+  }
+  // factor ** retry may reach Infinity after many retries; min() brings it back to maxDelay.
+  const cap = Math.min(backoff.maxDelay, backoff.initialDelay * backoff.factor ** retry);
+  if (backoff.jitter === "none") return Math.floor(cap);
+  const r = backoff.random();
+  if (typeof r !== "number" || !(r >= 0 && r < 1)) {
+    throw new RangeError(
+      `Cannot compute backoff: "random" must return a number in [0, 1), got ${r}`,
+    );
+  }
+  return Math.floor(r * cap);
+}
+
+/**
+ * Keeps a {@linkcode LiveConnection} to one peer: dials, and when the connection ends (broken, or
+ * closed by the peer) dials again after a backoff. Created by {@linkcode reconnecting}.
+ *
+ * It is an async iterable of connections, each yielded once open; the next one is dialed only
+ * after the previous has ended. A connection that ended before the loop asked for it is skipped.
+ * Closing a connection yourself (`conn.close()`) stops the client; leaving the loop (`break`)
+ * closes the client and the current connection.
+ *
+ * @example
+ * ```ts ignore
+ * import { reconnecting } from "@sockalive/sockalive";
+ * await using client = reconnecting({ port: 7000, keepAlive: { idle: 1000, interval: 1000, count: 3 } });
+ * client.addEventListener("attempt", (e) => console.log("attempt", e.attempt, "after", e.delay, "ms"));
+ * for await (const conn of client) {
+ *   for await (const chunk of conn.readable.pipeThrough(new TextDecoderStream())) console.log(chunk);
+ * }
+ * ```
+ */
+export class ReconnectingClient implements AsyncIterable<LiveConnection>, AsyncDisposable {
+  readonly #options: ConnectOptions;
+  readonly #backoff: ResolvedBackoff;
+  readonly #connect: ConnectFunction;
+  readonly #onListenerError: (error: unknown) => void;
+  readonly #listeners = new Map<string, Map<unknown, { once: boolean }>>();
+  readonly #stopped: Promise<ReconnectingStopInfo>;
+  #resolveStopped!: (info: ReconnectingStopInfo) => void;
+  #stopInfo: ReconnectingStopInfo | undefined;
+  /** Events emitted while the constructor runs, delivered once listeners could be added. */
+  #held: Event[] | undefined = [];
+  #current: LiveConnection | undefined;
+  #latest: LiveConnection | undefined;
+  #seq = 0;
+  /** Attempts since the start or since the last connection opened. */
+  #attempt = 0;
+  #changed = Promise.withResolvers<void>();
+  #cancelWait: (() => void) | undefined;
+  #removeAbortListener: (() => void) | undefined;
+
+  /** @internal Use {@linkcode reconnecting}. */
+  constructor(options: ReconnectingOptions, connectFn: ConnectFunction = defaultConnect) {
+    if (typeof options !== "object" || options === null) {
+      throw new TypeError(`Cannot reconnect: options must be an object, got ${describe(options)}`);
+    }
+    if (typeof connectFn !== "function") {
+      throw new TypeError(
+        `Cannot reconnect: the connect function must be a function, got ${describe(connectFn)}`,
+      );
+    }
+    const { reconnect, signal, ...connectOptions } = options;
+    if (signal !== undefined && !(signal instanceof AbortSignal)) {
+      throw new TypeError(`Cannot reconnect: "signal" must be an AbortSignal`);
+    }
+    this.#backoff = resolveBackoff(reconnect);
+    // The client owns each connection's lifetime; the signal stops the client, which then closes
+    // the connection, so it is not handed to each connection as well.
+    this.#options = connectOptions;
+    this.#connect = connectFn;
+    this.#onListenerError = options.onListenerError ?? reportListenerError;
+    this.#stopped = new Promise((resolve) => (this.#resolveStopped = resolve));
+
+    // Listeners are added after this returns; what happens until then reaches them a microtask
+    // later. Scheduled first, so it runs before anything the first attempt queues.
+    queueMicrotask(() => {
+      const held = this.#held ?? [];
+      this.#held = undefined;
+      for (const event of held) this.#dispatch(event);
+    });
+    if (signal?.aborted) {
+      this.#stop({ reason: "abort", attempts: 0 });
+      return;
+    }
+    // The first attempt is made now, so that `connect`'s own validation (port, keepAlive, ...)
+    // throws from here rather than later, in the background.
+    const first = this.#dial(1, 0, true);
+    if (!first) return;
+    if (signal) {
+      const onAbort = () => this.#stop({ reason: "abort", attempts: this.#attempt });
+      signal.addEventListener("abort", onAbort, { once: true });
+      this.#removeAbortListener = () => signal.removeEventListener("abort", onAbort);
+    }
+    void this.#run(first);
+  }
+
+  /** The connection being dialed or in use, if any. */
+  get connection(): LiveConnection | undefined {
+    return this.#current;
+  }
+
+  /** Resolves once the client has stopped, with why. Never rejects. */
+  get stopped(): Promise<ReconnectingStopInfo> {
+    return this.#stopped;
+  }
+
+  /** The backoff in force, with defaults filled in. */
+  get backoff(): ResolvedBackoff {
+    return this.#backoff;
+  }
+
+  /**
+   * Stops the client: no further attempts; a wait in progress ends at once; the current
+   * connection is closed (`closed-gracefully`, by `"local"`). Resolves once stopped.
+   */
+  async close(): Promise<ReconnectingStopInfo> {
+    this.#stop({ reason: "close", attempts: this.#attempt });
+    return await this.#stopped;
+  }
+
+  /** Closes the client, for `await using`. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  /** Each connection once open; ends when the client stops. Leaving the loop closes the client. */
+  [Symbol.asyncIterator](): AsyncIterableIterator<LiveConnection> {
+    let yielded = 0;
+    const iterator: AsyncIterableIterator<LiveConnection> = {
+      next: async (): Promise<IteratorResult<LiveConnection>> => {
+        while (true) {
+          const latest = this.#latest;
+          if (latest && this.#seq > yielded && latest.state === "open") {
+            yielded = this.#seq;
+            return { value: latest, done: false };
+          }
+          if (this.#stopInfo) return { value: undefined, done: true };
+          await this.#changed.promise;
+        }
+      },
+      return: async (): Promise<IteratorResult<LiveConnection>> => {
+        await this.close();
+        return { value: undefined, done: true };
+      },
+      [Symbol.asyncIterator]: () => iterator,
+    };
+    return iterator;
+  }
+
+  /** Adds a listener; `once` and `signal` work as with `EventTarget`. */
+  addEventListener<K extends keyof ReconnectingEventMap>(
+    type: K,
+    listener: ReconnectingListener<K> | null,
+    options?: boolean | AddEventListenerOptions,
+  ): void {
+    if (!listener) return;
+    const opts = typeof options === "object" ? options : {};
+    if (opts.signal?.aborted) return;
+    let forType = this.#listeners.get(type);
+    if (!forType) this.#listeners.set(type, forType = new Map());
+    forType.set(listener, { once: opts.once === true });
+    opts.signal?.addEventListener("abort", () => forType.delete(listener), { once: true });
+  }
+
+  /** Removes a listener. */
+  removeEventListener<K extends keyof ReconnectingEventMap>(
+    type: K,
+    listener: ReconnectingListener<K> | null,
+  ): void {
+    if (listener) this.#listeners.get(type)?.delete(listener);
+  }
+
+  async #run(first: LiveConnection): Promise<void> {
+    let conn = first;
+    // Waits since the start or since the last connection opened: the backoff's exponent.
+    let retry = 0;
+    while (true) {
+      const opened = await conn.opened.then(() => true, () => false);
+      if (this.#stopInfo) return;
+      if (opened) {
+        const attempt = this.#attempt;
+        this.#attempt = 0;
+        retry = 0;
+        this.#latest = conn;
+        this.#seq++;
+        this.#emit(new ReconnectConnectionEvent(conn, attempt));
+        this.#notify();
+      }
+      const last = await conn.closed;
+      if (this.#stopInfo) return;
+      if (last.state === "closed-gracefully" && last.by === "local") {
+        // Whoever holds the connection closed it: that is a decision, not a failure.
+        this.#stop({ reason: "local", attempts: this.#attempt, last });
+        return;
+      }
+      if (!opened && this.#attempt >= this.#backoff.maxAttempts) {
+        this.#emit(new ReconnectGiveUpEvent(this.#attempt, last));
+        this.#stop({ reason: "giveup", attempts: this.#attempt, last });
+        return;
+      }
+      let delay: number;
+      try {
+        delay = backoffDelay(retry++, this.#backoff);
+      } catch (error) {
+        // An injected random source that returns nonsense must not become an unhandled rejection.
+        this.#stop({ reason: "error", attempts: this.#attempt, error, last });
+        return;
+      }
+      if (!(await this.#wait(delay))) return;
+      const next = this.#dial(this.#attempt + 1, delay, false, last);
+      if (!next) return;
+      conn = next;
+    }
+  }
+
+  /** Emits `attempt`, then dials; returns undefined if the client stopped instead. */
+  #dial(
+    attempt: number,
+    delay: number,
+    first: boolean,
+    last?: CloseInfo,
+  ): LiveConnection | undefined {
+    this.#attempt = attempt;
+    this.#emit(new ReconnectAttemptEvent(attempt, delay));
+    if (this.#stopInfo) return undefined; // an attempt listener closed the client
+    let conn: LiveConnection;
+    try {
+      conn = this.#connect(this.#options);
+    } catch (error) {
+      if (first) throw error;
+      this.#stop({ reason: "error", attempts: attempt, error, ...(last ? { last } : {}) });
+      return undefined;
+    }
+    this.#current = conn;
+    conn.addEventListener("statechange", (event) => {
+      this.#emit(new ReconnectStateChangeEvent(conn, event));
+    });
+    return conn;
+  }
+
+  /** Resolves true after `ms`, or false as soon as the client stops. */
+  #wait(ms: number): Promise<boolean> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.#cancelWait = undefined;
+        resolve(true);
+      }, ms);
+      this.#cancelWait = () => {
+        clearTimeout(timer);
+        resolve(false);
+      };
+    });
+  }
+
+  #stop(info: ReconnectingStopInfo): void {
+    if (this.#stopInfo) return;
+    this.#stopInfo = info;
+    this.#removeAbortListener?.();
+    this.#cancelWait?.();
+    this.#cancelWait = undefined;
+    const current = this.#current;
+    const done = () => {
+      this.#resolveStopped(info);
+      this.#notify();
+    };
+    if (current) current.close().then(done, done);
+    else done();
+  }
+
+  #notify(): void {
+    const changed = this.#changed;
+    this.#changed = Promise.withResolvers<void>();
+    changed.resolve();
+  }
+
+  #emit(event: Event): void {
+    if (this.#held) this.#held.push(event);
+    else this.#dispatch(event);
+  }
+
+  #dispatch(event: Event): void {
+    const forType = this.#listeners.get(event.type);
+    if (!forType) return;
+    for (const [listener, { once }] of [...forType]) {
+      if (once) forType.delete(listener);
+      try {
+        if (typeof listener === "function") listener.call(this, event);
+        else (listener as { handleEvent(e: Event): void }).handleEvent(event);
+      } catch (error) {
+        this.#onListenerError(error);
+      }
+    }
+  }
+}
+
+/**
+ * Keeps a monitored connection to one peer, dialing again with exponential backoff and full
+ * jitter whenever it ends, until closed, aborted, or `maxAttempts` attempts in a row fail.
+ * Options are those of `connect` plus `reconnect` (see {@linkcode BackoffOptions}); all are
+ * checked here, before anything touches the network. `connectFn` defaults to `connect`
+ * (Deno or Bun, detected).
+ *
+ * @example
+ * ```ts ignore
+ * import { reconnecting } from "@sockalive/sockalive";
+ * const controller = new AbortController();
+ * const client = reconnecting({
+ *   port: 7000,
+ *   keepAlive: { idle: 1000, interval: 1000, count: 3 },
+ *   reconnect: { initialDelay: 500, maxDelay: 10_000, maxAttempts: 20 }, // milliseconds
+ *   signal: controller.signal,
+ * });
+ * client.addEventListener("statechange", (e) => console.log(e.from, "->", e.to, e.info?.code));
+ * client.addEventListener("giveup", (e) => console.error("gave up after", e.attempts, e.last.code));
+ * for await (const conn of client) {
+ *   await conn.write(new TextEncoder().encode("hello\n"));
+ *   await conn.closed; // the next connection is dialed after this one ends
+ * }
+ * console.log(await client.stopped); // { reason: "abort" | "giveup" | ..., attempts, last? }
+ * ```
+ */
+export function reconnecting(
+  options: ReconnectingOptions,
+  connectFn?: ConnectFunction,
+): ReconnectingClient {
+  return new ReconnectingClient(options, connectFn);
+}
+
+function requireNumber(key: string, value: unknown, unit: string): asserts value is number {
+  if (typeof value !== "number" || Number.isNaN(value)) {
+    throw new TypeError(
+      `Cannot reconnect: "${key}" must be a number${
+        unit === "a number" ? "" : ` of ${unit}`
+      }, got ${describe(value)}`,
+    );
+  }
+}
+
+function dropUndefined<T extends object>(options: T): Partial<T> {
+  return Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as Partial<
+    T
+  >;
+}
+
+function reportListenerError(error: unknown): void {
+  console.error("sockalive: a reconnecting listener threw; the client goes on:", error);
+}

@@ -1,0 +1,240 @@
+/**
+ * `cli.ts watch`, end to end: the CLI runs as a child process of the runtime running the tests,
+ * against the python peer. Plus the argument parsing, in process.
+ */
+import assert from "node:assert/strict";
+import { command, isBun, Proc, runtimeCommand, startPeer, test } from "./harness.ts";
+import { helpText, parseArgs, parseDuration, parseTarget, UsageError } from "../cli.ts";
+
+// Child processes (the CLI, the python peer) are spawned in these tests.
+const opts = { sanitize: false, timeout: 10_000 };
+const cli = new URL("../cli.ts", import.meta.url).pathname;
+const TIMESTAMP = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z /;
+const FAST = ["--idle", "1s", "--interval", "1s", "--count", "3"];
+
+function watch(...args: string[]): Proc {
+  return new Proc(runtimeCommand(cli, args));
+}
+
+async function withPeer(
+  fn: (peer: Proc, port: number) => Promise<void>,
+  host = "127.0.0.1",
+): Promise<void> {
+  const { peer, port } = await startPeer(host);
+  try {
+    await fn(peer, port);
+  } finally {
+    await peer.kill();
+  }
+}
+
+/** Waits for the process to exit, killing it if it has not within `ms`. */
+async function exitCode(p: Proc, ms = 8_000): Promise<number | null> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<"timeout">((r) => (timer = setTimeout(() => r("timeout"), ms)));
+  const result = await Promise.race([p.exited(), timeout]);
+  clearTimeout(timer);
+  if (result === "timeout") {
+    await p.kill();
+    assert.fail(`the CLI did not exit within ${ms} ms; stdout:\n${p.lines.join("\n")}`);
+  }
+  return result;
+}
+
+test("cli: parses durations, targets and flags", () => {
+  assert.equal(parseDuration("1500"), 1500);
+  assert.equal(parseDuration("1500ms"), 1500);
+  assert.equal(parseDuration("1.5s"), 1500);
+  assert.equal(parseDuration("2m"), 120_000);
+  assert.equal(parseDuration("0"), 0);
+  for (const bad of ["", "1h", "-1s", "1 s", "s", "1.2.3"]) {
+    assert.throws(() => parseDuration(bad, "--idle"), (e: unknown) => {
+      assert.ok(e instanceof UsageError);
+      assert.match(e.message, /^--idle: .* is not a duration/);
+      return true;
+    });
+  }
+  assert.deepEqual(parseTarget("[::1]:7000"), { hostname: "::1", port: 7000 });
+  assert.deepEqual(parseTarget("[fe80::1%eth0]:80"), { hostname: "fe80::1%eth0", port: 80 });
+  assert.deepEqual(parseTarget("localhost:65535"), { hostname: "localhost", port: 65535 });
+  assert.throws(() => parseTarget("::1:7000"), /IPv6 address in brackets, e.g. \[::1\]:7000/);
+  assert.throws(() => parseTarget("127.0.0.1"), /is not HOST:PORT/);
+  assert.throws(() => parseTarget("127.0.0.1:0"), /port must be a whole number from 1 to 65535/);
+  assert.throws(() => parseTarget("127.0.0.1:70000"), /from 1 to 65535/);
+  assert.throws(() => parseTarget("[::1]:x"), /from 1 to 65535/);
+  assert.deepEqual(
+    parseArgs([
+      "watch",
+      "h:1",
+      "--idle=2s",
+      "--interval",
+      "500",
+      "--count",
+      "4",
+      "--user-timeout",
+      "0",
+      "--connect-timeout",
+      "3s",
+    ]),
+    {
+      command: "watch",
+      hostname: "h",
+      port: 1,
+      keepAlive: { idle: 2000, interval: 500, count: 4, userTimeout: 0 },
+      connectTimeout: 3000,
+      json: false,
+    },
+  );
+  assert.equal(parseArgs(["watch", "h:1", "-h"]), "help");
+  assert.throws(() => parseArgs([]), /missing command/);
+  assert.throws(() => parseArgs(["ping", "h:1"]), /unknown command "ping"/);
+  assert.throws(() => parseArgs(["watch"]), /watch needs HOST:PORT/);
+  assert.throws(() => parseArgs(["watch", "h:1", "h:2"]), /unexpected argument "h:2"/);
+  assert.throws(() => parseArgs(["watch", "h:1", "--idle"]), /--idle needs a value/);
+  assert.throws(() => parseArgs(["watch", "h:1", "--count", "2.5"]), /not a whole number/);
+  assert.throws(() => parseArgs(["watch", "h:1", "--json=yes"]), /--json takes no value/);
+  assert.throws(() => parseArgs(["watch", "h:1", "--connect-timeout", "0"]), /more than 0/);
+});
+
+test("cli: graceful close -> exit 0, every transition printed with a timestamp", async () => {
+  await withPeer(async (peer, port) => {
+    const p = watch("watch", `127.0.0.1:${port}`, ...FAST);
+    await p.waitFor(/waiting: open; a silent peer is noticed within 4\.0 s$/);
+    await peer.waitFor(/^ACCEPTED/);
+    await command(peer, "close");
+    assert.equal(await exitCode(p), 0, p.stderr);
+    for (const line of p.lines) assert.match(line, TIMESTAMP);
+    const text = p.lines.map((l) => l.replace(TIMESTAMP, ""));
+    assert.deepEqual(text.map((l) => l.split(":")[0]), [
+      "waiting",
+      "connecting -> open",
+      "keepalive (kernel values)",
+      "waiting",
+      "open -> closed-gracefully",
+      "exit 0",
+    ]);
+    assert.equal(text[0], `waiting: connecting to 127.0.0.1:${port}`);
+    assert.match(
+      text[1],
+      new RegExp(`^connecting -> open: 127\\.0\\.0\\.1:\\d+ -> 127\\.0\\.0\\.1:${port}$`),
+    );
+    assert.equal(
+      text[2],
+      "keepalive (kernel values): idle 1000 ms, interval 1000 ms, count 3, user timeout 4000 ms; " +
+        "detection budget 4000 ms",
+    );
+    assert.match(text[4], /^open -> closed-gracefully: by peer, after [\d.]+ s open$/);
+  });
+}, opts);
+
+test("cli: peer reset -> exit 1 with ECONNRESET printed", async () => {
+  await withPeer(async (peer, port) => {
+    const p = watch("watch", `127.0.0.1:${port}`, ...FAST);
+    await p.waitFor(/waiting: open/);
+    await peer.waitFor(/^ACCEPTED/);
+    await command(peer, "reset");
+    assert.equal(await exitCode(p), 1, p.stderr);
+    assert.ok(p.lines.some((l) => / open -> broken: ECONNRESET/.test(l)), p.lines.join("\n"));
+    assert.match(p.lines.at(-1)!, /exit 1: the connection broke \(ECONNRESET\)$/);
+  });
+}, opts);
+
+test("cli: --json prints one JSON object per line (IPv6 target)", async () => {
+  await withPeer(async (peer, port) => {
+    const p = watch("watch", `[::1]:${port}`, ...FAST, "--user-timeout", "2.5s", "--json");
+    await p.waitFor(/"state":"open"/);
+    await peer.waitFor(/^ACCEPTED/);
+    await command(peer, "close");
+    assert.equal(await exitCode(p), 0, p.stderr);
+    const records = p.lines.map((l) => JSON.parse(l));
+    for (const r of records) assert.match(r.time, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+    assert.deepEqual(records.map((r) => `${r.event} ${r.state ?? r.to ?? r.status}`), [
+      "waiting connecting",
+      "statechange open",
+      "waiting open",
+      "statechange closed-gracefully",
+      "exit 0",
+    ]);
+    assert.equal(records[0].target, `[::1]:${port}`);
+    assert.equal(records[1].remote, `[::1]:${port}`);
+    assert.deepEqual(records[1].keepAlive, {
+      enabled: true,
+      idle: 1000,
+      interval: 1000,
+      count: 3,
+      userTimeout: 2500,
+    });
+    // With a user timeout of 2.5 s the drop comes at the first probe at or past it: 1 + 2 x 1 s.
+    assert.equal(records[1].detectionTime, 3000);
+    assert.equal(records[2].detectionTime, 3000);
+    assert.equal(records[3].by, "peer");
+    assert.equal(typeof records[3].openForMs, "number");
+  }, "::1");
+}, opts);
+
+test("cli: nothing listening -> exit 1 with ECONNREFUSED", async () => {
+  const { peer, port } = await startPeer();
+  await peer.kill();
+  const p = watch("watch", `127.0.0.1:${port}`);
+  assert.equal(await exitCode(p), 1, p.stderr);
+  assert.ok(p.lines.some((l) => / connecting -> broken: ECONNREFUSED/.test(l)), p.lines.join("\n"));
+}, opts);
+
+test("cli: Ctrl-C closes the connection (the peer sees FIN) and exits 130", async () => {
+  await withPeer(async (peer, port) => {
+    const p = watch("watch", `127.0.0.1:${port}`);
+    await p.waitFor(/waiting: open/);
+    await peer.waitFor(/^ACCEPTED/);
+    await command(peer, "read");
+    p.child.kill("SIGINT");
+    const code = await exitCode(p);
+    // Deno's node:child_process reports an exit status above 128 as death by signal 128 + n, so
+    // there exit(130) reads as SIGINT; the last line shows the CLI itself chose 130.
+    if (isBun) assert.equal(code, 130, p.stderr);
+    else assert.ok(code === 130 || p.child.signalCode === "SIGINT", `${code} ${p.stderr}`);
+    assert.ok(p.lines.some((l) => / open -> closed-gracefully: by local/.test(l)));
+    assert.match(p.lines.at(-1)!, /exit 130: interrupted$/);
+    await peer.waitFor(/^EOF 0$/);
+  });
+}, opts);
+
+test("cli: --help explains every flag, with units", async () => {
+  const p = watch("--help");
+  assert.equal(await exitCode(p), 0, p.stderr);
+  const help = p.lines.join("\n");
+  assert.equal(help + "\n", helpText());
+  for (
+    const flag of [
+      "--idle",
+      "--interval",
+      "--count",
+      "--user-timeout",
+      "--connect-timeout",
+      "--json",
+      "--help",
+    ]
+  ) {
+    assert.ok(help.includes(flag), `--help mentions ${flag}`);
+  }
+  assert.match(help, /ms, s or m/);
+  assert.match(help, /a bare number is milliseconds/);
+  assert.match(help, /\[::1\]:7000/);
+  assert.match(help, /Exit status/);
+}, opts);
+
+test("cli: bad flags and arguments exit 2 with a clear message on stderr", async () => {
+  const cases: Array<[string[], RegExp]> = [
+    [["watch", "127.0.0.1:7000", "--bogus"], /^sockalive: unknown flag "--bogus"/],
+    [["watch", "127.0.0.1:7000", "--idle", "1h"], /--idle: "1h" is not a duration/],
+    [["watch", "::1:7000"], /put an IPv6 address in brackets, e\.g\. \[::1\]:7000/],
+    [["watch", "127.0.0.1:7000", "--count", "500"], /"count" must be an integer from 1 to 127/],
+    [[], /missing command/],
+  ];
+  const procs = cases.map(([args]) => watch(...args));
+  for (const [i, p] of procs.entries()) {
+    assert.equal(await exitCode(p), 2, `${cases[i][0].join(" ")}: ${p.stderr}`);
+    assert.match(p.stderr, cases[i][1]);
+    assert.match(p.stderr, /--help/);
+    assert.deepEqual(p.lines, [], "nothing on stdout");
+  }
+}, opts);
