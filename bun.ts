@@ -17,6 +17,7 @@ export {
   type BunSocketLike,
   connect,
   getKeepAlive,
+  listen,
   type NodeSocketLike,
   setKeepAlive,
 } from "./src/adapters/bun.ts";

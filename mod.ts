@@ -29,6 +29,7 @@
 import * as bunAdapter from "./src/adapters/bun.ts";
 import * as denoAdapter from "./src/adapters/deno.ts";
 import type { ConnectOptions, LiveConnection } from "./src/connection.ts";
+import type { ListenOptions, LiveListener } from "./src/listener.ts";
 import type { KeepAliveInfo, KeepAliveOptions } from "./src/options.ts";
 
 export type { BunSocketLike, NodeSocketLike } from "./src/adapters/bun.ts";
@@ -58,6 +59,21 @@ const isBun = typeof (globalThis as { Bun?: unknown }).Bun !== "undefined";
  */
 export function connect(options: ConnectOptions): LiveConnection {
   return isBun ? bunAdapter.connect(options) : denoAdapter.connect(options);
+}
+
+/**
+ * Listens for TCP connections in Deno or Bun; each accepted one is a monitored
+ * {@linkcode LiveConnection}, with keepalive applied before its first read.
+ *
+ * @example
+ * ```ts ignore
+ * import { listen } from "@sockalive/sockalive";
+ * await using server = listen({ port: 7000, keepAlive: { idle: 1000, interval: 1000, count: 3 } });
+ * for await (const conn of server) conn.closed.then((info) => console.log(info.state, info.code));
+ * ```
+ */
+export function listen(options: ListenOptions): LiveListener {
+  return isBun ? bunAdapter.listen(options) : denoAdapter.listen(options);
 }
 
 /**

@@ -5,6 +5,10 @@
 
 import { type ChildProcess, spawn } from "node:child_process";
 import { createInterface } from "node:readline";
+import { readdirSync } from "node:fs";
+import process from "node:process";
+import { netnsUnavailable } from "../tools/netns.ts";
+import { denoCalls } from "../src/adapters/deno.ts";
 
 /** Whether the tests run under Bun. */
 export const isBun = typeof (globalThis as { Bun?: unknown }).Bun !== "undefined";
@@ -204,4 +208,36 @@ export async function readAll(readable: ReadableStream<Uint8Array>): Promise<Uin
 export function isPattern(bytes: Uint8Array): boolean {
   for (let i = 0; i < bytes.byteLength; i++) if (bytes[i] !== i % 251) return false;
   return true;
+}
+
+/**
+ * Test options for a network-namespace test: skipped with the reason when namespaces are not
+ * available (not root, no iproute2), except under CI=true, where the test runs and fails instead.
+ */
+export function netnsTestOptions(
+  timeout: number,
+): { skip?: string; sanitize: false; timeout: number } {
+  const reason = netnsUnavailable();
+  if (reason && process.env.CI !== "true") {
+    return {
+      skip: `${reason} (run as root, or set CI=true to make this a failure)`,
+      sanitize: false,
+      timeout,
+    };
+  }
+  return { sanitize: false, timeout };
+}
+
+/** Open descriptors of this process, counted in /proc/self/fd (Linux). */
+export function openDescriptors(): number {
+  return readdirSync("/proc/self/fd").length;
+}
+
+/**
+ * Opens sockalive's C library now, outside any test. The library stays open for the life of the
+ * process (by design), which Deno's resource sanitizer would otherwise report as a leak of
+ * whichever test happened to use it first. No-op in Bun.
+ */
+export function preloadFfi(): void {
+  if (!isBun) denoCalls();
 }

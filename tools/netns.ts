@@ -90,9 +90,13 @@ export class TestNet {
     return ["ip", "netns", "exec", side === "client" ? this.client : this.server];
   }
 
-  /** Pulls the cable: the server's end goes down. Returns when, in ms since the epoch. */
-  pull(): number {
-    ip("-n", this.server, "link", "set", this.serverIf, "down");
+  /**
+   * Pulls the cable: one side's end goes down (the server's by default). Returns when, in ms
+   * since the epoch.
+   */
+  pull(side: "client" | "server" = "server"): number {
+    if (side === "server") ip("-n", this.server, "link", "set", this.serverIf, "down");
+    else ip("-n", this.client, "link", "set", this.clientIf, "down");
     return Date.now();
   }
 

@@ -30,6 +30,7 @@ import type { Platform } from "../platform.ts";
 import { platformFor } from "../platforms.ts";
 import { getKeepAliveOn, setKeepAliveOn, type SocketTarget } from "../sockopt.ts";
 import type { Runtime, Transport, TransportSink } from "../transport.ts";
+import { type AcceptSource, type ListenOptions, LiveListener } from "../listener.ts";
 
 /** The subset of a Bun TCP `Socket` sockalive uses. */
 export interface BunSocketLike {
@@ -86,6 +87,9 @@ interface BunConnectOptions<T> {
 
 interface BunGlobal {
   connect<T>(options: BunConnectOptions<T>): Promise<BunSocket<T>>;
+  listen<T>(
+    options: Omit<BunConnectOptions<T>, "data">,
+  ): { hostname: string; port: number; stop(closeActive?: boolean): void };
 }
 
 interface BunFfi {
@@ -432,4 +436,48 @@ export function setKeepAlive(
  */
 export function getKeepAlive(socket: BunSocketLike | NodeSocketLike): KeepAliveInfo {
   return getKeepAliveOn(platform(), bunCalls, () => targetOf(socket));
+}
+
+/**
+ * Listens for TCP connections; each accepted one is a monitored {@linkcode LiveConnection} with
+ * keepalive applied before its first read.
+ *
+ * @example
+ * ```ts ignore
+ * import { listen } from "@sockalive/sockalive/bun";
+ * const server = listen({ port: 7000, keepAlive: { idle: 1000, interval: 1000, count: 3 } });
+ * for await (const conn of server) console.log(conn.state);
+ * ```
+ */
+export function listen(options: ListenOptions): LiveListener {
+  let onAccepted: ((transport: Transport) => void) | undefined;
+  const pending: Transport[] = [];
+  const server = bun().listen<BunTransport>({
+    hostname: options.hostname ?? "127.0.0.1",
+    port: options.port,
+    binaryType: "uint8array",
+    socket: {
+      ...handlers,
+      open(socket) {
+        // Accepted sockets get their transport here; the shared handlers then route to it.
+        const transport = new BunTransport();
+        socket.data = transport;
+        transport.attach(socket);
+        if (onAccepted) onAccepted(transport);
+        else pending.push(transport);
+      },
+    },
+  });
+  const source: AcceptSource = {
+    addr: { hostname: server.hostname, port: server.port },
+    start(accepted) {
+      onAccepted = accepted;
+      for (const t of pending.splice(0)) accepted(t);
+    },
+    close() {
+      // Stop accepting; connections already accepted are the caller's to close.
+      server.stop(false);
+    },
+  };
+  return new LiveListener(bunRuntime, source, options);
 }

@@ -23,6 +23,7 @@ import { platformFor } from "../platforms.ts";
 import { getKeepAliveOn, setKeepAliveOn, type SocketTarget } from "../sockopt.ts";
 import type { Runtime, Transport, TransportSink } from "../transport.ts";
 import { DescriptorHints } from "../hints.ts";
+import { type AcceptSource, type ListenOptions, LiveListener } from "../listener.ts";
 
 let calls: SocketCalls | undefined;
 
@@ -286,4 +287,53 @@ export function setKeepAlive(conn: DenoTcpConnLike, options: KeepAliveOptions): 
  */
 export function getKeepAlive(conn: DenoTcpConnLike): KeepAliveInfo {
   return getKeepAliveOn(platform(), denoCalls, () => targetOf(conn));
+}
+
+/**
+ * Listens for TCP connections; each accepted one is a monitored {@linkcode LiveConnection} with
+ * keepalive applied before its first read.
+ *
+ * @example
+ * ```ts ignore
+ * import { listen } from "@sockalive/sockalive/deno";
+ * const server = listen({ port: 7000, keepAlive: { idle: 1000, interval: 1000, count: 3 } });
+ * for await (const conn of server) console.log(conn.state);
+ * ```
+ */
+export function listen(options: ListenOptions): LiveListener {
+  const listener = Deno.listen({ hostname: options.hostname ?? "127.0.0.1", port: options.port });
+  let closed = false;
+  const source: AcceptSource = {
+    addr: netAddr(listener.addr),
+    start(accepted, failed) {
+      void (async () => {
+        while (!closed) {
+          // The accepted socket takes the lowest free descriptor: note it as the best guess.
+          let lowestFree: Descriptor | undefined;
+          try {
+            lowestFree = denoCalls().lowestFreeDescriptor();
+          } catch {
+            lowestFree = undefined;
+          }
+          let conn: Deno.TcpConn;
+          try {
+            conn = await listener.accept();
+          } catch (error) {
+            if (!closed) failed(error);
+            return;
+          }
+          accepted(new DenoTransport(conn, lowestFree));
+        }
+      })();
+    },
+    close() {
+      closed = true;
+      try {
+        listener.close();
+      } catch {
+        // Already closed.
+      }
+    },
+  };
+  return new LiveListener(denoRuntime, source, options);
 }
