@@ -54,4 +54,4 @@ export {
   resolveBackoff,
   type ResolvedBackoff,
 } from "./reconnect.ts";
-export { type AcceptSource, type ListenOptions, LiveListener } from "./listener.ts";
+export { type ListenOptions, LiveListener } from "./listener.ts";
