@@ -8,7 +8,7 @@ log=$(mktemp -d)
 trap 'rm -rf "$log"' EXIT
 
 echo "== deno test =="
-deno test -A tests/ 2>&1 | tee "$log/deno"
+deno test -A --doc tests/ mod.ts deno.ts bun.ts cli.ts src/ 2>&1 | tee "$log/deno"
 deno_rc=${PIPESTATUS[0]}
 echo "== bun test =="
 bun test ./tests/ 2>&1 | tee "$log/bun"
