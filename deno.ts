@@ -13,5 +13,11 @@
  * @module
  */
 
-export { connect, type DenoTcpConnLike, getKeepAlive, listen, setKeepAlive } from "./src/adapters/deno.ts";
+export {
+  connect,
+  type DenoTcpConnLike,
+  getKeepAlive,
+  listen,
+  setKeepAlive,
+} from "./src/adapters/deno.ts";
 export * from "./src/common.ts";
