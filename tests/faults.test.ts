@@ -46,6 +46,7 @@ async function scenario(
       port,
       keepAlive: s.keepAlive,
       writeEveryMs: s.writeEveryMs,
+      stdin: s.stdin,
     };
     client = new Proc([
       ...net.exec("client"),
