@@ -1,0 +1,252 @@
+/**
+ * Descriptor safety (issue 5, part 3): when a connection closes and its descriptor number is
+ * reused by another socket before options are applied, the other socket's options never change.
+ * Checked with real sockets in this runtime (getsockopt on the other socket, through
+ * getKeepAlive on its native object), and deterministically with the fake kernel, including the
+ * window between dialing and applying keepalive inside LiveConnection.
+ */
+import assert from "node:assert/strict";
+import net from "node:net";
+import { isBun, nativeConnect, type NativeSocket, preloadFfi, sleep, test } from "./harness.ts";
+import { FakeRuntime, targetOver } from "./fixtures/fake_kernel.ts";
+import {
+  connect,
+  ConnectionClosedError,
+  getKeepAlive,
+  type NativeConnection,
+  setKeepAlive,
+  SocketOptionError,
+} from "../mod.ts";
+import { LiveConnection } from "../src/connection.ts";
+import { setKeepAliveOn } from "../src/sockopt.ts";
+import { linux } from "../src/os/linux.ts";
+import { denoCalls } from "../src/adapters/deno.ts";
+import { bunCalls } from "../src/adapters/bun.ts";
+import type { SocketCalls } from "../src/native.ts";
+import type { SocketAddress } from "../src/address.ts";
+
+preloadFfi();
+
+const ROUNDS = 25;
+const HOSTILE = { enabled: false, idle: 1000, interval: 1000, count: 1, userTimeout: 1 };
+const VICTIM = { enabled: true, idle: 7000, interval: 3000, count: 4, userTimeout: 12345 };
+
+const realCalls = (): SocketCalls => isBun ? bunCalls() : denoCalls();
+
+function notFound(e: unknown): boolean {
+  return e instanceof SocketOptionError && e.code === "ERR_SOCKET_NOT_FOUND";
+}
+
+/** Real calls with setsockopt counted. */
+function countingSets(): { calls: SocketCalls; sets: () => number } {
+  const real = realCalls();
+  let sets = 0;
+  const calls = Object.create(real) as SocketCalls;
+  calls.setsockopt = (...args) => {
+    sets++;
+    return real.setsockopt(...args);
+  };
+  return { calls, sets: () => sets };
+}
+
+/** The descriptor whose local and peer ports are these (read with getsockname/getpeername). */
+function descriptorOf(localPort: number, remotePort: number): number | undefined {
+  const calls = realCalls();
+  const buf = new Uint8Array(128);
+  const port = () => (buf[2] << 8) | buf[3];
+  return calls.listDescriptors().find((fd) =>
+    calls.getsockname(fd, buf.fill(0)) > 0 && port() === localPort &&
+    calls.getpeername(fd, buf.fill(0)) > 0 && port() === remotePort
+  );
+}
+
+async function withServer(
+  fn: (port: number, server: { resetAll(): void }) => Promise<void>,
+): Promise<void> {
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((s) => {
+    sockets.add(s);
+    s.on("error", () => {});
+    s.on("close", () => sockets.delete(s));
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  try {
+    await fn((server.address() as net.AddressInfo).port, {
+      resetAll: () => {
+        for (const s of sockets) s.resetAndDestroy();
+      },
+    });
+  } finally {
+    for (const s of sockets) s.destroy();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+}
+
+/** Opens native sockets until one lands on `fd`; closes the others. */
+async function openOn(fd: number, port: number): Promise<NativeSocket> {
+  const extra: NativeSocket[] = [];
+  try {
+    for (let i = 0; i < 20; i++) {
+      const s = await nativeConnect(port);
+      if (descriptorOf(s.localPort, port) === fd) return s;
+      extra.push(s);
+    }
+    throw new Error(`no new socket landed on descriptor ${fd}`);
+  } finally {
+    for (const s of extra) s.close();
+  }
+}
+
+/** A plain copy of a native socket's identity, as a caller might keep it after closing it. */
+function snapshot(s: NativeSocket): NativeConnection {
+  if (isBun) {
+    const b = s.socket as {
+      fd: number;
+      localAddress: string;
+      localPort: number;
+      remoteAddress: string;
+      remotePort: number;
+    };
+    return {
+      fd: b.fd,
+      localAddress: b.localAddress,
+      localPort: b.localPort,
+      remoteAddress: b.remoteAddress,
+      remotePort: b.remotePort,
+    };
+  }
+  const d = s.socket as Deno.TcpConn;
+  return { localAddr: { ...d.localAddr }, remoteAddr: { ...d.remoteAddr } } as NativeConnection;
+}
+
+async function closedAt(fd: number, localPort: number, remotePort: number): Promise<void> {
+  for (let i = 0; i < 100 && descriptorOf(localPort, remotePort) === fd; i++) await sleep(5);
+  assert.notEqual(descriptorOf(localPort, remotePort), fd, "the old socket is gone");
+}
+
+test(
+  "fd safety: a closed socket's descriptor reused by another socket is never touched",
+  async () => {
+    await withServer(async (port) => {
+      for (let round = 0; round < ROUNDS; round++) {
+        const a = await nativeConnect(port);
+        const fdA = descriptorOf(a.localPort, port);
+        assert.ok(fdA !== undefined);
+        const old = snapshot(a);
+        const local: SocketAddress = { hostname: "127.0.0.1", port: a.localPort };
+        const remote: SocketAddress = { hostname: "127.0.0.1", port };
+        a.close();
+        await closedAt(fdA, a.localPort, port);
+        const b = await openOn(fdA, port);
+        try {
+          const victim = b.socket as NativeConnection;
+          setKeepAlive(victim, VICTIM);
+          const before = getKeepAlive(victim);
+          // Through the public API, with the closed socket's own handle kept by the caller.
+          assert.throws(() => setKeepAlive(old, HOSTILE), notFound);
+          // Through the core, told to try exactly the reused descriptor.
+          const { calls, sets } = countingSets();
+          assert.throws(
+            () =>
+              setKeepAliveOn(
+                linux,
+                () => calls,
+                () => targetOver(local, remote, () => [fdA]),
+                HOSTILE,
+              ),
+            notFound,
+          );
+          assert.equal(sets(), 0, "setsockopt was never called");
+          assert.deepEqual(
+            getKeepAlive(victim),
+            before,
+            `round ${round}: the other socket is untouched`,
+          );
+        } finally {
+          b.close();
+        }
+      }
+    });
+  },
+  { timeout: 20_000 },
+);
+
+test(
+  "fd safety: a LiveConnection closed or reset, its descriptor reused: setKeepAlive refuses",
+  async () => {
+    await withServer(async (port, server) => {
+      for (const how of ["close", "reset"] as const) {
+        for (let round = 0; round < 10; round++) {
+          const conn = connect({ port, keepAlive: { idle: 2000, interval: 1000, count: 2 } });
+          await conn.opened;
+          const fdA = descriptorOf(conn.localAddr!.port, port);
+          assert.ok(fdA !== undefined);
+          if (how === "close") await conn.close();
+          else {
+            await sleep(10); // the server has accepted
+            server.resetAll();
+            assert.equal((await conn.closed).code, "ECONNRESET");
+          }
+          await closedAt(fdA, conn.localAddr!.port, port);
+          const b = await openOn(fdA, port);
+          try {
+            const victim = b.socket as NativeConnection;
+            setKeepAlive(victim, VICTIM);
+            const before = getKeepAlive(victim);
+            assert.throws(() => conn.setKeepAlive(HOSTILE), ConnectionClosedError);
+            assert.throws(() => conn.getKeepAlive(), ConnectionClosedError);
+            assert.deepEqual(getKeepAlive(victim), before, `${how} round ${round}`);
+          } finally {
+            b.close();
+          }
+        }
+      }
+    });
+  },
+  { timeout: 20_000 },
+);
+
+// ---------------------------------------------------------------------------------------------
+// The fake kernel: reuse at exactly the moments that matter, without depending on timing.
+
+const OTHER_LOCAL = { hostname: "127.0.0.1", port: 50000 };
+const OTHER_REMOTE = { hostname: "127.0.0.1", port: 8000 };
+
+test("fd safety (fake): descriptor reused between dial and applying keepalive -> broken, other socket untouched", async () => {
+  class ReusingRuntime extends FakeRuntime {
+    override async dial(where: { hostname: string; port: number }) {
+      const transport = await super.dial(where);
+      // Before LiveConnection looks the socket up, it closes and an unrelated socket takes the
+      // same number.
+      this.kernel.close(this.fd);
+      this.kernel.open(this.fd, OTHER_LOCAL, OTHER_REMOTE);
+      return transport;
+    }
+  }
+  const runtime = new ReusingRuntime();
+  const conn = new LiveConnection(runtime, { port: 7000 });
+  await assert.rejects(conn.opened, notFound);
+  const info = await conn.closed;
+  assert.equal(info.state, "broken");
+  assert.equal(info.code, "ERR_SOCKET_NOT_FOUND");
+  assert.equal(runtime.kernel.counts.setsockopt, 0, "nothing was set on the other socket");
+  assert.equal(runtime.kernel.sets.length, 0);
+});
+
+test("fd safety (fake): descriptor reused while open -> setKeepAlive/getKeepAlive refuse, the paused check does not poll it", async () => {
+  const runtime = new FakeRuntime();
+  const conn = new LiveConnection(runtime, { port: 7000, maxBufferedBytes: 16 });
+  await conn.opened;
+  const setsAtOpen = runtime.kernel.counts.setsockopt;
+  // The runtime closed the socket behind our back and the number was reused at once.
+  runtime.kernel.close(runtime.fd);
+  runtime.kernel.open(runtime.fd, OTHER_LOCAL, OTHER_REMOTE);
+  assert.throws(() => conn.setKeepAlive(HOSTILE), notFound);
+  assert.throws(() => conn.getKeepAlive(), notFound);
+  // Overflow the buffer so the connection pauses and checks the socket every 100 ms.
+  runtime.last!.sink!.data(new Uint8Array(64));
+  await sleep(250);
+  assert.equal(runtime.kernel.counts.poll, 0, "poll was never called on the reused descriptor");
+  assert.equal(runtime.kernel.counts.setsockopt, setsAtOpen, "no setsockopt after the reuse");
+  await conn.close();
+});
