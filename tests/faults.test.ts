@@ -3,22 +3,16 @@
  * the same runtime as the tests (Deno or Bun) and the python peer on the other side.
  */
 import assert from "node:assert/strict";
-import { command, fixture, Proc, runtimeCommand, startPeer, test } from "./harness.ts";
-import { leftovers, netnsUnavailable, SERVER_IP, TestNet } from "../tools/netns.ts";
-import process from "node:process";
-
-/** Test options for a namespace test: skipped without root, except under CI=true (then it fails). */
-function netnsTestOptions(timeout: number): { skip?: string; sanitize: false; timeout: number } {
-  const reason = netnsUnavailable();
-  if (reason && process.env.CI !== "true") {
-    return {
-      skip: `${reason} (run as root, or set CI=true to make this a failure)`,
-      sanitize: false,
-      timeout,
-    };
-  }
-  return { sanitize: false, timeout };
-}
+import {
+  command,
+  fixture,
+  netnsTestOptions,
+  Proc,
+  runtimeCommand,
+  startPeer,
+  test,
+} from "./harness.ts";
+import { leftovers, SERVER_IP, TestNet } from "../tools/netns.ts";
 
 interface Scenario {
   keepAlive?: object;
