@@ -100,9 +100,12 @@ const PAUSED_CHECK_MS = 100;
 export class LiveConnection implements AsyncDisposable {
   readonly #runtime: Runtime;
   readonly #machine: ConnectionStateMachine;
-  readonly #listeners = new Map<StateChangeListener, { once: boolean }>();
+  // Created on first use: most connections never have a listener, and memory per idle
+  // connection is a target (see BENCHMARKS.md).
+  #listeners: Map<StateChangeListener, { once: boolean }> | undefined;
   readonly #onListenerError: (error: unknown) => void;
-  readonly #dialAbort = new AbortController();
+  // Only needed while connecting; dropped once the connection opens or ends.
+  #dialAbort: AbortController | undefined = new AbortController();
   readonly #opened: Promise<void>;
   readonly #closed: Promise<CloseInfo>;
   #resolveOpened!: () => void;
@@ -121,7 +124,7 @@ export class LiveConnection implements AsyncDisposable {
   #overflow = false;
   #pausedTimer: ReturnType<typeof setInterval> | undefined;
   #connectTimer: ReturnType<typeof setTimeout> | undefined;
-  #writeChain: Promise<void> = Promise.resolve();
+  #writeChain: Promise<void> | undefined;
   #bytesRead = 0;
   #bytesWritten = 0;
   #removeAbortListener: (() => void) | undefined;
@@ -316,14 +319,14 @@ export class LiveConnection implements AsyncDisposable {
         throw this.#closedError("write", error);
       }
     };
-    const result = this.#writeChain.then(run);
+    const result = this.#writeChain ? this.#writeChain.then(run) : run();
     this.#writeChain = result.catch(() => {});
     return result;
   }
 
   /** Sends FIN after everything written so far; the connection stays open for reading. */
   closeWrite(): Promise<void> {
-    const result = this.#writeChain.then(async () => {
+    const result = (this.#writeChain ?? Promise.resolve()).then(async () => {
       if (this.#machine.state === "connecting") await this.#opened.catch(() => {});
       if (this.#machine.state !== "open" || !this.#transport) throw this.#closedError("close");
       await this.#transport.closeWrite();
@@ -377,13 +380,13 @@ export class LiveConnection implements AsyncDisposable {
     if (type !== "statechange" || !listener) return;
     const opts = typeof options === "object" ? options : {};
     if (opts.signal?.aborted) return;
-    this.#listeners.set(listener, { once: opts.once === true });
-    opts.signal?.addEventListener("abort", () => this.#listeners.delete(listener), { once: true });
+    (this.#listeners ??= new Map()).set(listener, { once: opts.once === true });
+    opts.signal?.addEventListener("abort", () => this.#listeners?.delete(listener), { once: true });
   }
 
   /** Removes a `statechange` listener. */
   removeEventListener(type: "statechange", listener: StateChangeListener | null): void {
-    if (type === "statechange" && listener) this.#listeners.delete(listener);
+    if (type === "statechange" && listener) this.#listeners?.delete(listener);
   }
 
   async #open(
@@ -393,7 +396,7 @@ export class LiveConnection implements AsyncDisposable {
   ): Promise<void> {
     let transport: Transport;
     try {
-      transport = await this.#runtime.dial(where, this.#dialAbort.signal);
+      transport = await this.#runtime.dial(where, this.#dialAbort!.signal);
     } catch (error) {
       this.#fail(errorCode(error), error);
       return;
@@ -505,9 +508,11 @@ export class LiveConnection implements AsyncDisposable {
   #onTransition(t: Transition): void {
     if (t.to === "open") {
       clearTimeout(this.#connectTimer); // Issue 5: see the connect timer in the constructor.
+      this.#dialAbort = undefined;
       this.#resolveOpened();
     }
     if (isTerminal(t.to)) this.#finish(t.info!);
+    if (!this.#listeners) return;
     const event = new StateChangeEvent(t);
     for (const [listener, { once }] of [...this.#listeners]) {
       if (once) this.#listeners.delete(listener);
@@ -524,7 +529,8 @@ export class LiveConnection implements AsyncDisposable {
     clearTimeout(this.#connectTimer);
     clearInterval(this.#pausedTimer);
     this.#removeAbortListener?.();
-    this.#dialAbort.abort();
+    this.#dialAbort?.abort();
+    this.#dialAbort = undefined;
     this.#transport?.close();
     if (info.state === "broken") {
       const error = new ConnectionClosedError(
