@@ -14,7 +14,7 @@ import { connect } from "../mod.ts";
 import { args, bunConnect, type BunRawSocket, emit, isBun } from "./common.ts";
 
 const config = JSON.parse(args()[0]) as {
-  kind: "live" | "raw";
+  kind: "live" | "raw" | "stream";
   dir: "recv" | "send";
   hostname: string;
   port: number;
@@ -117,7 +117,22 @@ function rawBun(): Promise<{ ms: number; moved: number }> {
   });
 }
 
-const result = config.kind === "live" ? await live() : isBun ? await rawBun() : await rawDeno();
+/** Deno's own `conn.readable`: what a Deno program that keeps each chunk would use. */
+async function streamDeno(): Promise<{ ms: number; moved: number }> {
+  const conn = await Deno.connect({ hostname, port });
+  const start = performance.now();
+  let moved = 0;
+  for await (const c of conn.readable) moved += c.byteLength;
+  return { ms: performance.now() - start, moved };
+}
+
+const result = config.kind === "live"
+  ? await live()
+  : config.kind === "stream"
+  ? await streamDeno()
+  : isBun
+  ? await rawBun()
+  : await rawDeno();
 if (result.moved !== bytes) {
   throw new Error(`moved ${result.moved} bytes, expected ${bytes}`);
 }
