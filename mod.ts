@@ -36,7 +36,18 @@ export type { BunSocketLike, NodeSocketLike } from "./src/adapters/bun.ts";
 export type { DenoTcpConnLike } from "./src/adapters/deno.ts";
 export * from "./src/common.ts";
 
-/** A socket {@linkcode setKeepAlive} accepts: a `Deno.TcpConn`, a Bun `Socket`, or a Bun `node:net` `Socket`. */
+/**
+ * A socket {@linkcode setKeepAlive} accepts: a `Deno.TcpConn`, a Bun `Socket`, or a Bun
+ * `node:net` `Socket`.
+ *
+ * @example
+ * ```ts ignore
+ * import { type NativeConnection, setKeepAlive } from "@sockalive/sockalive";
+ * // A Deno.TcpConn here; in Bun, a Bun `Socket` or a `node:net` `Socket`.
+ * const socket: NativeConnection = await Deno.connect({ hostname: "127.0.0.1", port: 7000 });
+ * console.log(setKeepAlive(socket, { idle: 5000, interval: 1000, count: 3 }));
+ * ```
+ */
 export type NativeConnection =
   | denoAdapter.DenoTcpConnLike
   | bunAdapter.BunSocketLike

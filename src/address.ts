@@ -7,7 +7,20 @@
 
 import { AF_INET, AF_INET6 } from "../ffi/linux.ts";
 
-/** An endpoint as a runtime reports it. */
+/**
+ * An endpoint as a runtime reports it.
+ *
+ * @example
+ * ```ts
+ * import type { SocketAddress } from "../mod.ts";
+ * import assert from "node:assert/strict";
+ * // The shape of `conn.localAddr`, `conn.remoteAddr` and `server.addr`:
+ * const format = ({ hostname, port }: SocketAddress) =>
+ *   hostname.includes(":") ? `[${hostname}]:${port}` : `${hostname}:${port}`;
+ * assert.equal(format({ hostname: "127.0.0.1", port: 7000 }), "127.0.0.1:7000");
+ * assert.equal(format({ hostname: "::1", port: 7000 }), "[::1]:7000");
+ * ```
+ */
 export interface SocketAddress {
   /** A literal IPv4 or IPv6 address (IPv6 may be bracketed or carry a %zone). */
   hostname: string;

@@ -26,7 +26,27 @@ import {
 } from "./state.ts";
 import type { Runtime, Transport, TransportSink } from "./transport.ts";
 
-/** Options of {@linkcode connect}. */
+/**
+ * Options of {@linkcode connect}.
+ *
+ * @example
+ * ```ts
+ * import { connect, type ConnectOptions } from "../mod.ts";
+ * import assert from "node:assert/strict";
+ * const options: ConnectOptions = {
+ *   hostname: "127.0.0.1",
+ *   port: 7000,
+ *   keepAlive: { idle: 1000, interval: 1000, count: 3 },
+ *   connectTimeout: 5000,
+ * };
+ * // Every option is checked before anything touches the network:
+ * assert.throws(() => connect({ ...options, port: 70_000 }), RangeError);
+ * assert.throws(() => connect({ ...options, keepAlive: { count: 0 } }), RangeError);
+ * // A signal aborted before the start ends the connection at once, without dialing:
+ * const conn = connect({ ...options, signal: AbortSignal.abort() });
+ * assert.equal((await conn.closed).code, "ABORTED");
+ * ```
+ */
 export interface ConnectOptions {
   /** Host name or literal address; default `"127.0.0.1"`. */
   hostname?: string;
@@ -53,7 +73,20 @@ export interface ConnectOptions {
   onListenerError?: (error: unknown) => void;
 }
 
-/** The event a {@linkcode LiveConnection} dispatches on each transition. */
+/**
+ * The event a {@linkcode LiveConnection} dispatches on each transition.
+ *
+ * @example
+ * ```ts
+ * import { ConnectionStateMachine, StateChangeEvent } from "../mod.ts";
+ * import assert from "node:assert/strict";
+ * // A LiveConnection dispatches these; one made by hand from a machine transition:
+ * const machine = new ConnectionStateMachine();
+ * const event = new StateChangeEvent(machine.send({ type: "opened" })!);
+ * assert.equal(event.type, "statechange");
+ * assert.deepEqual([event.from, event.to, event.info], ["connecting", "open", undefined]);
+ * ```
+ */
 export class StateChangeEvent extends Event {
   /** The state left. */
   readonly from: ConnectionState;
@@ -74,7 +107,23 @@ export class StateChangeEvent extends Event {
   }
 }
 
-/** A `statechange` listener: a function or an object with `handleEvent`. */
+/**
+ * A `statechange` listener: a function or an object with `handleEvent`.
+ *
+ * @example
+ * ```ts
+ * import { ConnectionStateMachine, StateChangeEvent, type StateChangeListener } from "../mod.ts";
+ * import assert from "node:assert/strict";
+ * const log: string[] = [];
+ * const onChange: StateChangeListener = {
+ *   handleEvent: (e) => log.push(`${e.from} -> ${e.to}`),
+ * };
+ * // `conn.addEventListener("statechange", onChange)` delivers these; here, one made by hand:
+ * const machine = new ConnectionStateMachine();
+ * onChange.handleEvent(new StateChangeEvent(machine.send({ type: "opened" })!));
+ * assert.deepEqual(log, ["connecting -> open"]);
+ * ```
+ */
 export type StateChangeListener =
   | ((event: StateChangeEvent) => void)
   | { handleEvent(event: StateChangeEvent): void };

@@ -4,7 +4,20 @@
  * @module
  */
 
-/** The system call a {@linkcode SocketOptionError} came from. */
+/**
+ * The system call a {@linkcode SocketOptionError} came from.
+ *
+ * @example
+ * ```ts
+ * import { SocketOptionError, type Syscall } from "../mod.ts";
+ * import assert from "node:assert/strict";
+ * const syscall: Syscall = "setsockopt";
+ * const error = new SocketOptionError("Cannot set keepalive: setsockopt failed", {
+ *   code: "EINVAL", errno: 22, syscall, option: "idle",
+ * });
+ * assert.equal(error.syscall, "setsockopt");
+ * ```
+ */
 export type Syscall =
   | "setsockopt"
   | "getsockopt"
@@ -15,7 +28,20 @@ export type Syscall =
   | "dlopen"
   | "lookup";
 
-/** Options the error may concern: one of the keepalive knobs, or the socket lookup itself. */
+/**
+ * Options the error may concern: one of the keepalive knobs, or the socket lookup itself.
+ *
+ * @example
+ * ```ts
+ * import { SocketOptionError, type SocketOptionName } from "../mod.ts";
+ * import assert from "node:assert/strict";
+ * const error = new SocketOptionError("Cannot find the socket", {
+ *   code: "ERR_SOCKET_NOT_FOUND", syscall: "lookup", option: "socket",
+ * });
+ * const option: SocketOptionName = error.option;
+ * assert.equal(option, "socket"); // the lookup failed, not one of the keepalive knobs
+ * ```
+ */
 export type SocketOptionName =
   | "enabled"
   | "idle"

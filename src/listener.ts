@@ -9,7 +9,22 @@ import type { SocketAddress } from "./address.ts";
 import { type ConnectOptions, keepAliveRequest, LiveConnection } from "./connection.ts";
 import type { Runtime, Transport } from "./transport.ts";
 
-/** Options of `listen`. */
+/**
+ * Options of `listen`.
+ *
+ * @example
+ * ```ts
+ * import { listen, type ListenOptions } from "../mod.ts";
+ * import assert from "node:assert/strict";
+ * const options: ListenOptions = {
+ *   hostname: "127.0.0.1",
+ *   port: 0, // any free port
+ *   keepAlive: { idle: 1000, interval: 1000, count: 3 },
+ * };
+ * await using server = listen(options);
+ * assert.ok(server.addr.port > 0);
+ * ```
+ */
 export interface ListenOptions
   extends Pick<ConnectOptions, "keepAlive" | "maxBufferedBytes" | "onListenerError"> {
   /** Address to bind; default `"127.0.0.1"`. */

@@ -8,6 +8,15 @@
 /**
  * What a caller asks for. Every duration is in milliseconds. A key left out is not touched by
  * {@linkcode setKeepAlive}; {@linkcode connect} fills it from {@linkcode DEFAULT_KEEPALIVE}.
+ *
+ * @example
+ * ```ts
+ * import { detectionTime, type KeepAliveOptions } from "../mod.ts";
+ * import assert from "node:assert/strict";
+ * // For `connect({ port, keepAlive: options })` or `setKeepAlive(socket, options)`:
+ * const options: KeepAliveOptions = { idle: 5_000, interval: 1_000, count: 3 };
+ * assert.equal(detectionTime(options), 8_000); // 5 s of silence, then 3 probes 1 s apart
+ * ```
  */
 export interface KeepAliveOptions {
   /** Turn probing on (default) or off. */
@@ -26,7 +35,21 @@ export interface KeepAliveOptions {
   userTimeout?: number;
 }
 
-/** What the kernel reports back: the values in force, in milliseconds. */
+/**
+ * What the kernel reports back: the values in force, in milliseconds.
+ *
+ * @example
+ * ```ts
+ * import { detectionTime, type KeepAliveInfo } from "../mod.ts";
+ * import assert from "node:assert/strict";
+ * // The shape `setKeepAlive`, `getKeepAlive` and `conn.keepAlive` report:
+ * const info: KeepAliveInfo = {
+ *   enabled: true, idle: 2_000, interval: 1_000, count: 3, userTimeout: 0,
+ * };
+ * assert.equal(info.unverified, undefined); // every value was read back from the kernel
+ * assert.equal(detectionTime(info), 5_000);
+ * ```
+ */
 export interface KeepAliveInfo {
   /** Whether keepalive probing is on. */
   enabled: boolean;
@@ -45,7 +68,27 @@ export interface KeepAliveInfo {
   unverified?: Array<"idle" | "interval" | "count" | "userTimeout">;
 }
 
-/** The range a platform accepts for each option, and the unit it stores durations in. */
+/**
+ * The range a platform accepts for each option, and the unit it stores durations in.
+ *
+ * @example
+ * ```ts
+ * import type { KeepAliveLimits } from "../mod.ts";
+ * import { validateKeepAlive } from "./options.ts";
+ * import assert from "node:assert/strict";
+ * // A made-up platform that stores durations in milliseconds:
+ * const limits: KeepAliveLimits = {
+ *   os: "Example",
+ *   durationUnit: 1,
+ *   idle: [1, 86_400_000],
+ *   interval: [1, 86_400_000],
+ *   count: [1, 10],
+ *   userTimeout: [0, 86_400_000],
+ * };
+ * assert.deepEqual(validateKeepAlive({ idle: 1500 }, limits), { enabled: true, idle: 1500 });
+ * assert.throws(() => validateKeepAlive({ count: 11 }, limits), RangeError);
+ * ```
+ */
 export interface KeepAliveLimits {
   /** Platform name used in error messages, e.g. `"Linux"`. */
   os: string;
@@ -64,6 +107,17 @@ export interface KeepAliveLimits {
 /**
  * The values {@linkcode connect} uses for keys the caller leaves out: a silent peer is noticed
  * within 10 s + 2 s x 5 = 20 s, and data in flight to a vanished peer within 20 s as well.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_KEEPALIVE, detectionTime } from "../mod.ts";
+ * import assert from "node:assert/strict";
+ * assert.deepEqual(DEFAULT_KEEPALIVE, {
+ *   idle: 10_000, interval: 2_000, count: 5, userTimeout: 20_000,
+ * });
+ * assert.equal(detectionTime(DEFAULT_KEEPALIVE), 20_000);
+ * assert.ok(Object.isFrozen(DEFAULT_KEEPALIVE));
+ * ```
  */
 export const DEFAULT_KEEPALIVE: Readonly<Required<Omit<KeepAliveOptions, "enabled">>> = Object
   .freeze({ idle: 10_000, interval: 2_000, count: 5, userTimeout: 20_000 });

@@ -11,7 +11,17 @@ import type { ConnectOptions, LiveConnection, StateChangeEvent } from "./connect
 import { describe } from "./options.ts";
 import type { CloseInfo, ConnectionState } from "./state.ts";
 
-/** How long to wait between attempts. All durations are in milliseconds. */
+/**
+ * How long to wait between attempts. All durations are in milliseconds.
+ *
+ * @example
+ * ```ts
+ * import { resolveBackoff } from "../mod.ts";
+ * import assert from "node:assert/strict";
+ * const backoff = resolveBackoff({ initialDelay: 500, maxDelay: 10_000 });
+ * assert.equal(backoff.factor, 2);
+ * ```
+ */
 export interface BackoffOptions {
   /** The cap of the first wait, in ms (default 1000). */
   initialDelay?: number;
@@ -33,12 +43,29 @@ export interface BackoffOptions {
   random?: () => number;
 }
 
-/** {@linkcode BackoffOptions} with every default filled in. */
+/**
+ * {@linkcode BackoffOptions} with every default filled in.
+ *
+ * @example
+ * ```ts
+ * import { type ResolvedBackoff, resolveBackoff } from "../mod.ts";
+ * import assert from "node:assert/strict";
+ * const backoff: ResolvedBackoff = resolveBackoff({ jitter: "none" });
+ * assert.equal(backoff.initialDelay, 1000);
+ * ```
+ */
 export type ResolvedBackoff = Readonly<Required<BackoffOptions>>;
 
 /**
  * The values {@linkcode reconnecting} uses for backoff keys the caller leaves out: waits capped at
  * 1 s, 2 s, 4 s, ... up to 30 s, with full jitter, never giving up.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_BACKOFF } from "../mod.ts";
+ * import assert from "node:assert/strict";
+ * assert.equal(DEFAULT_BACKOFF.maxDelay, 30_000);
+ * ```
  */
 export const DEFAULT_BACKOFF: Readonly<Required<Omit<BackoffOptions, "random">>> = Object.freeze({
   initialDelay: 1_000,
@@ -48,7 +75,20 @@ export const DEFAULT_BACKOFF: Readonly<Required<Omit<BackoffOptions, "random">>>
   maxAttempts: Infinity,
 });
 
-/** Options of {@linkcode reconnecting}: those of `connect`, plus the backoff. */
+/**
+ * Options of {@linkcode reconnecting}: those of `connect`, plus the backoff.
+ *
+ * @example
+ * ```ts
+ * import { type ReconnectingOptions } from "../mod.ts";
+ * const options: ReconnectingOptions = {
+ *   port: 7000,
+ *   keepAlive: { idle: 1000, interval: 1000, count: 3 },
+ *   reconnect: { initialDelay: 500, maxAttempts: 10 },
+ * };
+ * console.log(options.reconnect?.maxAttempts); // 10
+ * ```
+ */
 export interface ReconnectingOptions extends ConnectOptions {
   /** How to wait between attempts. */
   reconnect?: BackoffOptions;
@@ -59,10 +99,29 @@ export interface ReconnectingOptions extends ConnectOptions {
   signal?: AbortSignal;
 }
 
-/** Opens one connection; {@linkcode reconnecting} calls it for every attempt. */
+/**
+ * Opens one connection; {@linkcode reconnecting} calls it for every attempt.
+ *
+ * @example
+ * ```ts
+ * import { connect, type ConnectFunction } from "../mod.ts";
+ * // Every attempt goes through this function: here it only adds a connect timeout.
+ * const dial: ConnectFunction = (options) => connect({ ...options, connectTimeout: 2000 });
+ * console.log(typeof dial); // function
+ * ```
+ */
 export type ConnectFunction = (options: ConnectOptions) => LiveConnection;
 
-/** Why a {@linkcode ReconnectingClient} stopped; the value `stopped` resolves to. */
+/**
+ * Why a {@linkcode ReconnectingClient} stopped; the value `stopped` resolves to.
+ *
+ * @example
+ * ```ts
+ * import { type ReconnectingStopInfo } from "../mod.ts";
+ * const info: ReconnectingStopInfo = { reason: "close", attempts: 0 };
+ * console.log(info.reason); // close
+ * ```
+ */
 export interface ReconnectingStopInfo {
   /**
    * `"close"`: {@linkcode ReconnectingClient.close} was called (or the iteration was left);
@@ -79,7 +138,18 @@ export interface ReconnectingStopInfo {
   error?: unknown;
 }
 
-/** Dispatched before each attempt. */
+/**
+ * Dispatched before each attempt.
+ *
+ * @example
+ * ```ts
+ * import { ReconnectAttemptEvent } from "../mod.ts";
+ * import assert from "node:assert/strict";
+ * const event = new ReconnectAttemptEvent(2, 740);
+ * assert.equal(event.type, "attempt");
+ * assert.equal(event.delay, 740);
+ * ```
+ */
 export class ReconnectAttemptEvent extends Event {
   /** 1 for the first attempt after the start or after a connection that opened, then 2, ... */
   readonly attempt: number;
@@ -94,7 +164,16 @@ export class ReconnectAttemptEvent extends Event {
   }
 }
 
-/** Dispatched when a connection has opened. */
+/**
+ * Dispatched when a connection has opened.
+ *
+ * @example
+ * ```ts ignore
+ * import { reconnecting } from "@sockalive/sockalive";
+ * const client = reconnecting({ port: 7000 });
+ * client.addEventListener("connection", (e) => console.log("open after attempt", e.attempt));
+ * ```
+ */
 export class ReconnectConnectionEvent extends Event {
   /** The open connection. */
   readonly connection: LiveConnection;
@@ -109,7 +188,16 @@ export class ReconnectConnectionEvent extends Event {
   }
 }
 
-/** A `statechange` of one of the client's connections, forwarded with the connection. */
+/**
+ * A `statechange` of one of the client's connections, forwarded with the connection.
+ *
+ * @example
+ * ```ts ignore
+ * import { reconnecting } from "@sockalive/sockalive";
+ * const client = reconnecting({ port: 7000 });
+ * client.addEventListener("statechange", (e) => console.log(e.from, "->", e.to, e.info?.code));
+ * ```
+ */
 export class ReconnectStateChangeEvent extends Event {
   /** The connection that changed state. */
   readonly connection: LiveConnection;
@@ -133,7 +221,18 @@ export class ReconnectStateChangeEvent extends Event {
   }
 }
 
-/** Dispatched once when `maxAttempts` attempts in a row have failed to open; the client stops. */
+/**
+ * Dispatched once when `maxAttempts` attempts in a row have failed to open; the client stops.
+ *
+ * @example
+ * ```ts
+ * import { ReconnectGiveUpEvent } from "../mod.ts";
+ * import assert from "node:assert/strict";
+ * const event = new ReconnectGiveUpEvent(3, { state: "broken", code: "ECONNREFUSED", at: 0 });
+ * assert.equal(event.type, "giveup");
+ * assert.equal(event.last.code, "ECONNREFUSED");
+ * ```
+ */
 export class ReconnectGiveUpEvent extends Event {
   /** Attempts made. */
   readonly attempts: number;
@@ -148,7 +247,17 @@ export class ReconnectGiveUpEvent extends Event {
   }
 }
 
-/** The events of a {@linkcode ReconnectingClient}, by type. */
+/**
+ * The events of a {@linkcode ReconnectingClient}, by type.
+ *
+ * @example
+ * ```ts
+ * import { type ReconnectingEventMap } from "../mod.ts";
+ * type AttemptEvent = ReconnectingEventMap["attempt"];
+ * const describe = (e: AttemptEvent) => `attempt ${e.attempt} after ${e.delay} ms`;
+ * console.log(typeof describe); // function
+ * ```
+ */
 export interface ReconnectingEventMap {
   /** Before each attempt. */
   attempt: ReconnectAttemptEvent;
@@ -160,7 +269,16 @@ export interface ReconnectingEventMap {
   giveup: ReconnectGiveUpEvent;
 }
 
-/** A listener for event type `K`: a function or an object with `handleEvent`. */
+/**
+ * A listener for event type `K`: a function or an object with `handleEvent`.
+ *
+ * @example
+ * ```ts
+ * import { type ReconnectingListener } from "../mod.ts";
+ * const onGiveUp: ReconnectingListener<"giveup"> = (e) => console.error("gave up", e.attempts);
+ * console.log(typeof onGiveUp); // function
+ * ```
+ */
 export type ReconnectingListener<K extends keyof ReconnectingEventMap> =
   | ((event: ReconnectingEventMap[K]) => void)
   | { handleEvent(event: ReconnectingEventMap[K]): void };

@@ -14,13 +14,50 @@
  * @module
  */
 
-/** Where a connection is. */
+/**
+ * Where a connection is.
+ *
+ * @example
+ * ```ts
+ * import { type ConnectionState, ConnectionStateMachine } from "../mod.ts";
+ * import assert from "node:assert/strict";
+ * const machine = new ConnectionStateMachine();
+ * const before: ConnectionState = machine.state;
+ * machine.send({ type: "opened" });
+ * assert.deepEqual([before, machine.state], ["connecting", "open"]);
+ * ```
+ */
 export type ConnectionState = "connecting" | "open" | "closed-gracefully" | "broken";
 
-/** The two states a connection ends in. */
+/**
+ * The two states a connection ends in.
+ *
+ * @example
+ * ```ts
+ * import { ConnectionStateMachine, type TerminalState } from "../mod.ts";
+ * import assert from "node:assert/strict";
+ * const machine = new ConnectionStateMachine();
+ * machine.send({ type: "close" }); // closed locally before it ever opened
+ * const end: TerminalState | undefined = machine.info?.state;
+ * assert.equal(end, "closed-gracefully");
+ * ```
+ */
 export type TerminalState = "closed-gracefully" | "broken";
 
-/** What can happen to a connection. */
+/**
+ * What can happen to a connection.
+ *
+ * @example
+ * ```ts
+ * import { type ConnectionEvent, ConnectionStateMachine } from "../mod.ts";
+ * import assert from "node:assert/strict";
+ * const events: ConnectionEvent[] = [{ type: "opened" }, { type: "error", code: "ECONNRESET" }];
+ * const machine = new ConnectionStateMachine();
+ * for (const event of events) machine.send(event);
+ * assert.equal(machine.state, "broken");
+ * assert.equal(machine.info?.code, "ECONNRESET");
+ * ```
+ */
 export type ConnectionEvent =
   /** The TCP handshake completed. */
   | { type: "opened" }
@@ -31,10 +68,35 @@ export type ConnectionEvent =
   /** The connection failed: connect refused, keepalive or user timeout, reset, ... */
   | { type: "error"; code: string; error?: Error };
 
-/** The kinds of {@linkcode ConnectionEvent}. */
+/**
+ * The kinds of {@linkcode ConnectionEvent}.
+ *
+ * @example
+ * ```ts
+ * import { type ConnectionEventType, TRANSITIONS } from "../mod.ts";
+ * import assert from "node:assert/strict";
+ * const whileConnecting: ConnectionEventType[] = ["opened", "close", "error"];
+ * assert.deepEqual(Object.keys(TRANSITIONS.connecting), whileConnecting); // "eof" is ignored
+ * ```
+ */
 export type ConnectionEventType = ConnectionEvent["type"];
 
-/** How a connection ended; the value `closed` resolves to. */
+/**
+ * How a connection ended; the value `closed` resolves to.
+ *
+ * @example
+ * ```ts
+ * import { type CloseInfo, ConnectionStateMachine } from "../mod.ts";
+ * import assert from "node:assert/strict";
+ * let now = 1_000;
+ * const machine = new ConnectionStateMachine({ clock: () => now });
+ * machine.send({ type: "opened" });
+ * now = 4_000;
+ * machine.send({ type: "eof" });
+ * const info: CloseInfo | undefined = machine.info;
+ * assert.deepEqual(info, { state: "closed-gracefully", by: "peer", at: 4_000, openForMs: 3_000 });
+ * ```
+ */
 export interface CloseInfo {
   /** The terminal state. */
   state: TerminalState;
@@ -50,7 +112,18 @@ export interface CloseInfo {
   openForMs?: number;
 }
 
-/** One step of the machine. */
+/**
+ * One step of the machine.
+ *
+ * @example
+ * ```ts
+ * import { ConnectionStateMachine, type Transition } from "../mod.ts";
+ * import assert from "node:assert/strict";
+ * const machine = new ConnectionStateMachine({ clock: () => 1_000 });
+ * const step: Transition | undefined = machine.send({ type: "opened" });
+ * assert.deepEqual(step, { from: "connecting", to: "open", at: 1_000 });
+ * ```
+ */
 export interface Transition {
   /** The state left. */
   from: ConnectionState;
@@ -65,6 +138,15 @@ export interface Transition {
 /**
  * The allowed transitions: `TRANSITIONS[state][event]` is the next state, absent where the
  * event is ignored in that state.
+ *
+ * @example
+ * ```ts
+ * import { TRANSITIONS } from "../mod.ts";
+ * import assert from "node:assert/strict";
+ * assert.equal(TRANSITIONS.open.eof, "closed-gracefully");
+ * assert.equal(TRANSITIONS.connecting.eof, undefined); // ignored while connecting
+ * assert.deepEqual(TRANSITIONS.broken, {}); // terminal: every event is ignored
+ * ```
  */
 export const TRANSITIONS: {
   readonly [S in ConnectionState]: { readonly [E in ConnectionEventType]?: ConnectionState };
@@ -102,7 +184,23 @@ export function unreachable(value: never): never {
   throw new Error(`unreachable: ${String(value)}`);
 }
 
-/** Receives every transition. */
+/**
+ * Receives every transition.
+ *
+ * @example
+ * ```ts
+ * import { ConnectionStateMachine, type TransitionObserver } from "../mod.ts";
+ * import assert from "node:assert/strict";
+ * const seen: string[] = [];
+ * const observer: TransitionObserver = (t) => seen.push(`${t.from} -> ${t.to}`);
+ * const machine = new ConnectionStateMachine();
+ * const stop = machine.observe(observer);
+ * machine.send({ type: "opened" });
+ * stop();
+ * machine.send({ type: "close" });
+ * assert.deepEqual(seen, ["connecting -> open"]);
+ * ```
+ */
 export type TransitionObserver = (transition: Transition) => void;
 
 /**

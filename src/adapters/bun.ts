@@ -32,7 +32,17 @@ import { getKeepAliveOn, setKeepAliveOn, type SocketTarget } from "../sockopt.ts
 import type { Runtime, Transport, TransportSink } from "../transport.ts";
 import { type AcceptSource, type ListenOptions, LiveListener } from "../listener.ts";
 
-/** The subset of a Bun TCP `Socket` sockalive uses. */
+/**
+ * The subset of a Bun TCP `Socket` sockalive uses.
+ *
+ * @example
+ * ```ts ignore
+ * // Bun only.
+ * import { setKeepAlive } from "@sockalive/sockalive/bun";
+ * const socket = await Bun.connect({ hostname: "127.0.0.1", port: 7000, socket: { data() {} } });
+ * console.log(socket.fd, setKeepAlive(socket, { idle: 5000, interval: 1000, count: 3 }));
+ * ```
+ */
 export interface BunSocketLike {
   /** The OS descriptor (a SOCKET handle on Windows); -1 once closed. */
   readonly fd: number;
@@ -46,7 +56,19 @@ export interface BunSocketLike {
   readonly remotePort: number;
 }
 
-/** The subset of a `node:net` `Socket` in Bun that sockalive uses. */
+/**
+ * The subset of a `node:net` `Socket` in Bun that sockalive uses.
+ *
+ * @example
+ * ```ts ignore
+ * // Bun only.
+ * import net from "node:net";
+ * import { setKeepAlive } from "@sockalive/sockalive/bun";
+ * const socket = net.connect({ host: "127.0.0.1", port: 7000 }, () => {
+ *   console.log(setKeepAlive(socket, { idle: 5000, interval: 1000, count: 3 }));
+ * });
+ * ```
+ */
 export interface NodeSocketLike {
   /** Bun's native socket behind the node:net wrapper. */
   readonly _handle?: { readonly fd?: number } | null;

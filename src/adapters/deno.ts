@@ -112,7 +112,17 @@ function netAddr(addr: Deno.Addr): SocketAddress {
   return { hostname: a.hostname, port: a.port };
 }
 
-/** The subset of `Deno.TcpConn` sockalive uses. */
+/**
+ * The subset of `Deno.TcpConn` sockalive uses.
+ *
+ * @example
+ * ```ts ignore
+ * import type { DenoTcpConnLike } from "@sockalive/sockalive";
+ * import { getKeepAlive } from "@sockalive/sockalive/deno";
+ * const conn: DenoTcpConnLike = await Deno.connect({ hostname: "127.0.0.1", port: 7000 });
+ * console.log(getKeepAlive(conn));
+ * ```
+ */
 export interface DenoTcpConnLike {
   /** Our end. */
   readonly localAddr: Deno.Addr;

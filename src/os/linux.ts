@@ -33,7 +33,18 @@ import { toMillis, toSeconds } from "../options.ts";
 import type { Descriptor, SocketCalls } from "../native.ts";
 import { applyEach, getInt, type Platform, setInt } from "../platform.ts";
 
-/** What Linux accepts, in ms: whole seconds for `idle` and `interval`. */
+/**
+ * What Linux accepts, in ms: whole seconds for `idle` and `interval`.
+ *
+ * @example
+ * ```ts
+ * import { LINUX_LIMITS } from "../../mod.ts";
+ * import assert from "node:assert/strict";
+ * assert.equal(LINUX_LIMITS.durationUnit, 1000); // idle and interval are whole seconds
+ * assert.deepEqual(LINUX_LIMITS.idle, [1000, 32_767_000]);
+ * assert.deepEqual(LINUX_LIMITS.count, [1, 127]);
+ * ```
+ */
 export const LINUX_LIMITS: KeepAliveLimits = Object.freeze({
   os: "Linux",
   durationUnit: 1000,
