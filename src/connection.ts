@@ -191,7 +191,10 @@ export class LiveConnection implements AsyncDisposable {
     if (typeof hostname !== "string") {
       throw new TypeError(`Cannot connect: "hostname" must be a string`);
     }
-    const maxBuffered = options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED;
+    // Only undefined means "the default"; null is a wrong type, as for connectTimeout.
+    const maxBuffered = options.maxBufferedBytes === undefined
+      ? DEFAULT_MAX_BUFFERED
+      : options.maxBufferedBytes;
     // Issue 5 (hostile input): a wrong type is a TypeError, as for every other option; a
     // Symbol here used to escape as an unrelated TypeError from the message's template.
     if (typeof maxBuffered !== "number") {

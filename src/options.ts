@@ -177,13 +177,20 @@ export function validateKeepAlive(
       `Cannot set keepalive: options must be an object, got ${describe(options)}`,
     );
   }
-  for (const key of Object.keys(options)) {
-    if (!(OPTION_KEYS as readonly string[]).includes(key)) {
+  // Own keys only, symbols included: a typo or a stray key is an error, and nothing is read from
+  // the prototype chain.
+  for (const key of Reflect.ownKeys(options)) {
+    if (typeof key !== "string" || !(OPTION_KEYS as readonly string[]).includes(key)) {
       throw new TypeError(
-        `Cannot set keepalive: unknown option "${key}"; expected one of ${OPTION_KEYS.join(", ")}`,
+        `Cannot set keepalive: unknown option ${
+          typeof key === "string" ? `"${key}"` : String(key)
+        }; expected one of ${OPTION_KEYS.join(", ")}`,
       );
     }
   }
+  options = Object.fromEntries(
+    OPTION_KEYS.filter((k) => Object.hasOwn(options, k)).map((k) => [k, options[k]]),
+  ) as KeepAliveOptions;
   const enabled = options.enabled;
   if (enabled !== undefined && typeof enabled !== "boolean") {
     throw new TypeError(

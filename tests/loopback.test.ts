@@ -269,6 +269,7 @@ test("loopback: bad options are refused before any socket is touched", async () 
     assert.throws(() => connect({ port, keepAlive: { count: 0 } }), RangeError);
     assert.throws(() => connect({ port, keepAlive: { idle: "1s" as never } }), TypeError);
     assert.throws(() => connect({ port: 70000 }), RangeError);
+    assert.throws(() => connect({ port, maxBufferedBytes: null as never }), TypeError);
     const native = await nativeConnect(port);
     await peer.waitFor(/^ACCEPTED/);
     const socket = native.socket as NativeConnection;

@@ -84,6 +84,17 @@ test("options: TypeError for wrong types and unknown keys", () => {
   }
 });
 
+test("options: only own string keys count; symbols and inherited values are refused or ignored", () => {
+  assert.throws(
+    () => validateKeepAlive({ [Symbol("idle")]: 1000 } as never, L),
+    (e: unknown) =>
+      e instanceof TypeError && /unknown option Symbol\(idle\)/.test((e as Error).message),
+  );
+  // A value inherited through the prototype is not an option the caller set.
+  const inherited = Object.create({ count: 0 }) as object;
+  assert.deepEqual(validateKeepAlive(inherited, L), { enabled: true });
+});
+
 test("options: detectionTime follows idle + interval x count, and Linux's user timeout rule", () => {
   assert.equal(detectionTime({ idle: 1000, interval: 1000, count: 3 }), 4000);
   assert.equal(detectionTime({ idle: 7200000, interval: 75000, count: 9 }), 7875000);

@@ -388,7 +388,9 @@ function targetOf(socket: BunSocketLike | NodeSocketLike): SocketTarget {
   const { localAddress, localPort, remoteAddress, remotePort } = socket;
   // Issue 5: only a negative fd means closed (Bun sets -1 and keeps the addresses). An open socket
   // without IP addresses (a Unix socket) was reported as "closed"; it now gets the TypeError below.
-  if (typeof fd === "number" && fd < 0) {
+  // A destroyed node:net socket has dropped its native handle (`_handle` is null).
+  const destroyed = "_handle" in socket && !(socket as NodeSocketLike)._handle;
+  if ((typeof fd === "number" && fd < 0) || destroyed) {
     // Bun clears the descriptor once a socket closes.
     throw new SocketOptionError("Cannot find the socket: it is closed", {
       code: "ERR_SOCKET_NOT_FOUND",
