@@ -405,7 +405,7 @@ test("hostile: connect options (port, hostname, connectTimeout, maxBufferedBytes
         else if (!Number.isInteger(port) || port < 0 || port > 65535) problems.add("RangeError");
         if (hostname !== undefined && typeof hostname !== "string") problems.add("TypeError");
         for (const value of [ct, mb]) {
-          if (value === undefined || (value === mb && value === null)) continue; // mb ?? default
+          if (value === undefined) continue; // only undefined means the default; null is a TypeError
           if (typeof value !== "number") problems.add("TypeError");
           else if (
             !Number.isFinite(value) || !(value > 0) || (value === mb && !(value >= 1)) ||
