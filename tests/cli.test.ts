@@ -3,7 +3,7 @@
  * against the python peer. Plus the argument parsing, in process.
  */
 import assert from "node:assert/strict";
-import { command, isBun, Proc, runtimeCommand, startPeer, test } from "./harness.ts";
+import { command, isBun, Proc, runtimeCommand, startPeer, test, withPeer } from "./harness.ts";
 import { helpText, parseArgs, parseDuration, parseTarget, UsageError } from "../cli.ts";
 
 // Child processes (the CLI, the python peer) are spawned in these tests.
@@ -14,18 +14,6 @@ const FAST = ["--idle", "1s", "--interval", "1s", "--count", "3"];
 
 function watch(...args: string[]): Proc {
   return new Proc(runtimeCommand(cli, args));
-}
-
-async function withPeer(
-  fn: (peer: Proc, port: number) => Promise<void>,
-  host = "127.0.0.1",
-): Promise<void> {
-  const { peer, port } = await startPeer(host);
-  try {
-    await fn(peer, port);
-  } finally {
-    await peer.kill();
-  }
 }
 
 /** Waits for the process to exit, killing it if it has not within `ms`. */

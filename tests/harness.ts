@@ -140,6 +140,19 @@ export async function startPeer(
   return { peer, port: Number(line.split(" ")[1]) };
 }
 
+/** Runs `fn` with a fresh python peer listening on `host`, and always stops the peer. */
+export async function withPeer(
+  fn: (peer: Proc, port: number) => Promise<void>,
+  host = "127.0.0.1",
+): Promise<void> {
+  const { peer, port } = await startPeer(host);
+  try {
+    await fn(peer, port);
+  } finally {
+    await peer.kill();
+  }
+}
+
 /** Sends a command to the peer and waits for its acknowledgement. */
 export async function command(peer: Proc, cmd: string): Promise<void> {
   const before = peer.lines.length;

@@ -16,6 +16,7 @@ import {
   ssLine,
   startPeer,
   test,
+  withPeer,
 } from "./harness.ts";
 import {
   type CloseInfo,
@@ -30,15 +31,6 @@ import {
 
 // Child processes (the python peer) are spawned in these tests.
 const opts = { sanitize: false, timeout: 15_000 };
-
-async function withPeer(fn: (peer: Proc, port: number) => Promise<void>): Promise<void> {
-  const { peer, port } = await startPeer();
-  try {
-    await fn(peer, port);
-  } finally {
-    await peer.kill();
-  }
-}
 
 /**
  * The time left on ss's keepalive timer, in seconds. Formats differ between iproute2 versions:

@@ -24,6 +24,7 @@ import {
   sleep,
   startPeer,
   test,
+  withPeer,
 } from "./harness.ts";
 import { SERVER_IP, TestNet } from "../tools/netns.ts";
 import {
@@ -90,15 +91,6 @@ async function settledOnce(conn: LiveConnection, seen: string[]): Promise<CloseI
   assert.equal(conn.state, info.state);
   assert.strictEqual(await conn.closed, info, "closed settles once, with one outcome");
   return info;
-}
-
-async function withPeer(fn: (peer: Proc, port: number) => Promise<void>): Promise<void> {
-  const { peer, port } = await startPeer();
-  try {
-    await fn(peer, port);
-  } finally {
-    await peer.kill();
-  }
 }
 
 // ---------------------------------------------------------------------------------------------
