@@ -16,12 +16,19 @@ import {
   type KeepAliveOptions,
   validateKeepAlive,
 } from "./options.ts";
-import { applyKeepAlive, type ResolvedTarget, resolveTarget, reverify } from "./sockopt.ts";
+import {
+  applyKeepAlive,
+  matches,
+  type ResolvedTarget,
+  resolveTarget,
+  reverify,
+} from "./sockopt.ts";
 import {
   type CloseInfo,
   type ConnectionState,
   ConnectionStateMachine,
   isTerminal,
+  reportObserverError,
   type Transition,
 } from "./state.ts";
 import type { Runtime, Transport, TransportSink } from "./transport.ts";
@@ -244,7 +251,7 @@ export class LiveConnection implements AsyncDisposable {
 
     this.#runtime = runtime;
     this.#maxBuffered = maxBuffered;
-    this.#onListenerError = options.onListenerError ?? reportListenerError;
+    this.#onListenerError = options.onListenerError ?? reportObserverError;
     this.#machine = new ConnectionStateMachine({ onObserverError: this.#onListenerError });
     this.#machine.observe((t) => this.#onTransition(t));
     this.#opened = new Promise((resolve, reject) => {
@@ -531,7 +538,7 @@ export class LiveConnection implements AsyncDisposable {
     try {
       const calls = this.#runtime.calls();
       const platform = this.#runtime.platform();
-      ended = !matchesNow(platform, calls, target) ||
+      ended = !matches(platform, calls, target.fd, target.local, target.remote) ||
         platform.peek(calls, target.fd) === "ended";
     } catch {
       ended = true;
@@ -632,19 +639,6 @@ export class LiveConnection implements AsyncDisposable {
   }
 }
 
-function matchesNow(
-  platform: ReturnType<Runtime["platform"]>,
-  calls: ReturnType<Runtime["calls"]>,
-  target: ResolvedTarget,
-): boolean {
-  try {
-    reverify(platform, calls, target);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /**
  * What `keepAlive` in {@linkcode ConnectOptions} asks for, validated against `limits` and rounded
  * to what the platform will store.
@@ -689,8 +683,4 @@ function abortError(signal: AbortSignal): Error {
   const reason = signal.reason;
   const error = reason instanceof Error ? reason : new Error("The connect was aborted");
   return error;
-}
-
-function reportListenerError(error: unknown): void {
-  console.error("sockalive: a statechange listener threw; the connection goes on:", error);
 }

@@ -316,6 +316,7 @@ export class ConnectionStateMachine {
   }
 }
 
-function reportObserverError(error: unknown): void {
+/** The default for a listener that throws: report it and go on. */
+export function reportObserverError(error: unknown): void {
   console.error("sockalive: a statechange listener threw; the connection goes on:", error);
 }
