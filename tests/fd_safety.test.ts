@@ -6,8 +6,15 @@
  * window between dialing and applying keepalive inside LiveConnection.
  */
 import assert from "node:assert/strict";
-import net from "node:net";
-import { isBun, nativeConnect, type NativeSocket, preloadFfi, sleep, test } from "./harness.ts";
+import {
+  isBun,
+  nativeConnect,
+  type NativeSocket,
+  preloadFfi,
+  sleep,
+  test,
+  withServer,
+} from "./harness.ts";
 import { FakeRuntime, targetOver } from "./fixtures/fake_kernel.ts";
 import {
   connect,
@@ -58,28 +65,6 @@ function descriptorOf(localPort: number, remotePort: number): number | undefined
     calls.getsockname(fd, buf.fill(0)) > 0 && port() === localPort &&
     calls.getpeername(fd, buf.fill(0)) > 0 && port() === remotePort
   );
-}
-
-async function withServer(
-  fn: (port: number, server: { resetAll(): void }) => Promise<void>,
-): Promise<void> {
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((s) => {
-    sockets.add(s);
-    s.on("error", () => {});
-    s.on("close", () => sockets.delete(s));
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  try {
-    await fn((server.address() as net.AddressInfo).port, {
-      resetAll: () => {
-        for (const s of sockets) s.resetAndDestroy();
-      },
-    });
-  } finally {
-    for (const s of sockets) s.destroy();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-  }
 }
 
 /** Opens native sockets until one lands on `fd`; closes the others. */

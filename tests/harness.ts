@@ -4,6 +4,7 @@
  */
 
 import { type ChildProcess, spawn } from "node:child_process";
+import net from "node:net";
 import { createInterface } from "node:readline";
 import { readdirSync } from "node:fs";
 import process from "node:process";
@@ -150,6 +151,32 @@ export async function withPeer(
     await fn(peer, port);
   } finally {
     await peer.kill();
+  }
+}
+
+/**
+ * Runs `fn` with an in-process node:net server on loopback (works in Deno and Bun); the server
+ * keeps every accepted socket open, `resetAll` sends RST on each, and everything is closed after.
+ */
+export async function withServer<T>(
+  fn: (port: number, server: { resetAll(): void }) => Promise<T>,
+): Promise<T> {
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((s) => {
+    sockets.add(s);
+    s.on("error", () => {});
+    s.on("close", () => sockets.delete(s));
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  try {
+    return await fn((server.address() as net.AddressInfo).port, {
+      resetAll: () => {
+        for (const s of sockets) s.resetAndDestroy();
+      },
+    });
+  } finally {
+    for (const s of sockets) s.destroy();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
   }
 }
 

@@ -8,11 +8,10 @@
  */
 import assert from "node:assert/strict";
 import dgram from "node:dgram";
-import net from "node:net";
 import { rmSync } from "node:fs";
 import process from "node:process";
 import fc from "fast-check";
-import { isBun, nativeConnect, preloadFfi, test } from "./harness.ts";
+import { isBun, nativeConnect, preloadFfi, test, withServer } from "./harness.ts";
 import { FakeKernel, FakeRuntime, LINUX_DEFAULTS, targetOver } from "./fixtures/fake_kernel.ts";
 import {
   connect,
@@ -514,22 +513,6 @@ function counting(calls: SocketCalls): SocketCalls & { counts: Record<string, nu
     };
   }
   return wrapped;
-}
-
-async function withServer<T>(fn: (port: number) => Promise<T>): Promise<T> {
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((s) => {
-    sockets.add(s);
-    s.on("error", () => {});
-    s.on("close", () => sockets.delete(s));
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  try {
-    return await fn((server.address() as net.AddressInfo).port);
-  } finally {
-    for (const s of sockets) s.destroy();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-  }
 }
 
 test("hostile: on a real socket every option object is refused untouched or read back as documented", async () => {
