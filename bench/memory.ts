@@ -12,7 +12,7 @@ import { Child, progress, runtimeArgv, type RuntimeId, startPeer, track, untrack
 
 interface Result {
   runtime: RuntimeId;
-  kind: "live" | "raw" | "raw-read";
+  kind: "live" | "raw" | "raw-read" | "raw-read-small";
   rssPerConn: number;
   heapPerConn: number;
   externalPerConn: number;
@@ -28,6 +28,7 @@ export async function benchMemory(plan: Plan): Promise<Section> {
     const kinds: Array<[RuntimeId, Result["kind"]]> = [
       ["deno", "raw"],
       ["deno", "raw-read"],
+      ["deno", "raw-read-small"],
       ["deno", "live"],
       ["bun", "raw"],
       ["bun", "live"],
@@ -71,7 +72,9 @@ export async function benchMemory(plan: Plan): Promise<Section> {
         ? "LiveConnection"
         : r.kind === "raw"
         ? "raw socket"
-        : "raw socket + 1 pending 64 KiB read",
+        : r.kind === "raw-read"
+        ? "raw socket + 1 pending 64 KiB read"
+        : "raw socket + 1 pending 512 B read",
       fmt(r.rssPerConn, 0),
       fmt(r.heapPerConn, 0),
       fmt(r.externalPerConn, 0),

@@ -3,10 +3,11 @@
  * reads RSS and heap; opens `n` more, waits, collects and reads again. One kind per process so
  * kinds do not share a heap.
  *
- * Argument: JSON { kind: "live" | "raw" | "raw-read", hostname, port, n, warm }.
+ * Argument: JSON { kind: "live" | "raw" | "raw-read" | "raw-read-small", hostname, port, n, warm }.
  * "live": sockalive `connect` (keepalive applied, a read always pending).
  * "raw": the runtime's own socket (Deno.connect; Bun.connect with handlers). "raw-read" (Deno):
- * Deno.connect plus one pending 64 KiB read, the minimum for a raw socket to notice a break.
+ * Deno.connect plus one pending 64 KiB read, the usual way for a raw socket to notice a break;
+ * "raw-read-small" (Deno): the same with a 512-byte buffer, the floor of that way.
  * Prints {"type":"result", ...} with bytes per connection.
  *
  * @module
@@ -25,7 +26,7 @@ import {
 } from "./common.ts";
 
 const config = JSON.parse(args()[0]) as {
-  kind: "live" | "raw" | "raw-read";
+  kind: "live" | "raw" | "raw-read" | "raw-read-small";
   hostname: string;
   port: number;
   n: number;
@@ -44,6 +45,7 @@ async function openOne(): Promise<void> {
   } else {
     const conn = await Deno.connect({ hostname, port });
     if (config.kind === "raw-read") conn.read(new Uint8Array(64 * 1024)).catch(() => {});
+    if (config.kind === "raw-read-small") conn.read(new Uint8Array(512)).catch(() => {});
     held.push(conn);
   }
 }

@@ -18,6 +18,7 @@ import {
 } from "./options.ts";
 import {
   applyKeepAlive,
+  endpoints,
   matches,
   type ResolvedTarget,
   resolveTarget,
@@ -32,6 +33,7 @@ import {
   type Transition,
 } from "./state.ts";
 import type { Runtime, Transport, TransportSink } from "./transport.ts";
+import type { Descriptor } from "./native.ts";
 
 /**
  * Options of {@linkcode connect}.
@@ -136,6 +138,12 @@ export type StateChangeListener =
   | { handleEvent(event: StateChangeEvent): void };
 
 const DEFAULT_MAX_BUFFERED = 1 << 20;
+/** The private handlers {@linkcode Sink} calls; set by LiveConnection's static block. */
+let sinkTarget: {
+  data(conn: LiveConnection, chunk: Uint8Array): void;
+  end(conn: LiveConnection): void;
+  error(conn: LiveConnection, error: unknown): void;
+};
 /** The longest delay setTimeout honours (longer ones fire at once). */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 /** How often a paused connection checks, without reading, whether the peer ended or failed. */
@@ -154,24 +162,32 @@ const PAUSED_CHECK_MS = 100;
  * ```
  */
 export class LiveConnection implements AsyncDisposable {
+  // Memory per idle connection is a target (BENCHMARKS.md), and most connections are idle most
+  // of the time: the promises, the readable stream, the listener map and the write chain are
+  // created on first use, resolvers are dropped once used, and the transport's callbacks go
+  // through one small object (Sink) rather than a closure each.
   readonly #runtime: Runtime;
   readonly #machine: ConnectionStateMachine;
-  // Created on first use: most connections never have a listener, and memory per idle
-  // connection is a target (see BENCHMARKS.md).
   #listeners: Map<StateChangeListener, { once: boolean }> | undefined;
   readonly #onListenerError: (error: unknown) => void;
   // Only needed while connecting; dropped once the connection opens or ends.
   #dialAbort: AbortController | undefined = new AbortController();
-  readonly #opened: Promise<void>;
-  readonly #closed: Promise<CloseInfo>;
-  #resolveOpened!: () => void;
-  #rejectOpened!: (error: unknown) => void;
-  #resolveClosed!: (info: CloseInfo) => void;
+  #opened: Promise<void> | undefined;
+  #settleOpened: { resolve(): void; reject(error: unknown): void } | undefined;
+  #closed: Promise<CloseInfo> | undefined;
+  #resolveClosed: ((info: CloseInfo) => void) | undefined;
   #transport: Transport | undefined;
-  #target: ResolvedTarget | undefined;
+  // Only the descriptor is kept; the addresses it must carry are the transport's, converted
+  // again when it is re-verified (rarely), rather than held per connection.
+  #fd: Descriptor | undefined;
   #keepAlive: KeepAliveInfo | undefined;
-  #controller!: ReadableStreamDefaultController<Uint8Array>;
-  #readable: ReadableStream<Uint8Array>;
+  #controller: ReadableStreamDefaultController<Uint8Array> | undefined;
+  #readable: ReadableStream<Uint8Array> | undefined;
+  // Bytes received before anyone asked for `readable`; handed to the stream when it is made.
+  #early: Uint8Array[] | undefined;
+  #earlyBytes = 0;
+  // The peer's FIN arrived before the stream was made: it closes once it has the early bytes.
+  #endedEarly = false;
   #writable: WritableStream<Uint8Array> | undefined;
   #readableDone = false;
   #discard = false;
@@ -252,28 +268,10 @@ export class LiveConnection implements AsyncDisposable {
     this.#runtime = runtime;
     this.#maxBuffered = maxBuffered;
     this.#onListenerError = options.onListenerError ?? reportObserverError;
-    this.#machine = new ConnectionStateMachine({ onObserverError: this.#onListenerError });
-    this.#machine.observe((t) => this.#onTransition(t));
-    this.#opened = new Promise((resolve, reject) => {
-      this.#resolveOpened = resolve;
-      this.#rejectOpened = reject;
+    this.#machine = new ConnectionStateMachine({
+      onObserverError: this.#onListenerError,
+      observer: (t) => this.#onTransition(t),
     });
-    // Nobody has to await `opened`: a failed connect is also reported through `closed`.
-    this.#opened.catch(() => {});
-    this.#closed = new Promise((resolve) => (this.#resolveClosed = resolve));
-    this.#readable = new ReadableStream<Uint8Array>({
-      start: (controller) => {
-        this.#controller = controller;
-      },
-      pull: () => this.#onPull(),
-      cancel: () => {
-        // The consumer lost interest in the bytes, not in the connection: keep the read
-        // pending so a dead peer is still noticed, and drop what arrives.
-        this.#discard = true;
-        this.#readableDone = true;
-        this.#unpause();
-      },
-    }, { highWaterMark: maxBuffered, size: (chunk) => chunk.byteLength });
 
     if (signal?.aborted) {
       this.#fail("ABORTED", abortError(signal));
@@ -306,12 +304,26 @@ export class LiveConnection implements AsyncDisposable {
 
   /** Resolves once open; rejects if the connection fails or is closed first. */
   get opened(): Promise<void> {
-    return this.#opened;
+    if (this.#opened) return this.#opened;
+    let opened: Promise<void>;
+    if (this.#machine.state === "connecting") {
+      opened = new Promise((resolve, reject) => (this.#settleOpened = { resolve, reject }));
+    } else if (this.#machine.openedAt !== undefined) {
+      opened = Promise.resolve();
+    } else {
+      opened = Promise.reject(this.#openError(this.#machine.info!));
+    }
+    // Nobody has to await `opened`: a failed connect is also reported through `closed`.
+    opened.catch(() => {});
+    return this.#opened = opened;
   }
 
   /** Resolves once terminal, with how it ended. Never rejects. */
   get closed(): Promise<CloseInfo> {
-    return this.#closed;
+    const info = this.#machine.info;
+    return this.#closed ??= info
+      ? Promise.resolve(info)
+      : new Promise((resolve) => (this.#resolveClosed = resolve));
   }
 
   /** The keepalive values in force, read back from the kernel when the connection opened. */
@@ -346,7 +358,24 @@ export class LiveConnection implements AsyncDisposable {
    * connection monitored.
    */
   get readable(): ReadableStream<Uint8Array> {
-    return this.#readable;
+    return this.#readable ??= new ReadableStream<Uint8Array>({
+      start: (controller) => {
+        this.#controller = controller;
+        const early = this.#early;
+        this.#early = undefined;
+        this.#earlyBytes = 0;
+        if (early) { for (const chunk of early) controller.enqueue(chunk); }
+        if (this.#endedEarly) controller.close();
+      },
+      pull: () => this.#onPull(),
+      cancel: () => {
+        // The consumer lost interest in the bytes, not in the connection: keep monitoring it
+        // so a dead peer is still noticed, and drop what arrives.
+        this.#discard = true;
+        this.#readableDone = true;
+        this.#unpause();
+      },
+    }, { highWaterMark: this.#maxBuffered, size: byteLength });
   }
 
   /** A stream view of {@linkcode LiveConnection.write}; closing it half-closes (sends FIN). */
@@ -367,7 +396,7 @@ export class LiveConnection implements AsyncDisposable {
       return Promise.reject(new TypeError("Cannot write: expected a Uint8Array"));
     }
     const run = async () => {
-      if (this.#machine.state === "connecting") await this.#opened.catch(() => {});
+      if (this.#machine.state === "connecting") await this.opened.catch(() => {});
       const transport = this.#transport;
       if (this.#machine.state !== "open" || !transport) throw this.#closedError("write");
       try {
@@ -386,7 +415,7 @@ export class LiveConnection implements AsyncDisposable {
   /** Sends FIN after everything written so far; the connection stays open for reading. */
   closeWrite(): Promise<void> {
     const result = (this.#writeChain ?? Promise.resolve()).then(async () => {
-      if (this.#machine.state === "connecting") await this.#opened.catch(() => {});
+      if (this.#machine.state === "connecting") await this.opened.catch(() => {});
       if (this.#machine.state !== "open" || !this.#transport) throw this.#closedError("close");
       await this.#transport.closeWrite();
     });
@@ -400,7 +429,7 @@ export class LiveConnection implements AsyncDisposable {
    */
   close(): Promise<CloseInfo> {
     this.#machine.send({ type: "close" });
-    return this.#closed;
+    return this.closed;
   }
 
   /** Closes the connection, for `await using`. */
@@ -469,14 +498,14 @@ export class LiveConnection implements AsyncDisposable {
     try {
       const calls = this.#runtime.calls();
       const platform = this.#runtime.platform();
-      this.#target = resolveTarget(platform, calls, {
+      const target = resolveTarget(platform, calls, {
         local: transport.localAddr,
         remote: transport.remoteAddr,
         hints: () => transport.hints(),
         scan: transport.scan && (() => transport.scan!()),
         found: transport.found && ((fd) => transport.found!(fd)),
       });
-      const target = this.#target;
+      this.#fd = target.fd;
       this.#keepAlive = applyKeepAlive(
         platform,
         calls,
@@ -490,19 +519,31 @@ export class LiveConnection implements AsyncDisposable {
       return;
     }
     if (this.#machine.send({ type: "opened" }) === undefined) return;
-    const sink: TransportSink = {
-      data: (chunk) => this.#onData(chunk),
-      end: () => this.#onEnd(),
-      error: (error) => this.#fail(errorCode(error), error),
+    transport.start(new Sink(this));
+  }
+
+  static {
+    // Sink reaches the private handlers through this, so they stay out of the public API.
+    sinkTarget = {
+      data: (conn, chunk) => conn.#onData(chunk),
+      end: (conn) => conn.#onEnd(),
+      error: (conn, error) => conn.#fail(errorCode(error), error),
     };
-    transport.start(sink);
   }
 
   #onData(chunk: Uint8Array): void {
     this.#bytesRead += chunk.byteLength;
     if (this.#discard || this.#readableDone) return;
-    this.#controller.enqueue(chunk);
-    if (!this.#overflow && !this.#paused && (this.#controller.desiredSize ?? 1) <= 0) {
+    let room: number;
+    if (this.#controller) {
+      this.#controller.enqueue(chunk);
+      room = this.#controller.desiredSize ?? 1;
+    } else {
+      (this.#early ??= []).push(chunk);
+      this.#earlyBytes += chunk.byteLength;
+      room = this.#maxBuffered - this.#earlyBytes;
+    }
+    if (!this.#overflow && !this.#paused && room <= 0) {
       this.#paused = true;
       this.#transport?.pause();
       this.#pausedTimer = setInterval(() => this.#checkWhilePaused(), PAUSED_CHECK_MS);
@@ -510,13 +551,15 @@ export class LiveConnection implements AsyncDisposable {
   }
 
   #onPull(): void {
+    const controller = this.#controller;
     if (this.#pendingError && !this.#readableDone) {
       // Only error once everything received before the break has been read: controller.error()
-      // would throw away what is still queued.
+      // would throw away what is still queued. Without a stream yet, `readable` does this when
+      // it is made (its first pull).
       // desiredSize = maxBufferedBytes - queued bytes: equal means nothing is queued.
-      if (this.#controller.desiredSize === this.#maxBuffered) {
+      if (controller?.desiredSize === this.#maxBuffered) {
         this.#readableDone = true;
-        this.#controller.error(this.#pendingError);
+        controller.error(this.#pendingError);
       }
       return;
     }
@@ -532,7 +575,7 @@ export class LiveConnection implements AsyncDisposable {
   }
 
   #checkWhilePaused(): void {
-    const target = this.#target;
+    const target = this.#resolved();
     if (!target || this.#machine.state !== "open") return;
     let ended: boolean;
     try {
@@ -552,11 +595,16 @@ export class LiveConnection implements AsyncDisposable {
   }
 
   #onEnd(): void {
-    if (!this.#readableDone) {
-      this.#readableDone = true;
-      this.#controller.close();
-    }
+    this.#endReadable();
     this.#machine.send({ type: "eof" });
+  }
+
+  /** Closes `readable` after what it holds; before it exists, makes it so when it is made. */
+  #endReadable(): void {
+    if (this.#readableDone) return;
+    this.#readableDone = true;
+    if (this.#controller) this.#controller.close();
+    else this.#endedEarly = true;
   }
 
   #fail(code: string, error: unknown): void {
@@ -567,8 +615,10 @@ export class LiveConnection implements AsyncDisposable {
   #onTransition(t: Transition): void {
     if (t.to === "open") {
       clearTimeout(this.#connectTimer); // Issue 5: see the connect timer in the constructor.
+      this.#connectTimer = undefined;
       this.#dialAbort = undefined;
-      this.#resolveOpened();
+      this.#settleOpened?.resolve();
+      this.#settleOpened = undefined;
     }
     if (isTerminal(t.to)) this.#finish(t.info!);
     if (!this.#listeners) return;
@@ -591,25 +641,23 @@ export class LiveConnection implements AsyncDisposable {
     this.#dialAbort?.abort();
     this.#dialAbort = undefined;
     this.#transport?.close();
+    this.#settleOpened?.reject(this.#openError(info));
+    this.#settleOpened = undefined;
     if (info.state === "broken") {
-      const error = new ConnectionClosedError(
-        `The connection is broken (${info.code})${info.error ? `: ${info.error.message}` : ""}`,
-        info.code ?? "EIO",
-        { cause: info.error },
-      );
-      this.#rejectOpened(info.error ?? error);
       if (!this.#readableDone) {
-        this.#pendingError = error;
+        this.#pendingError = brokenError(info);
         this.#onPull();
       }
     } else {
-      this.#rejectOpened(this.#closedError("open"));
-      if (!this.#readableDone) {
-        this.#readableDone = true;
-        this.#controller.close();
-      }
+      this.#endReadable();
     }
-    this.#resolveClosed(info);
+    this.#resolveClosed?.(info);
+    this.#resolveClosed = undefined;
+  }
+
+  /** What `opened` rejects with when the connection ended without opening. */
+  #openError(info: CloseInfo): unknown {
+    return info.state === "broken" ? info.error ?? brokenError(info) : this.#closedError("open");
   }
 
   #closedError(action: string, cause?: unknown): ConnectionClosedError {
@@ -629,14 +677,56 @@ export class LiveConnection implements AsyncDisposable {
   }
 
   #requireTarget(action: string): ResolvedTarget {
-    if (this.#machine.state !== "open" || !this.#target) {
+    const target = this.#machine.state === "open" ? this.#resolved() : undefined;
+    if (!target) {
       throw new ConnectionClosedError(
         `Cannot ${action}: the connection is ${this.#machine.state}`,
         this.#machine.info?.code ?? "ERR_CONNECTION_CLOSED",
       );
     }
-    return this.#target;
+    return target;
   }
+
+  /** The descriptor with the addresses it must carry, once found. */
+  #resolved(): ResolvedTarget | undefined {
+    const transport = this.#transport;
+    return this.#fd === undefined || !transport ? undefined : {
+      ...endpoints({ local: transport.localAddr, remote: transport.remoteAddr }),
+      fd: this.#fd,
+    };
+  }
+}
+
+/**
+ * The transport's view of a connection: one small object per connection instead of a closure per
+ * callback (memory per idle connection is a target).
+ */
+class Sink implements TransportSink {
+  readonly #conn: LiveConnection;
+  constructor(conn: LiveConnection) {
+    this.#conn = conn;
+  }
+  data(chunk: Uint8Array): void {
+    sinkTarget.data(this.#conn, chunk);
+  }
+  end(): void {
+    sinkTarget.end(this.#conn);
+  }
+  error(error: unknown): void {
+    sinkTarget.error(this.#conn, error);
+  }
+}
+
+function byteLength(chunk: Uint8Array): number {
+  return chunk.byteLength;
+}
+
+function brokenError(info: CloseInfo): ConnectionClosedError {
+  return new ConnectionClosedError(
+    `The connection is broken (${info.code})${info.error ? `: ${info.error.message}` : ""}`,
+    info.code ?? "EIO",
+    { cause: info.error },
+  );
 }
 
 /**

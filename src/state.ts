@@ -221,21 +221,28 @@ export class ConnectionStateMachine {
   #state: ConnectionState = "connecting";
   #openedAt: number | undefined;
   #info: CloseInfo | undefined;
-  #observers = new Set<TransitionObserver>();
-  #queue: Transition[] = [];
+  // One machine per connection and memory per idle connection is a target (BENCHMARKS.md): the
+  // observer list and the delivery queue are created only when something needs them.
+  readonly #observer: TransitionObserver | undefined;
+  #observers: TransitionObserver[] | undefined;
+  #queue: Transition[] | undefined;
+  #delivering = false;
   readonly #clock: () => number;
   readonly #onObserverError: (error: unknown) => void;
 
   /**
    * `clock` gives ms since the epoch (default `Date.now`); `onObserverError` receives what an
-   * observer throws (default: `console.error`).
+   * observer throws (default: `console.error`); `observer`, if given, is observed from the start
+   * (as with {@linkcode ConnectionStateMachine.observe}).
    */
   constructor(options: {
     clock?: () => number;
     onObserverError?: (error: unknown) => void;
+    observer?: TransitionObserver;
   } = {}) {
     this.#clock = options.clock ?? Date.now;
     this.#onObserverError = options.onObserverError ?? reportObserverError;
+    this.#observer = options.observer;
   }
 
   /** The current state. */
@@ -255,8 +262,12 @@ export class ConnectionStateMachine {
 
   /** Adds an observer; returns a function that removes it. */
   observe(observer: TransitionObserver): () => void {
-    this.#observers.add(observer);
-    return () => this.#observers.delete(observer);
+    const observers = this.#observers ??= [];
+    if (!observers.includes(observer)) observers.push(observer);
+    return () => {
+      const at = this.#observers?.indexOf(observer) ?? -1;
+      if (at >= 0) this.#observers!.splice(at, 1);
+    };
   }
 
   /**
@@ -293,19 +304,38 @@ export class ConnectionStateMachine {
     this.#state = to;
     // Transitions caused by an observer are delivered after the current one has reached every
     // observer, so all observers hear them in order.
-    this.#queue.push(transition);
-    if (this.#queue.length === 1) {
-      for (let t = this.#queue[0]; t !== undefined; this.#queue.shift(), t = this.#queue[0]) {
-        for (const observer of [...this.#observers]) {
-          try {
-            observer(t);
-          } catch (error) {
-            this.#onObserverError(error);
-          }
-        }
+    if (this.#delivering) {
+      (this.#queue ??= []).push(transition);
+      return transition;
+    }
+    this.#delivering = true;
+    try {
+      for (let t: Transition | undefined = transition; t; t = this.#queue?.shift()) {
+        this.#deliver(t);
       }
+    } finally {
+      this.#delivering = false;
+      this.#queue = undefined;
     }
     return transition;
+  }
+
+  #deliver(t: Transition): void {
+    if (this.#observer) this.#call(this.#observer, t);
+    const observers = this.#observers;
+    if (!observers) return;
+    // Observers added or removed while this transition is delivered take effect from the next
+    // one (hence the copy; one observer, the common case, needs none).
+    if (observers.length === 1) this.#call(observers[0], t);
+    else for (const observer of [...observers]) this.#call(observer, t);
+  }
+
+  #call(observer: TransitionObserver, t: Transition): void {
+    try {
+      observer(t);
+    } catch (error) {
+      this.#onObserverError(error);
+    }
   }
 
   #end(state: TerminalState, at: number, rest: Omit<CloseInfo, "state" | "at">): CloseInfo {

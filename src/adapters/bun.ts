@@ -206,11 +206,13 @@ interface PendingWrite {
 
 /** One Bun socket as a {@linkcode Transport}; also the socket's `data`, so handlers are shared. */
 class BunTransport implements Transport {
+  // Memory per idle connection is a target (BENCHMARKS.md): the queues below are created only
+  // when something waits in them.
   #socket: BunSocket<BunTransport> | undefined;
   #sink: TransportSink | undefined;
   // Events that arrive between Bun's open and start(): replayed in order.
-  #early: Array<(sink: TransportSink) => void> = [];
-  #writes: PendingWrite[] = [];
+  #early: Array<(sink: TransportSink) => void> | undefined;
+  #writes: PendingWrite[] | undefined;
   #done = false;
   localAddr: SocketAddress = { hostname: "", port: 0 };
   remoteAddr: SocketAddress = { hostname: "", port: 0 };
@@ -228,12 +230,14 @@ class BunTransport implements Transport {
 
   start(sink: TransportSink): void {
     this.#sink = sink;
-    for (const event of this.#early.splice(0)) event(sink);
+    const early = this.#early;
+    this.#early = undefined;
+    if (early) { for (const event of early) event(sink); }
   }
 
   #emit(event: (sink: TransportSink) => void): void {
     if (this.#sink) event(this.#sink);
-    else this.#early.push(event);
+    else (this.#early ??= []).push(event);
   }
 
   onData(chunk: Uint8Array): void {
@@ -243,26 +247,32 @@ class BunTransport implements Transport {
   onEnd(): void {
     if (this.#done) return;
     this.#done = true;
-    for (const wake of this.#whenDone.splice(0)) wake();
+    this.#wakeWaiters();
     this.#emit((sink) => sink.end());
     this.#failWrites(new Error("The peer closed the connection"));
   }
 
   /** The error the socket failed with before {@linkcode start}, if it did (issue 5). */
   failedEarly: unknown;
-  #whenDone: Array<() => void> = [];
+  #whenDone: Array<() => void> | undefined;
+
+  #wakeWaiters(): void {
+    const waiters = this.#whenDone;
+    this.#whenDone = undefined;
+    if (waiters) { for (const wake of waiters) wake(); }
+  }
 
   /** Resolves once the socket has ended or failed: with its error, if it failed (issue 5). */
   ended(): Promise<unknown> {
     if (this.#done) return Promise.resolve(this.failedEarly);
-    return new Promise((resolve) => this.#whenDone.push(() => resolve(this.failedEarly)));
+    return new Promise((resolve) => (this.#whenDone ??= []).push(() => resolve(this.failedEarly)));
   }
 
   onError(error: unknown): void {
     if (this.#done) return;
     this.#done = true;
     if (!this.#sink) this.failedEarly = error;
-    for (const wake of this.#whenDone.splice(0)) wake();
+    this.#wakeWaiters();
     this.#emit((sink) => sink.error(error));
     this.#failWrites(error);
   }
@@ -292,15 +302,17 @@ class BunTransport implements Transport {
         reject(new Error("The socket is closed"));
         return;
       }
-      this.#writes.push({ bytes, offset: 0, resolve, reject });
-      if (this.#writes.length === 1) this.#flush();
+      const writes = this.#writes ??= [];
+      writes.push({ bytes, offset: 0, resolve, reject });
+      if (writes.length === 1) this.#flush();
     });
   }
 
   #flush(): void {
     const socket = this.#socket;
-    while (socket && this.#writes.length > 0) {
-      const w = this.#writes[0];
+    const writes = this.#writes;
+    while (socket && writes && writes.length > 0) {
+      const w = writes[0];
       const left = w.bytes.byteLength - w.offset;
       const n = left === 0 ? 0 : socket.write(w.bytes, w.offset, left);
       if (n < 0) {
@@ -309,13 +321,15 @@ class BunTransport implements Transport {
       }
       w.offset += n;
       if (w.offset < w.bytes.byteLength) return; // the kernel is full: wait for drain
-      this.#writes.shift();
+      writes.shift();
       w.resolve();
     }
   }
 
   #failWrites(error: unknown): void {
-    for (const w of this.#writes.splice(0)) w.reject(error);
+    const writes = this.#writes;
+    this.#writes = undefined;
+    if (writes) { for (const w of writes) w.reject(error); }
   }
 
   closeWrite(): Promise<void> {
