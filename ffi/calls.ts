@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { Descriptor, SocketCalls } from "../src/native.ts";
+import type { Descriptor, ReadinessPoller, SocketCalls } from "../src/native.ts";
 import * as freebsd from "./freebsd.ts";
 import * as linux from "./linux.ts";
 import * as macos from "./macos.ts";
@@ -223,6 +223,83 @@ export function winsockCalls(c: BoundWinsock): SocketCalls {
       const out: Descriptor[] = [];
       for (let h = 4; h <= windows.MAX_SCANNED_HANDLE; h += 4) out.push(h);
       return out;
+    },
+  };
+}
+
+/** Linux epoll functions bound by a runtime's FFI; `epoll_wait` runs off the main thread. */
+export interface BoundEpoll {
+  epoll_create1(flags: number): number;
+  epoll_ctl(epfd: number, op: number, fd: number, event: Uint8Array): number;
+  epoll_wait(epfd: number, events: Uint8Array, maxEvents: number, timeout: number): Promise<number>;
+  eventfd(initial: number, flags: number): number;
+  write(fd: number, buffer: Uint8Array, count: bigint): number | bigint;
+  read(fd: number, buffer: Uint8Array, count: bigint): number | bigint;
+  poll(fds: Int32Array, count: bigint, timeout: number): number;
+  close(fd: number): number;
+  /** errno of the last call made on this thread. */
+  errno(): number;
+}
+
+/**
+ * A {@linkcode ReadinessPoller} over one epoll instance plus an eventfd that wakes it. Returns
+ * `undefined` if either cannot be created. `arch` picks the `struct epoll_event` layout.
+ */
+export function epollPoller(
+  c: BoundEpoll,
+  arch: string,
+  maxEvents = 256,
+): ReadinessPoller | undefined {
+  const epfd = c.epoll_create1(linux.EPOLL_CLOEXEC);
+  if (epfd < 0) return undefined;
+  const wakefd = c.eventfd(0, linux.EFD_CLOEXEC | linux.EFD_NONBLOCK);
+  const { size, dataOffset } = linux.epollEventLayout(arch);
+  // One buffer for epoll_ctl (main thread) and one that belongs to the pending epoll_wait (worker
+  // thread): never the same memory.
+  const event = new Uint8Array(size);
+  const eventView = new DataView(event.buffer);
+  const events = new Uint8Array(size * maxEvents);
+  const eventsView = new DataView(events.buffer);
+  const counter = new Uint8Array(8);
+  const pollfd = new Int32Array(2);
+  const WAKE = 0; // the eventfd's token; sockets get 1 and up
+  const ctl = (op: number, fd: number, token: number, flags: number) => {
+    eventView.setUint32(0, flags, true);
+    eventView.setUint32(dataOffset, token, true);
+    eventView.setUint32(dataOffset + 4, 0, true);
+    return c.epoll_ctl(epfd, op, fd, event) === 0 ? 0 : c.errno();
+  };
+  if (wakefd < 0 || ctl(linux.EPOLL_CTL_ADD, wakefd, WAKE, linux.EPOLLIN) !== 0) {
+    if (wakefd >= 0) c.close(wakefd);
+    c.close(epfd);
+    return undefined;
+  }
+  // EPOLLERR and EPOLLHUP are always reported; EPOLLRDHUP is the peer's FIN.
+  const interest = linux.EPOLLIN | linux.EPOLLRDHUP | linux.EPOLLONESHOT;
+  return {
+    watch: (fd, token, rearm) =>
+      ctl(rearm ? linux.EPOLL_CTL_MOD : linux.EPOLL_CTL_ADD, fd, token, interest),
+    unwatch: (fd) => ctl(linux.EPOLL_CTL_DEL, fd, 0, 0),
+    readable(fd) {
+      // struct pollfd as in posixCalls; POLLERR and POLLHUP count: a read reports them.
+      pollfd[0] = fd;
+      pollfd[1] = linux.POLLIN | linux.POLLRDHUP;
+      return c.poll(pollfd, 1n, 0) > 0;
+    },
+    async wait() {
+      const n = await c.epoll_wait(epfd, events, maxEvents, -1);
+      if (n < 0) return undefined;
+      const tokens: number[] = [];
+      for (let i = 0; i < n; i++) {
+        const token = eventsView.getUint32(i * size + dataOffset, true);
+        if (token === WAKE) c.read(wakefd, counter, 8n); // reset the eventfd's counter
+        else tokens.push(token);
+      }
+      return tokens;
+    },
+    wake() {
+      new DataView(counter.buffer).setBigUint64(0, 1n, true);
+      c.write(wakefd, counter, 8n);
     },
   };
 }

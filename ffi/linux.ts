@@ -65,6 +65,39 @@ export const POLLNVAL = 0x020;
 /** Linux-only: the peer sent FIN. */
 export const POLLRDHUP = 0x2000;
 
+/** `epoll_ctl` operations (sys/epoll.h). */
+export const EPOLL_CTL_ADD = 1;
+/** See {@linkcode EPOLL_CTL_ADD}. */
+export const EPOLL_CTL_DEL = 2;
+/** See {@linkcode EPOLL_CTL_ADD}. */
+export const EPOLL_CTL_MOD = 3;
+/** epoll events: the same bits as `poll`'s, plus flags that change how a watch behaves. */
+export const EPOLLIN = 0x001;
+/** See {@linkcode EPOLLIN}. Always reported, whatever was asked. */
+export const EPOLLERR = 0x008;
+/** See {@linkcode EPOLLIN}. Always reported, whatever was asked. */
+export const EPOLLHUP = 0x010;
+/** See {@linkcode EPOLLIN}: the peer sent FIN. */
+export const EPOLLRDHUP = 0x2000;
+/** Report once, then stay quiet until re-armed with `EPOLL_CTL_MOD`. */
+export const EPOLLONESHOT = 1 << 30;
+/** `epoll_create1` flag: close on exec (= O_CLOEXEC). */
+export const EPOLL_CLOEXEC = 0o2000000;
+/** `eventfd` flags: close on exec, non-blocking (= O_CLOEXEC, O_NONBLOCK). */
+export const EFD_CLOEXEC = 0o2000000;
+/** See {@linkcode EFD_CLOEXEC}. */
+export const EFD_NONBLOCK = 0o4000;
+
+/**
+ * `struct epoll_event { uint32_t events; epoll_data_t data; }`: packed on x86_64 (12 bytes, data
+ * at 4), naturally aligned elsewhere (16 bytes, data at 8).
+ */
+export function epollEventLayout(arch: string): { size: number; dataOffset: number } {
+  return arch === "x86_64" || arch === "x64"
+    ? { size: 12, dataOffset: 4 }
+    : { size: 16, dataOffset: 8 };
+}
+
 /** Where a process's open descriptors are listed, one entry per descriptor number. */
 export const FD_DIRECTORY = "/proc/self/fd";
 /** Offset of `d_name` in glibc's `struct dirent` (ino 8 + off 8 + reclen 2 + type 1). */

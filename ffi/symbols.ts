@@ -97,6 +97,68 @@ export const posixSymbols = {
   },
 } as const satisfies Deno.ForeignLibraryInterface;
 
+/**
+ * Linux epoll, for waiting on many sockets with one call (Deno only: Bun's sockets already have
+ * an event loop). `epoll_wait` runs on a worker thread (`nonblocking`) and resolves a promise;
+ * errno is thread-local, so its failures are only seen as -1.
+ */
+export const epollSymbols = {
+  // int epoll_create1(int flags);
+  epoll_create1: {
+    parameters: [
+      "i32", // int flags
+    ],
+    result: "i32",
+  },
+  // int epoll_ctl(int epfd, int op, int fd, struct epoll_event *event);
+  epoll_ctl: {
+    parameters: [
+      "i32", // int epfd
+      "i32", // int op
+      "i32", // int fd
+      "buffer", // struct epoll_event *event
+    ],
+    result: "i32",
+  },
+  // int epoll_wait(int epfd, struct epoll_event *events, int maxevents, int timeout);
+  epoll_wait: {
+    parameters: [
+      "i32", // int epfd
+      "buffer", // struct epoll_event *events
+      "i32", // int maxevents
+      "i32", // int timeout
+    ],
+    result: "i32",
+    nonblocking: true,
+  },
+  // int eventfd(unsigned int initval, int flags);
+  eventfd: {
+    parameters: [
+      "u32", // unsigned int initval
+      "i32", // int flags
+    ],
+    result: "i32",
+  },
+  // ssize_t write(int fd, const void *buf, size_t count);
+  write: {
+    parameters: [
+      "i32", // int fd
+      "buffer", // const void *buf
+      "usize", // size_t count
+    ],
+    result: "isize",
+  },
+  // ssize_t read(int fd, void *buf, size_t count);
+  read: {
+    parameters: [
+      "i32", // int fd
+      "buffer", // void *buf
+      "usize", // size_t count
+    ],
+    result: "isize",
+  },
+} as const satisfies Deno.ForeignLibraryInterface;
+
 /** Linux (glibc and musl) reads errno through this. */
 export const linuxErrnoSymbols = {
   // int *__errno_location(void);

@@ -40,3 +40,28 @@ export interface SocketCalls {
    */
   lowestFreeDescriptor(): Descriptor | undefined;
 }
+
+/**
+ * Waits for many sockets at once (Linux: one epoll instance), so an idle connection needs no
+ * read of its own pending. Each watch is one-shot: it reports once, then stays quiet until
+ * re-armed.
+ */
+export interface ReadinessPoller {
+  /**
+   * Watches `fd` (verified by the caller) until it has bytes, a FIN or an error, reporting
+   * `token` once; `rearm` for a descriptor already watched. 0 on success, else the errno.
+   */
+  watch(fd: Descriptor, token: number, rearm: boolean): number;
+  /** Stops watching `fd` (before it is closed). 0 on success, else the errno. */
+  unwatch(fd: Descriptor): number;
+  /** Whether a read on `fd` would return at once (bytes, FIN or error), without waiting. */
+  readable(fd: Descriptor): boolean;
+  /**
+   * Waits off the main thread until a watch reports or {@linkcode ReadinessPoller.wake} is
+   * called; resolves with the tokens that reported (possibly none), or `undefined` if the wait
+   * failed. One wait at a time.
+   */
+  wait(): Promise<number[] | undefined>;
+  /** Makes a pending (or the next) wait resolve now. */
+  wake(): void;
+}

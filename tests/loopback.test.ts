@@ -28,6 +28,7 @@ import {
   SocketOptionError,
   type StateChangeEvent,
 } from "../mod.ts";
+import { useReadinessMonitor, watchedConnections } from "../src/adapters/deno.ts";
 
 // Child processes (the python peer) are spawned in these tests.
 const opts = { sanitize: false, timeout: 15_000 };
@@ -328,6 +329,73 @@ if (!isBun) {
       assert.match(out, /state broken/);
     });
   }, opts);
+
+  test(
+    "deno (Linux): an idle connection is watched, not read; bytes, replies, FIN, then unwatched",
+    async () => {
+      await withPeer(async (peer, port) => {
+        const before = watchedConnections();
+        const conn = connect({ port });
+        await conn.opened;
+        await peer.waitFor(/^ACCEPTED/);
+        // One epoll watch per connection instead of one pending read (see src/readiness.ts).
+        assert.equal(watchedConnections(), before + (Deno.build.os === "linux" ? 1 : 0));
+        // Request/response rounds: each reply arrives after the watch was armed again.
+        const reader = conn.readable.getReader();
+        for (let round = 0; round < 20; round++) {
+          await command(peer, "send 100");
+          let got = 0;
+          while (got < 100) got += (await reader.read()).value!.byteLength;
+          assert.equal(got, 100);
+        }
+        await command(peer, `send ${1 << 20}`);
+        await command(peer, "close");
+        let rest = 0;
+        for (let r = await reader.read(); !r.done; r = await reader.read()) {
+          rest += r.value.byteLength;
+        }
+        assert.equal(rest, 1 << 20);
+        const info = await conn.closed;
+        assert.deepEqual([info.state, info.by], ["closed-gracefully", "peer"]);
+        assert.equal(watchedConnections(), before, "unwatched once closed");
+      });
+    },
+    opts,
+  );
+
+  test(
+    "deno: the pending-read way (macOS, Windows, or if the monitor fails) ends the same",
+    async () => {
+      useReadinessMonitor(false);
+      try {
+        await withPeer(async (peer, port) => {
+          const before = watchedConnections();
+          const conn = connect({ port, maxBufferedBytes: 1024 });
+          await conn.opened;
+          await peer.waitFor(/^ACCEPTED/);
+          assert.equal(watchedConnections(), before, "not watched: a read is pending instead");
+          await command(peer, "send 40000");
+          await command(peer, "close");
+          const info = await conn.closed; // noticed although nobody reads (see "never reads")
+          assert.deepEqual([info.state, info.by], ["closed-gracefully", "peer"]);
+          const bytes = await readAll(conn.readable);
+          assert.equal(bytes.byteLength, 40000);
+          assert.ok(isPattern(bytes));
+        });
+        await withPeer(async (peer, port) => {
+          const conn = connect({ port });
+          await conn.opened;
+          await peer.waitFor(/^ACCEPTED/);
+          await command(peer, "reset");
+          const info = await conn.closed;
+          assert.deepEqual([info.state, info.code], ["broken", "ECONNRESET"]);
+        });
+      } finally {
+        useReadinessMonitor(true);
+      }
+    },
+    opts,
+  );
 
   test("deno: importing the module and running the state machine needs no permission", async () => {
     const p = new Proc([Deno.execPath(), "run", "--no-prompt", fixture("no_permissions.ts")]);

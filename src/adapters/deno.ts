@@ -6,9 +6,16 @@
  * @module
  */
 
-import { libraryFor, posixCalls, winsockCalls } from "../../ffi/calls.ts";
+import {
+  type BoundEpoll,
+  epollPoller,
+  libraryFor,
+  posixCalls,
+  winsockCalls,
+} from "../../ffi/calls.ts";
 import {
   bsdErrnoSymbols,
+  epollSymbols,
   linuxErrnoSymbols,
   posixSymbols,
   winsockSymbols,
@@ -23,6 +30,7 @@ import { platformFor } from "../platforms.ts";
 import { getKeepAliveOn, setKeepAliveOn, type SocketTarget } from "../sockopt.ts";
 import type { Runtime, Transport, TransportSink } from "../transport.ts";
 import { DescriptorHints } from "../hints.ts";
+import { type ReadinessListener, ReadinessMonitor } from "../readiness.ts";
 import { type AcceptSource, type ListenOptions, LiveListener } from "../listener.ts";
 
 let calls: SocketCalls | undefined;
@@ -58,10 +66,20 @@ export function denoCalls(): SocketCalls {
     return calls;
   }
   const errnoSymbols = library.errnoSymbol === "__error" ? bsdErrnoSymbols : linuxErrnoSymbols;
-  const { symbols: c } = dlopen(library.path, { ...posixSymbols, ...errnoSymbols });
+  // On Linux the same library also gives epoll, for the readiness monitor: one library, opened
+  // once (a second one would also be a second handle for Deno's test sanitizer to report).
+  const { symbols: c } = dlopen(library.path, {
+    ...posixSymbols,
+    ...errnoSymbols,
+    ...(Deno.build.os === "linux" ? epollSymbols : {}),
+  });
   const errnoLocation = "__error" in c
     ? (c as unknown as { __error(): Deno.PointerValue }).__error
     : (c as unknown as { __errno_location(): Deno.PointerValue }).__errno_location;
+  if ("epoll_wait" in c) {
+    const read = (p: Deno.PointerValue) => new Deno.UnsafePointerView(p!).getInt32();
+    epoll = { ...(c as unknown as Omit<BoundEpoll, "errno">), errno: () => read(errnoLocation()) };
+  }
   calls = posixCalls<Deno.PointerValue>(
     { ...c, errnoLocation },
     {
@@ -84,27 +102,54 @@ function platform(): Platform {
  */
 export const denoHints: DescriptorHints = new DescriptorHints();
 
-/**
- * The lookup side of a target for a Deno connection. `first` is the best guess where there is
- * one (the lowest free descriptor just before the socket was created); `onFound` learns the
- * descriptor.
- */
-function denoLookup(
-  first?: Descriptor,
-  onFound?: (fd: Descriptor) => void,
-): Pick<SocketTarget, "hints" | "scan" | "found"> {
+/** The lookup side of a target for a `Deno.TcpConn` the caller opened (no guess of its own). */
+function denoLookup(): Pick<SocketTarget, "hints" | "scan" | "found"> {
   let scanned = false;
   return {
-    hints: () => first === undefined ? denoHints.guesses() : [first, ...denoHints.guesses()],
+    hints: () => denoHints.guesses(),
     scan: () => {
       scanned = true;
       return denoCalls().listDescriptors();
     },
-    found: (fd) => {
-      denoHints.found(fd, scanned);
-      onFound?.(fd);
-    },
+    found: (fd) => denoHints.found(fd, scanned),
   };
+}
+
+let epoll: BoundEpoll | undefined;
+let monitor: ReadinessMonitor | undefined | null;
+let monitorEnabled = true;
+
+/**
+ * The readiness monitor (Linux: one epoll wait for every idle connection), opened once on first
+ * use; `undefined` where there is none or it cannot be opened: connections then keep a read
+ * pending, as on other systems.
+ */
+function denoMonitor(): ReadinessMonitor | undefined {
+  if (!monitorEnabled) return undefined;
+  if (monitor !== undefined) return monitor ?? undefined;
+  monitor = null;
+  try {
+    denoCalls(); // opens the library, with epoll where there is one
+  } catch {
+    return undefined; // no FFI: the error comes when keepalive is applied
+  }
+  const poller = epoll && epollPoller(epoll, Deno.build.arch);
+  if (poller) monitor = new ReadinessMonitor(poller);
+  return monitor ?? undefined;
+}
+
+/**
+ * Whether new Deno connections wait for readiness through the shared monitor (the default on
+ * Linux) or keep a read pending each (the way on other systems). For tests and benchmarks that
+ * compare the two; connections already open keep their way.
+ */
+export function useReadinessMonitor(enabled: boolean): void {
+  monitorEnabled = enabled;
+}
+
+/** How many Deno connections the readiness monitor watches now (for tests). */
+export function watchedConnections(): number {
+  return monitor?.size ?? 0;
 }
 
 function netAddr(addr: Deno.Addr): SocketAddress {
@@ -144,58 +189,137 @@ function targetOf(conn: DenoTcpConnLike): SocketTarget {
   };
 }
 
-class DenoTransport implements Transport {
+/**
+ * One `Deno.TcpConn` as a {@linkcode Transport}. Reading goes one of two ways:
+ * - watched (Linux): no read is pending while the socket is quiet; the shared
+ *   {@linkcode ReadinessMonitor} says when there are bytes, a FIN or an error, and the socket is
+ *   then read until it would wait, and watched again;
+ * - pending read (elsewhere, or if the monitor fails): one read always pending, as Deno's own
+ *   streams do.
+ */
+class DenoTransport implements Transport, ReadinessListener {
   readonly #conn: Deno.TcpConn;
   readonly localAddr: SocketAddress;
   readonly remoteAddr: SocketAddress;
+  // Fields rather than closures: memory per idle connection is a target (BENCHMARKS.md).
+  readonly #guess: Descriptor | undefined;
+  #scanned = false;
+  #fd: Descriptor | undefined;
+  #sink: TransportSink | undefined;
+  #token: number | undefined; // set while the monitor watches the socket
+  #reading = false;
   #paused = false;
   #readSize = MIN_READ_SIZE;
   #wake: (() => void) | undefined;
   #closed = false;
 
-  constructor(conn: Deno.TcpConn, lowestFree?: Descriptor) {
-    this.#lookup = denoLookup(lowestFree, (fd) => (this.#fd = fd));
-    this.hints = this.#lookup.hints;
-    this.scan = this.#lookup.scan;
-    this.found = this.#lookup.found;
+  /** `guess`: the lowest free descriptor just before Deno created the socket, if known. */
+  constructor(conn: Deno.TcpConn, guess?: Descriptor) {
     this.#conn = conn;
+    this.#guess = guess;
     this.localAddr = netAddr(conn.localAddr);
     this.remoteAddr = netAddr(conn.remoteAddr);
   }
 
-  #fd: Descriptor | undefined;
-  readonly #lookup: Pick<SocketTarget, "hints" | "scan" | "found">;
-  readonly hints: SocketTarget["hints"];
-  readonly scan: SocketTarget["scan"];
-  readonly found: SocketTarget["found"];
-
-  start(sink: TransportSink): void {
-    void this.#pump(sink);
+  hints(): Iterable<Descriptor> {
+    return this.#guess === undefined ? denoHints.guesses() : [this.#guess, ...denoHints.guesses()];
   }
 
-  async #pump(sink: TransportSink): Promise<void> {
+  scan(): Iterable<Descriptor> {
+    this.#scanned = true;
+    return denoCalls().listDescriptors();
+  }
+
+  found(fd: Descriptor): void {
+    denoHints.found(fd, this.#scanned);
+    this.#fd = fd;
+  }
+
+  start(sink: TransportSink): void {
+    this.#sink = sink;
+    // A statechange listener may have closed the connection before this point.
+    if (this.#closed) return;
+    // The core found and verified #fd in this same synchronous turn (resolve, apply keepalive,
+    // read back, start): no JS ran that could have closed it, and only close() closes it.
+    const watcher = this.#fd === undefined ? undefined : denoMonitor();
+    this.#token = watcher?.add(this.#fd!, this);
+    if (this.#token === undefined) void this.#pump();
+  }
+
+  ready(): void {
+    // While paused the watch stays disarmed; resume() arms it again.
+    if (!this.#closed && !this.#paused) void this.#drain();
+  }
+
+  fallback(): void {
+    this.#token = undefined;
+    if (!this.#closed && !this.#reading) void this.#pump();
+  }
+
+  /** Watched: reads while the kernel has something, then watches again. */
+  async #drain(): Promise<void> {
+    if (this.#reading) return;
+    this.#reading = true;
+    try {
+      for (;;) {
+        if (this.#closed || this.#paused) return;
+        const more = await this.#readOnce();
+        if (more === undefined) return;
+        if (this.#token === undefined) break; // the monitor failed meanwhile
+        if (!more && !denoMonitor()?.readable(this.#fd!)) break;
+      }
+    } catch (error) {
+      if (!this.#closed) this.#sink!.error(error);
+      return;
+    } finally {
+      this.#reading = false;
+    }
+    if (!this.#closed && !this.#paused) this.#watch();
+  }
+
+  /** Arms the watch again, or falls back to a pending read if that cannot be. */
+  #watch(): void {
+    const token = this.#token;
+    if (token !== undefined && denoMonitor()?.rearm(this.#fd!, token)) return;
+    this.fallback();
+  }
+
+  /** Pending read: one read always outstanding, except while paused. */
+  async #pump(): Promise<void> {
     try {
       while (!this.#closed) {
         if (this.#paused) {
           await new Promise<void>((resolve) => (this.#wake = resolve));
           continue;
         }
-        // The pending read holds its buffer for as long as the peer is silent, so an idle
-        // connection reads into a small one; a read that fills it doubles the next (bulk
-        // transfer reaches full size within a few reads), and a small read halves it again.
-        const size = this.#readSize;
-        const buffer = new Uint8Array(size);
-        const n = await this.#conn.read(buffer);
-        if (this.#closed) return;
-        if (n === null) return sink.end();
-        if (n === size) this.#readSize = Math.min(size * 2, MAX_READ_SIZE);
-        else if (n < size / 4) this.#readSize = Math.max(size / 2, MIN_READ_SIZE);
-        // Small reads are copied so a large buffer is not kept alive by a few bytes.
-        sink.data(n < size / 4 ? buffer.slice(0, n) : buffer.subarray(0, n));
+        if (await this.#readOnce() === undefined) return;
       }
     } catch (error) {
-      if (!this.#closed) sink.error(error);
+      if (!this.#closed) this.#sink!.error(error);
     }
+  }
+
+  /**
+   * One read, handed to the sink. Resolves with whether the buffer was filled (more is likely
+   * waiting), or `undefined` once nothing more will come (FIN, or closed).
+   */
+  async #readOnce(): Promise<boolean | undefined> {
+    // A read may wait (for long, in the pending-read way) holding its buffer, so reads start
+    // small; a read that fills its buffer doubles the next (bulk transfer reaches full size
+    // within a few reads), and a small read halves it again.
+    const size = this.#readSize;
+    const buffer = new Uint8Array(size);
+    const n = await this.#conn.read(buffer);
+    if (this.#closed) return undefined;
+    if (n === null) {
+      this.#sink!.end();
+      return undefined;
+    }
+    if (n === size) this.#readSize = Math.min(size * 2, MAX_READ_SIZE);
+    else if (n < size / 4) this.#readSize = Math.max(size / 2, MIN_READ_SIZE);
+    // Small reads are copied so a large buffer is not kept alive by a few bytes.
+    this.#sink!.data(n < size / 4 ? buffer.slice(0, n) : buffer.subarray(0, n));
+    return n === size;
   }
 
   pause(): void {
@@ -203,7 +327,12 @@ class DenoTransport implements Transport {
   }
 
   resume(): void {
+    if (!this.#paused) return;
     this.#paused = false;
+    if (this.#token !== undefined) {
+      if (!this.#reading && !this.#closed) this.#watch();
+      return;
+    }
     this.#wake?.();
     this.#wake = undefined;
   }
@@ -221,7 +350,11 @@ class DenoTransport implements Transport {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.resume();
+    // Unwatched while the descriptor is still this socket's.
+    if (this.#token !== undefined) denoMonitor()?.remove(this.#fd!, this.#token);
+    this.#token = undefined;
+    this.#wake?.();
+    this.#wake = undefined;
     try {
       this.#conn.close();
     } catch {

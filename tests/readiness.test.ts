@@ -1,0 +1,236 @@
+/**
+ * The readiness monitor (src/readiness.ts) and the epoll poller behind it in Deno on Linux
+ * (ffi/calls.ts), against fakes: dispatch, re-arming, the wait ending when nothing is watched,
+ * giving up after failed waits, and the exact `struct epoll_event` bytes on both layouts. The
+ * real thing is exercised by every Deno connection test on Linux (see also loopback's
+ * "watched" tests).
+ */
+import assert from "node:assert/strict";
+import { test } from "./harness.ts";
+import { ReadinessMonitor } from "../src/readiness.ts";
+import type { ReadinessPoller } from "../src/native.ts";
+import { type BoundEpoll, epollPoller } from "../ffi/calls.ts";
+import {
+  EPOLL_CTL_ADD,
+  EPOLL_CTL_DEL,
+  EPOLL_CTL_MOD,
+  EPOLLIN,
+  EPOLLONESHOT,
+  EPOLLRDHUP,
+} from "../ffi/linux.ts";
+
+/** A poller whose wait the test resolves by hand; records every call. */
+class FakePoller implements ReadinessPoller {
+  calls: string[] = [];
+  waits = 0;
+  watchResult = 0;
+  #resolve: ((tokens: number[] | undefined) => void) | undefined;
+  watch(fd: number, token: number, rearm: boolean): number {
+    this.calls.push(`${rearm ? "rearm" : "add"} ${fd} ${token}`);
+    return this.watchResult;
+  }
+  unwatch(fd: number): number {
+    this.calls.push(`unwatch ${fd}`);
+    return 0;
+  }
+  readable(): boolean {
+    return false;
+  }
+  wait(): Promise<number[] | undefined> {
+    assert.equal(this.#resolve, undefined, "one wait at a time");
+    this.waits++;
+    return new Promise((resolve) => (this.#resolve = resolve));
+  }
+  wake(): void {
+    this.calls.push("wake");
+    this.report([]);
+  }
+  get waiting(): boolean {
+    return this.#resolve !== undefined;
+  }
+  report(tokens: number[] | undefined): void {
+    const resolve = this.#resolve;
+    this.#resolve = undefined;
+    resolve?.(tokens);
+  }
+}
+
+const tick = () => new Promise((resolve) => setTimeout(resolve, 0));
+
+function listener() {
+  const seen = { ready: 0, fallback: 0 };
+  return { seen, ready: () => void seen.ready++, fallback: () => void seen.fallback++ };
+}
+
+test("readiness: reports reach the right listener; the wait runs only while something is watched", async () => {
+  const poller = new FakePoller();
+  const monitor = new ReadinessMonitor(poller);
+  assert.equal(poller.waiting, false);
+  const a = listener();
+  const b = listener();
+  const ta = monitor.add(10, a)!;
+  const tb = monitor.add(11, b)!;
+  assert.notEqual(ta, tb);
+  assert.deepEqual(poller.calls, [`add 10 ${ta}`, `add 11 ${tb}`]);
+  assert.equal(poller.waiting, true);
+  poller.report([tb]);
+  await tick();
+  assert.deepEqual([a.seen.ready, b.seen.ready], [0, 1]);
+  assert.equal(poller.waiting, true, "waits again while sockets are watched");
+  assert.equal(monitor.rearm(11, tb), true);
+  assert.equal(poller.calls.at(-1), `rearm 11 ${tb}`);
+  poller.report([999]); // a token nobody holds (removed meanwhile): ignored
+  await tick();
+  monitor.remove(10, ta);
+  assert.equal(poller.waiting, true);
+  monitor.remove(11, tb);
+  assert.deepEqual(poller.calls.slice(-3), ["unwatch 10", "unwatch 11", "wake"]);
+  await tick();
+  assert.equal(poller.waiting, false, "nothing watched: no wait keeps the process alive");
+  assert.equal(monitor.size, 0);
+  assert.equal(monitor.rearm(11, tb), false, "a removed token cannot be re-armed");
+  // Watching again starts a new wait.
+  monitor.add(12, listener());
+  assert.equal(poller.waiting, true);
+  assert.equal(poller.waits, 4);
+});
+
+test("readiness: a listener that throws does not stop the others or the wait", async () => {
+  const poller = new FakePoller();
+  const monitor = new ReadinessMonitor(poller);
+  const good = listener();
+  const t1 = monitor.add(3, {
+    ready: () => {
+      throw new Error("boom");
+    },
+    fallback: () => {},
+  })!;
+  const t2 = monitor.add(4, good)!;
+  poller.report([t1, t2]);
+  await tick();
+  assert.equal(good.seen.ready, 1);
+  assert.equal(poller.waiting, true);
+});
+
+test("readiness: a watch the kernel refuses is not registered (the caller reads the old way)", () => {
+  const poller = new FakePoller();
+  poller.watchResult = 9; // EBADF
+  const monitor = new ReadinessMonitor(poller);
+  assert.equal(monitor.add(5, listener()), undefined);
+  assert.equal(monitor.size, 0);
+  assert.equal(poller.waiting, false);
+});
+
+test("readiness: after 5 failed waits in a row every listener falls back, and no new watch is taken", async () => {
+  const poller = new FakePoller();
+  const monitor = new ReadinessMonitor(poller);
+  const a = listener();
+  const b = listener();
+  monitor.add(6, a);
+  monitor.add(7, b);
+  for (let i = 0; i < 4; i++) {
+    poller.report(undefined);
+    await tick();
+    assert.equal(a.seen.fallback, 0, `failure ${i + 1} is retried`);
+  }
+  poller.report([]); // a good wait resets the count
+  await tick();
+  for (let i = 0; i < 5; i++) {
+    poller.report(undefined);
+    await tick();
+  }
+  assert.deepEqual([a.seen.fallback, b.seen.fallback], [1, 1]);
+  assert.equal(poller.waiting, false);
+  assert.equal(monitor.add(8, listener()), undefined);
+});
+
+/** A fake of the bound epoll functions: records epoll_ctl's bytes; epoll_wait answers by hand. */
+function fakeEpoll() {
+  const ctl: Array<{ op: number; fd: number; bytes: number[] }> = [];
+  const writes: number[][] = [];
+  let reads = 0;
+  let answer: ((n: number) => void) | undefined;
+  let waitBuffer: Uint8Array | undefined;
+  const bound: BoundEpoll = {
+    epoll_create1: () => 50,
+    eventfd: () => 51,
+    epoll_ctl: (_ep, op, fd, event) => {
+      ctl.push({ op, fd, bytes: [...event] });
+      return 0;
+    },
+    epoll_wait: (_ep, events) => {
+      waitBuffer = events;
+      return new Promise((resolve) => (answer = resolve));
+    },
+    write: (_fd, buffer) => {
+      writes.push([...buffer]);
+      return 8;
+    },
+    read: () => {
+      reads++;
+      return 8;
+    },
+    poll: () => 0,
+    close: () => 0,
+    errno: () => 0,
+  };
+  return {
+    bound,
+    ctl,
+    writes,
+    get reads() {
+      return reads;
+    },
+    /** Makes epoll_wait return these (token, events) pairs, written at `size`/`offset`. */
+    answer(pairs: Array<[number, number]>, size: number, offset: number) {
+      const view = new DataView(waitBuffer!.buffer);
+      pairs.forEach(([token, events], i) => {
+        view.setUint32(i * size, events, true);
+        view.setBigUint64(i * size + offset, BigInt(token), true);
+      });
+      answer!(pairs.length);
+    },
+    fail() {
+      answer!(-1);
+    },
+  };
+}
+
+const le32 = (n: number) => [n & 0xff, (n >>> 8) & 0xff, (n >>> 16) & 0xff, n >>> 24];
+
+for (const [arch, size, offset] of [["x86_64", 12, 4], ["aarch64", 16, 8]] as const) {
+  test(`epoll poller (${arch}): struct epoll_event is ${size} bytes with data at ${offset}`, async () => {
+    const fake = fakeEpoll();
+    const poller = epollPoller(fake.bound, arch)!;
+    const pad = Array(offset - 4).fill(0);
+    const interest = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT;
+    // The eventfd is watched first, with token 0, level-triggered.
+    assert.deepEqual(fake.ctl[0], {
+      op: EPOLL_CTL_ADD,
+      fd: 51,
+      bytes: [...le32(EPOLLIN), ...pad, 0, 0, 0, 0, 0, 0, 0, 0],
+    });
+    assert.equal(poller.watch(9, 0x01020304, false), 0);
+    assert.deepEqual(fake.ctl[1], {
+      op: EPOLL_CTL_ADD,
+      fd: 9,
+      bytes: [...le32(interest), ...pad, 4, 3, 2, 1, 0, 0, 0, 0],
+    });
+    poller.watch(9, 7, true);
+    assert.equal(fake.ctl[2].op, EPOLL_CTL_MOD);
+    poller.unwatch(9);
+    assert.equal(fake.ctl[3].op, EPOLL_CTL_DEL);
+    assert.equal(fake.ctl[3].fd, 9);
+
+    // Two sockets and the eventfd report: the eventfd is drained, not reported.
+    let waiting = poller.wait();
+    fake.answer([[7, EPOLLIN], [0, EPOLLIN], [0xfffffffe, EPOLLRDHUP]], size, offset);
+    assert.deepEqual(await waiting, [7, 0xfffffffe]);
+    assert.equal(fake.reads, 1);
+    poller.wake();
+    assert.deepEqual(fake.writes, [[1, 0, 0, 0, 0, 0, 0, 0]]);
+    waiting = poller.wait();
+    fake.fail();
+    assert.equal(await waiting, undefined);
+  });
+}
