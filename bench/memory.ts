@@ -17,6 +17,7 @@ interface Result {
   heapPerConn: number;
   externalPerConn: number;
   gc: boolean;
+  newSpace?: number;
 }
 
 /** Runs benchmark 5. */
@@ -80,6 +81,7 @@ export async function benchMemory(plan: Plan): Promise<Section> {
       fmt(r.externalPerConn, 0),
       r.kind === "raw" ? "(anchor)" : fmt(r.rssPerConn - raw.rssPerConn, 0),
       r.kind === "raw" ? "1.00x" : ratio(r.rssPerConn, raw.rssPerConn),
+      r.newSpace === undefined ? "-" : fmt(r.newSpace / 2 ** 20, 1),
     ];
   });
   return {
@@ -94,6 +96,7 @@ export async function benchMemory(plan: Plan): Promise<Section> {
         "external / conn",
         "extra RSS vs raw",
         "RSS vs raw",
+        "V8 new space (MiB)",
       ],
       rows,
     )],
@@ -101,9 +104,14 @@ export async function benchMemory(plan: Plan): Promise<Section> {
       `Each kind in a fresh process: ${plan.memoryWarm} connections opened first (warm-up), then ` +
       "GC (Deno `--expose-gc` + `gc()`, Bun `Bun.gc(true)`) and a reading; then " +
       `${plan.memoryN} more, 1 s of quiet, GC, and a second reading; per connection = delta / N. ` +
-      "The server side is a separate Bun process, so only the client's sockets count. A " +
-      "LiveConnection always keeps a read pending (that is how it notices a break); the " +
-      "'raw socket + pending read' row is the raw-Deno equivalent of that.",
+      "The server side is a separate Bun process, so only the client's sockets count. A raw " +
+      "Deno socket notices a break only through a pending read: the 'raw socket + pending read' " +
+      "rows are that, with a 64 KiB and a 512-byte buffer. A LiveConnection in Deno on Linux " +
+      "holds no read while idle (one shared epoll wait watches them all); in Bun, Bun's event " +
+      "loop watches every socket. 'V8 new space' is the size of V8's young generation at the " +
+      "second reading (Deno): it grows with the bytes that survive scavenges while the " +
+      "connections are opened and is not given back when the program goes quiet, so it counts " +
+      "in the RSS per connection.",
     ],
     data: { n: plan.memoryN, results },
     targets: (["deno", "bun"] as const).map((rt) => {

@@ -13,6 +13,7 @@
  * @module
  */
 
+import v8 from "node:v8";
 import { connect, type LiveConnection } from "../mod.ts";
 import {
   args,
@@ -68,6 +69,10 @@ await sleep(1000);
 await collectGarbage();
 const after = memory();
 emit({
+  // V8's young generation grows with the bytes that survive its scavenges while connections are
+  // opened, and Deno does not shrink it when the program goes quiet: part of the RSS per
+  // connection below is this capacity, not objects (BENCHMARKS.md, memory).
+  newSpace: isBun ? undefined : newSpaceSize(),
   type: "result",
   kind: config.kind,
   n: config.n,
@@ -78,3 +83,8 @@ emit({
   heapPerConn: (after.heapUsed - before.heapUsed) / config.n,
   externalPerConn: (after.external - before.external) / config.n,
 });
+
+/** The size of V8's new space (young generation) now, in bytes. */
+function newSpaceSize(): number | undefined {
+  return v8.getHeapSpaceStatistics().find((space) => space.space_name === "new_space")?.space_size;
+}
