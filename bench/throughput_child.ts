@@ -2,7 +2,9 @@
  * Bulk transfer over loopback through a sockalive connection or the runtime's own socket, in
  * Deno or Bun.
  *
- * Argument: JSON { kind: "live" | "raw", dir: "recv" | "send", hostname, port, bytes }.
+ * Argument: JSON { kind: "live" | "byob" | "raw" | "stream", dir: "recv" | "send", hostname, port,
+ * bytes }. "live" reads a LiveConnection with `for await` (a new chunk each time), "byob" with a
+ * BYOB reader reusing one 64 KiB buffer (receive only), "stream" is Deno's own `conn.readable`.
  * "recv": the peer (source) sends `bytes` then FIN; timed from open to end of stream.
  * "send": we write `bytes` in 64 KiB chunks, then FIN; timed until the peer (sink) replies with
  * the count it received. Prints {"type":"result","ms","bytes"}.
@@ -14,7 +16,7 @@ import { connect } from "../mod.ts";
 import { args, bunConnect, type BunRawSocket, emit, isBun } from "./common.ts";
 
 const config = JSON.parse(args()[0]) as {
-  kind: "live" | "raw" | "stream";
+  kind: "live" | "byob" | "raw" | "stream";
   dir: "recv" | "send";
   hostname: string;
   port: number;
@@ -39,6 +41,25 @@ async function live(): Promise<{ ms: number; moved: number }> {
     let reply = "";
     for await (const c of conn.readable) reply += new TextDecoder().decode(c);
     moved = Number(reply.trim());
+  }
+  const ms = performance.now() - start;
+  await conn.close();
+  return { ms, moved };
+}
+
+/** A LiveConnection read the way the raw Deno loop reads: into one buffer, reused. */
+async function liveByob(): Promise<{ ms: number; moved: number }> {
+  const conn = connect({ hostname, port, keepAlive: { idle: 10_000, interval: 2000, count: 5 } });
+  await conn.opened;
+  const start = performance.now();
+  let moved = 0;
+  const reader = conn.readable.getReader({ mode: "byob" });
+  let buffer = new ArrayBuffer(CHUNK);
+  for (;;) {
+    const { value, done } = await reader.read(new Uint8Array(buffer));
+    if (done) break;
+    moved += value.byteLength;
+    buffer = value.buffer;
   }
   const ms = performance.now() - start;
   await conn.close();
@@ -128,6 +149,8 @@ async function streamDeno(): Promise<{ ms: number; moved: number }> {
 
 const result = config.kind === "live"
   ? await live()
+  : config.kind === "byob"
+  ? await liveByob()
   : config.kind === "stream"
   ? await streamDeno()
   : isBun

@@ -56,7 +56,7 @@ export class ReadinessMonitor {
   readonly #poller: ReadinessPoller;
   readonly #listeners = new Map<number, ReadinessListener>();
   #nextToken = 1;
-  #running = false;
+  #running: Promise<void> | undefined;
   #failed = false;
 
   /** Takes over `poller`: nothing else may call its `wait`. */
@@ -78,7 +78,7 @@ export class ReadinessMonitor {
     const token = this.#token();
     if (this.#poller.watch(fd, token, false) !== 0) return undefined;
     this.#listeners.set(token, listener);
-    void this.#run();
+    this.#run();
     return token;
   }
 
@@ -93,12 +93,17 @@ export class ReadinessMonitor {
     return this.#poller.readable(fd);
   }
 
-  /** Stops watching `fd`; call before the socket is closed. */
-  remove(fd: Descriptor, token: number): void {
-    if (!this.#listeners.delete(token)) return;
+  /**
+   * Stops watching `fd`; call before the socket is closed. When it was the last one, the wait is
+   * woken to end, and the returned promise resolves once it has.
+   */
+  remove(fd: Descriptor, token: number): Promise<void> | undefined {
+    if (!this.#listeners.delete(token)) return undefined;
     this.#poller.unwatch(fd);
+    if (this.#listeners.size > 0) return undefined;
     // Nothing left to wait for: end the wait, so it does not keep the process alive.
-    if (this.#listeners.size === 0) this.#poller.wake();
+    this.#poller.wake();
+    return this.#running;
   }
 
   #token(): number {
@@ -110,9 +115,11 @@ export class ReadinessMonitor {
     }
   }
 
-  async #run(): Promise<void> {
-    if (this.#running) return;
-    this.#running = true;
+  #run(): void {
+    this.#running ??= this.#loop().finally(() => (this.#running = undefined));
+  }
+
+  async #loop(): Promise<void> {
     let failures = 0;
     try {
       while (this.#listeners.size > 0) {
@@ -132,8 +139,9 @@ export class ReadinessMonitor {
           }
         }
       }
-    } finally {
-      this.#running = false;
+    } catch {
+      // wait() does not throw; if it ever does, the connections read the old way.
+      this.#fail();
     }
   }
 

@@ -18,6 +18,14 @@ export interface TransportSink {
   end(): void;
   /** The socket failed (the runtime's error, carrying an errno `code`). */
   error(error: unknown): void;
+  /**
+   * A buffer the consumer is waiting to have filled (a BYOB read), if any. A transport that
+   * reads by call may read straight into it and then call {@linkcode TransportSink.filled};
+   * others simply call `data`, and the bytes are copied into it.
+   */
+  destination(): Uint8Array | undefined;
+  /** `n` (> 0) bytes were read into the buffer {@linkcode TransportSink.destination} gave. */
+  filled(n: number): void;
 }
 
 /** One connected socket, as the core needs it. */
@@ -42,8 +50,12 @@ export interface Transport {
   write(bytes: Uint8Array): Promise<void>;
   /** Sends FIN after what was written (half-close); reading goes on. */
   closeWrite(): Promise<void>;
-  /** Releases the socket now; a pending read or write ends without reaching the sink. */
-  close(): void;
+  /**
+   * Releases the socket now; a pending read or write ends without reaching the sink. Returns a
+   * promise where something the socket held is released a moment later (the shared wait, when
+   * this was the last watched socket); the core settles `closed` after it.
+   */
+  close(): void | Promise<void>;
 }
 
 /** Where to connect. */

@@ -171,6 +171,94 @@ test("loopback: 1 MiB then FIN arrives intact, then closed-gracefully by peer", 
   });
 }, opts);
 
+test(
+  "loopback: a BYOB reader gets 1 MiB intact in its own buffer, reused read after read",
+  async () => {
+    await withPeer(async (peer, port) => {
+      const conn = connect({ port });
+      await conn.opened;
+      await peer.waitFor(/^ACCEPTED/);
+      await command(peer, `send ${1 << 20}`);
+      await command(peer, "close");
+      const reader = conn.readable.getReader({ mode: "byob" });
+      let buffer = new ArrayBuffer(16 * 1024);
+      const received = new Uint8Array(1 << 20);
+      let total = 0;
+      for (;;) {
+        const { value, done } = await reader.read(new Uint8Array(buffer));
+        if (done) break;
+        assert.ok(value.byteLength > 0 && value.byteLength <= 16 * 1024);
+        assert.equal(value.buffer.byteLength, 16 * 1024, "the reader's own buffer comes back");
+        received.set(value, total);
+        total += value.byteLength;
+        buffer = value.buffer;
+      }
+      assert.equal(total, 1 << 20);
+      assert.ok(isPattern(received), "bytes arrive intact and in order");
+      assert.equal(conn.bytesRead, 1 << 20);
+      const info = await conn.closed;
+      assert.deepEqual([info.state, info.by], ["closed-gracefully", "peer"]);
+    });
+  },
+  opts,
+);
+
+test(
+  "loopback: a BYOB read waiting when the peer ends resolves done; when it resets, rejects",
+  async () => {
+    await withPeer(async (peer, port) => {
+      const conn = connect({ port });
+      await conn.opened;
+      await peer.waitFor(/^ACCEPTED/);
+      const reader = conn.readable.getReader({ mode: "byob" });
+      const waiting = reader.read(new Uint8Array(1024));
+      await sleep(100);
+      await command(peer, "close");
+      const { done } = await waiting;
+      assert.equal(done, true);
+      assert.equal((await conn.closed).by, "peer");
+    });
+    await withPeer(async (peer, port) => {
+      const conn = connect({ port });
+      await conn.opened;
+      await peer.waitFor(/^ACCEPTED/);
+      const reader = conn.readable.getReader({ mode: "byob" });
+      // Handled from the start: the read may reject before the peer confirms the reset.
+      const rejected = assert.rejects(
+        reader.read(new Uint8Array(1024)),
+        (e: unknown) => e instanceof ConnectionClosedError && e.code === "ECONNRESET",
+      );
+      await sleep(100);
+      await command(peer, "reset");
+      await rejected;
+      assert.equal((await conn.closed).code, "ECONNRESET");
+    });
+  },
+  opts,
+);
+
+test(
+  "loopback: cancelling a BYOB read drops the bytes but keeps the connection monitored",
+  async () => {
+    await withPeer(async (peer, port) => {
+      const conn = connect({ port });
+      await conn.opened;
+      await peer.waitFor(/^ACCEPTED/);
+      const reader = conn.readable.getReader({ mode: "byob" });
+      const waiting = reader.read(new Uint8Array(1024));
+      await reader.cancel();
+      assert.equal((await waiting).done, true);
+      await command(peer, "send 5000");
+      await sleep(200);
+      assert.equal(conn.state, "open");
+      assert.equal(conn.bytesRead, 5000, "still read from the kernel, and dropped");
+      await command(peer, "reset");
+      assert.equal((await conn.closed).code, "ECONNRESET");
+    });
+  },
+  opts,
+);
+
 test("loopback: nothing listening: opened rejects, broken ECONNREFUSED", async () => {
   // Find a port nobody listens on: listen, note it, close.
   const { peer, port } = await startPeer();

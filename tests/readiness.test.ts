@@ -81,11 +81,12 @@ test("readiness: reports reach the right listener; the wait runs only while some
   assert.equal(poller.calls.at(-1), `rearm 11 ${tb}`);
   poller.report([999]); // a token nobody holds (removed meanwhile): ignored
   await tick();
-  monitor.remove(10, ta);
+  assert.equal(monitor.remove(10, ta), undefined, "others are still watched");
   assert.equal(poller.waiting, true);
-  monitor.remove(11, tb);
+  const ended = monitor.remove(11, tb);
   assert.deepEqual(poller.calls.slice(-3), ["unwatch 10", "unwatch 11", "wake"]);
-  await tick();
+  assert.ok(ended instanceof Promise, "the last one gets the end of the wait to await");
+  await ended;
   assert.equal(poller.waiting, false, "nothing watched: no wait keeps the process alive");
   assert.equal(monitor.size, 0);
   assert.equal(monitor.rearm(11, tb), false, "a removed token cannot be re-armed");

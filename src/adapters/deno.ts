@@ -266,7 +266,10 @@ class DenoTransport implements Transport, ReadinessListener {
         const more = await this.#readOnce();
         if (more === undefined) return;
         if (this.#token === undefined) break; // the monitor failed meanwhile
-        if (!more && !denoMonitor()?.readable(this.#fd!)) break;
+        // Go back to watching only when the socket is drained and nobody waits with a buffer of
+        // their own: a BYOB read waiting is active interest, and reading straight into it (even
+        // if that read waits) costs no memory of ours and saves a trip through the monitor.
+        if (!more && !this.#sink!.destination() && !denoMonitor()?.readable(this.#fd!)) break;
       }
     } catch (error) {
       if (!this.#closed) this.#sink!.error(error);
@@ -304,6 +307,19 @@ class DenoTransport implements Transport, ReadinessListener {
    * waiting), or `undefined` once nothing more will come (FIN, or closed).
    */
   async #readOnce(): Promise<boolean | undefined> {
+    const sink = this.#sink!;
+    // The consumer's own buffer, when it waits with one: read into it, no new memory, no copy.
+    const into = sink.destination();
+    if (into) {
+      const n = await this.#conn.read(into);
+      if (this.#closed) return undefined;
+      if (n === null) {
+        sink.end();
+        return undefined;
+      }
+      sink.filled(n);
+      return n === into.byteLength;
+    }
     // A read may wait (for long, in the pending-read way) holding its buffer, so reads start
     // small; a read that fills its buffer doubles the next (bulk transfer reaches full size
     // within a few reads), and a small read halves it again.
@@ -312,13 +328,13 @@ class DenoTransport implements Transport, ReadinessListener {
     const n = await this.#conn.read(buffer);
     if (this.#closed) return undefined;
     if (n === null) {
-      this.#sink!.end();
+      sink.end();
       return undefined;
     }
     if (n === size) this.#readSize = Math.min(size * 2, MAX_READ_SIZE);
     else if (n < size / 4) this.#readSize = Math.max(size / 2, MIN_READ_SIZE);
     // Small reads are copied so a large buffer is not kept alive by a few bytes.
-    this.#sink!.data(n < size / 4 ? buffer.slice(0, n) : buffer.subarray(0, n));
+    sink.data(n < size / 4 ? buffer.slice(0, n) : buffer.subarray(0, n));
     return n === size;
   }
 
@@ -347,11 +363,13 @@ class DenoTransport implements Transport, ReadinessListener {
     return this.#conn.closeWrite();
   }
 
-  close(): void {
-    if (this.#closed) return;
+  close(): Promise<void> | undefined {
+    if (this.#closed) return undefined;
     this.#closed = true;
     // Unwatched while the descriptor is still this socket's.
-    if (this.#token !== undefined) denoMonitor()?.remove(this.#fd!, this.#token);
+    const released = this.#token === undefined
+      ? undefined
+      : denoMonitor()?.remove(this.#fd!, this.#token);
     this.#token = undefined;
     this.#wake?.();
     this.#wake = undefined;
@@ -362,6 +380,7 @@ class DenoTransport implements Transport, ReadinessListener {
     }
     // The descriptor is free now; the next socket Deno opens is likely to get it.
     if (this.#fd !== undefined) denoHints.released(this.#fd);
+    return released;
   }
 }
 
