@@ -34,7 +34,7 @@ export const FULL: Plan = {
   lookupBudgetMs: 3000,
   scanSamples: 20,
   throughputBytes: 1 << 30,
-  throughputReps: 5,
+  throughputReps: 11,
   memoryN: 10_000,
   memoryWarm: 200,
 };

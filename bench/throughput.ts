@@ -13,7 +13,7 @@ import { Child, progress, runtimeArgv, type RuntimeId, startPeer, track, untrack
 interface Run {
   runtime: RuntimeId;
   dir: "recv" | "send";
-  kind: "live" | "byob" | "raw" | "stream";
+  kind: "live" | "read" | "byob" | "raw" | "stream";
   ms: number[];
   best: number;
   median: number;
@@ -33,15 +33,21 @@ export async function benchThroughput(plan: Plan): Promise<Section> {
     peers.push(source.peer, sink.peer);
     for (const runtime of ["deno", "bun"] as const) {
       for (const dir of ["recv", "send"] as const) {
-        const results: Record<string, number[]> = { live: [], byob: [], raw: [], stream: [] };
-        // Receive is measured with both ways of reading a LiveConnection: `for await` (a new
-        // chunk each time) and a BYOB reader (one buffer, reused). Deno receive also measures
-        // Deno's own conn.readable (informational).
+        const results: Record<string, number[]> = {
+          live: [],
+          read: [],
+          byob: [],
+          raw: [],
+          stream: [],
+        };
+        // Receive is measured with every way of reading a LiveConnection: `for await` (a new
+        // chunk each time), `read()` and a BYOB reader (one buffer, reused). Deno receive also
+        // measures Deno's own conn.readable (informational).
         const kinds = dir === "send"
           ? ["raw", "live"] as const
           : runtime === "deno"
-          ? ["raw", "stream", "live", "byob"] as const
-          : ["raw", "live", "byob"] as const;
+          ? ["raw", "stream", "live", "read", "byob"] as const
+          : ["raw", "live", "read", "byob"] as const;
         // Interleave the kinds so drifting background load hits all alike.
         for (let rep = 0; rep < plan.throughputReps; rep++) {
           for (const kind of kinds) {
@@ -83,6 +89,7 @@ export async function benchThroughput(plan: Plan): Promise<Section> {
   const targets: Section["targets"] = [];
   const READ_AS: Record<Run["kind"], string> = {
     live: "LiveConnection, `for await` (new chunk each read)",
+    read: "LiveConnection, `conn.read` (one buffer, reused)",
     byob: "LiveConnection, BYOB reader (one buffer, reused)",
     stream: "Deno's own `conn.readable` (new chunk each read)",
     raw: "",
@@ -94,7 +101,7 @@ export async function benchThroughput(plan: Plan): Promise<Section> {
       const raw = find("raw")!;
       const name = runtime === "deno" ? "Deno" : "Bun";
       const direction = dir === "recv" ? "receive" : "send";
-      for (const kind of ["live", "byob", "stream"] as const) {
+      for (const kind of ["live", "read", "byob", "stream"] as const) {
         const run = find(kind);
         if (!run) continue;
         rows.push([
@@ -108,15 +115,13 @@ export async function benchThroughput(plan: Plan): Promise<Section> {
         ]);
       }
       // The target compares like with like: the LiveConnection read the way the raw anchor
-      // reads. Raw Deno reads into one reused buffer (so: BYOB); raw Bun's data handler gets a
-      // new chunk each time (so: for await). Both ways are in the table.
-      const kind = dir === "send" ? "live" : runtime === "deno" ? "byob" : "live";
+      // reads. Raw Deno calls conn.read into one reused buffer (so: read()); raw Bun's data
+      // handler gets a new chunk each time (so: for await). Every way is in the table.
+      const kind = dir === "send" ? "live" : runtime === "deno" ? "read" : "live";
       const live = find(kind)!;
       targets.push({
         name: `4. ${name} ${direction} >= 0.95x raw` +
-          (dir === "recv"
-            ? ` (${kind === "byob" ? "BYOB reader" : "for await"}, as raw reads)`
-            : ""),
+          (dir === "recv" ? ` (${kind === "read" ? "conn.read" : "for await"}, as raw reads)` : ""),
         met: gbps(live.median) >= 0.95 * gbps(raw.median),
         detail: ratio(gbps(live.median), gbps(raw.median)),
       });
@@ -144,11 +149,12 @@ export async function benchThroughput(plan: Plan): Promise<Section> {
       `Median of ${plan.throughputReps} runs each, raw and live interleaved, a fresh process per ` +
       "run. Receive: the peer sends, the client counts bytes (raw Deno: `conn.read` into one " +
       "reused 64 KiB buffer; raw Bun: the `data` handler, which gets a new chunk each time; " +
-      "LiveConnection: `for await` over `readable`, or a BYOB reader reusing one 64 KiB buffer). " +
+      "LiveConnection: `for await` over `readable`; `conn.read` or a BYOB reader, each reusing " +
+      "one 64 KiB buffer). " +
       "Send: the client writes 64 KiB chunks, then FIN; timed until the peer reports the count " +
       "(raw Deno: `conn.write`; raw Bun: `socket.write` + `drain`; live: `await conn.write`). " +
       "The peer is a Bun node:net server in another process. The receive target compares like " +
-      "with like: in Deno the BYOB reader (one reused buffer, as the raw loop), in Bun `for " +
+      "with like: in Deno `conn.read` (the raw loop's own call, one reused buffer), in Bun `for " +
       "await` (a new chunk each time, as Bun's handler); every row is shown. Deno's own " +
       "`conn.readable` is measured too (informational).",
     ],

@@ -2,9 +2,10 @@
  * Bulk transfer over loopback through a sockalive connection or the runtime's own socket, in
  * Deno or Bun.
  *
- * Argument: JSON { kind: "live" | "byob" | "raw" | "stream", dir: "recv" | "send", hostname, port,
- * bytes }. "live" reads a LiveConnection with `for await` (a new chunk each time), "byob" with a
- * BYOB reader reusing one 64 KiB buffer (receive only), "stream" is Deno's own `conn.readable`.
+ * Argument: JSON { kind: "live" | "read" | "byob" | "raw" | "stream", dir: "recv" | "send",
+ * hostname, port, bytes }. "live" reads a LiveConnection with `for await` (a new chunk each
+ * time), "read" with `conn.read` into one reused 64 KiB buffer, "byob" with a BYOB reader reusing
+ * one 64 KiB buffer (receive only); "stream" is Deno's own `conn.readable`.
  * "recv": the peer (source) sends `bytes` then FIN; timed from open to end of stream.
  * "send": we write `bytes` in 64 KiB chunks, then FIN; timed until the peer (sink) replies with
  * the count it received. Prints {"type":"result","ms","bytes"}.
@@ -16,7 +17,7 @@ import { connect } from "../mod.ts";
 import { args, bunConnect, type BunRawSocket, emit, isBun } from "./common.ts";
 
 const config = JSON.parse(args()[0]) as {
-  kind: "live" | "byob" | "raw" | "stream";
+  kind: "live" | "read" | "byob" | "raw" | "stream";
   dir: "recv" | "send";
   hostname: string;
   port: number;
@@ -47,7 +48,20 @@ async function live(): Promise<{ ms: number; moved: number }> {
   return { ms, moved };
 }
 
-/** A LiveConnection read the way the raw Deno loop reads: into one buffer, reused. */
+/** A LiveConnection read as the raw Deno loop reads: `read` into one buffer, reused. */
+async function liveRead(): Promise<{ ms: number; moved: number }> {
+  const conn = connect({ hostname, port, keepAlive: { idle: 10_000, interval: 2000, count: 5 } });
+  await conn.opened;
+  const start = performance.now();
+  let moved = 0;
+  const buffer = new Uint8Array(CHUNK);
+  for (let n = await conn.read(buffer); n !== null; n = await conn.read(buffer)) moved += n;
+  const ms = performance.now() - start;
+  await conn.close();
+  return { ms, moved };
+}
+
+/** A LiveConnection read with a BYOB reader, one buffer reused. */
 async function liveByob(): Promise<{ ms: number; moved: number }> {
   const conn = connect({ hostname, port, keepAlive: { idle: 10_000, interval: 2000, count: 5 } });
   await conn.opened;
@@ -149,6 +163,8 @@ async function streamDeno(): Promise<{ ms: number; moved: number }> {
 
 const result = config.kind === "live"
   ? await live()
+  : config.kind === "read"
+  ? await liveRead()
   : config.kind === "byob"
   ? await liveByob()
   : config.kind === "stream"

@@ -196,6 +196,9 @@ export class LiveConnection implements AsyncDisposable {
   #readableDone = false;
   #discard = false;
   #pendingError: Error | undefined;
+  // A read() waiting for bytes; reads through read() and through `readable` exclude each other.
+  #direct: DirectRead | undefined;
+  #directUsed = false;
   #paused = false;
   #overflow = false;
   #pausedTimer: ReturnType<typeof setInterval> | undefined;
@@ -385,6 +388,9 @@ export class LiveConnection implements AsyncDisposable {
    * ```
    */
   get readable(): ReadableStream<Uint8Array> {
+    if (this.#directUsed && !this.#readable) {
+      throw new TypeError("Cannot use readable: the connection is read with read()");
+    }
     return this.#readable ??= new ReadableStream({
       type: "bytes",
       start: (controller) => {
@@ -404,6 +410,65 @@ export class LiveConnection implements AsyncDisposable {
         this.#unpause();
       },
     }, { highWaterMark: this.#maxBuffered });
+  }
+
+  /**
+   * Reads into `buffer`, as `Deno.Conn.read` does: resolves with the number of bytes read (at
+   * least 1), or `null` once the peer has sent FIN or the connection was closed locally; after
+   * a break it rejects with {@linkcode ConnectionClosedError}, once every byte before the break
+   * has been read. One read at a time. Where the runtime reads by call (Deno), the socket is read
+   * straight into `buffer`: the fastest way to receive, with one buffer reused. A connection is
+   * read either with `read()` or through `readable`, not both.
+   *
+   * @example
+   * ```ts ignore
+   * import { connect } from "@sockalive/sockalive";
+   * const conn = connect({ port: 7000 });
+   * const buffer = new Uint8Array(64 * 1024);
+   * for (let n = await conn.read(buffer); n !== null; n = await conn.read(buffer)) {
+   *   console.log(n, "bytes");
+   * }
+   * ```
+   */
+  read(buffer: Uint8Array): Promise<number | null> {
+    if (!(buffer instanceof Uint8Array)) {
+      return Promise.reject(new TypeError("Cannot read: expected a Uint8Array"));
+    }
+    if (this.#readable) {
+      return Promise.reject(
+        new TypeError("Cannot read: the connection is read through readable"),
+      );
+    }
+    if (this.#direct) {
+      return Promise.reject(new TypeError("Cannot read: another read is still waiting"));
+    }
+    this.#directUsed = true;
+    if (buffer.byteLength === 0) return Promise.resolve(0);
+    const n = this.#takeEarly(buffer);
+    if (n > 0) return Promise.resolve(n);
+    if (this.#pendingError) return Promise.reject(this.#pendingError);
+    if (this.#endedEarly || this.#readableDone) return Promise.resolve(null);
+    return new Promise((resolve, reject) => (this.#direct = { view: buffer, resolve, reject }));
+  }
+
+  /** Moves bytes received before read() asked into `buffer`; returns how many. */
+  #takeEarly(buffer: Uint8Array): number {
+    const early = this.#early;
+    if (!early) return 0;
+    let n = 0;
+    while (early.length > 0 && n < buffer.byteLength) {
+      const chunk = early[0];
+      const take = Math.min(chunk.byteLength, buffer.byteLength - n);
+      buffer.set(take === chunk.byteLength ? chunk : chunk.subarray(0, take), n);
+      n += take;
+      if (take === chunk.byteLength) early.shift();
+      else early[0] = chunk.subarray(take);
+    }
+    this.#earlyBytes -= n;
+    if (early.length === 0) this.#early = undefined;
+    // Room again below the limit: take bytes from the kernel again.
+    if (this.#earlyBytes < this.#maxBuffered) this.#unpause();
+    return n;
   }
 
   /** A stream view of {@linkcode LiveConnection.write}; closing it half-closes (sends FIN). */
@@ -561,8 +626,9 @@ export class LiveConnection implements AsyncDisposable {
     };
   }
 
-  /** The buffer of a BYOB read the consumer is waiting on, if any (see `readable`). */
+  /** The buffer of a read() or BYOB read the consumer is waiting on, if any. */
   #destination(): Uint8Array | undefined {
+    if (this.#direct) return this.#direct.view;
     if (this.#discard || this.#readableDone) return undefined;
     const view = this.#controller?.byobRequest?.view;
     return view ? view as Uint8Array : undefined;
@@ -570,6 +636,12 @@ export class LiveConnection implements AsyncDisposable {
 
   #filled(n: number): void {
     this.#bytesRead += n;
+    const direct = this.#direct;
+    if (direct) {
+      this.#direct = undefined;
+      direct.resolve(n);
+      return;
+    }
     // The consumer may have cancelled meanwhile: then the read is no longer wanted.
     if (this.#discard || this.#readableDone) return;
     this.#controller?.byobRequest?.respond(n);
@@ -578,6 +650,16 @@ export class LiveConnection implements AsyncDisposable {
   #onData(chunk: Uint8Array): void {
     this.#bytesRead += chunk.byteLength;
     if (this.#discard || this.#readableDone || chunk.byteLength === 0) return;
+    const direct = this.#direct;
+    if (direct) {
+      // A read() is waiting: fill it; what does not fit waits for the next read().
+      const take = Math.min(chunk.byteLength, direct.view.byteLength);
+      direct.view.set(take === chunk.byteLength ? chunk : chunk.subarray(0, take));
+      this.#direct = undefined;
+      direct.resolve(take);
+      if (take === chunk.byteLength) return;
+      chunk = chunk.subarray(take);
+    }
     let room: number;
     if (this.#controller) {
       this.#controller.enqueue(chunk);
@@ -647,6 +729,9 @@ export class LiveConnection implements AsyncDisposable {
   #endReadable(): void {
     if (this.#readableDone) return;
     this.#readableDone = true;
+    // A read() waits only when nothing is queued: it gets the end now.
+    this.#direct?.resolve(null);
+    this.#direct = undefined;
     if (this.#controller) {
       this.#controller.close();
       // A BYOB read still waiting learns of the end only through this (Streams spec).
@@ -700,6 +785,9 @@ export class LiveConnection implements AsyncDisposable {
     if (info.state === "broken") {
       if (!this.#readableDone) {
         this.#pendingError = brokenError(info);
+        // A read() waits only when nothing is queued: it gets the break now.
+        this.#direct?.reject(this.#pendingError);
+        this.#direct = undefined;
         this.#onPull();
       }
     } else {
@@ -751,6 +839,13 @@ export class LiveConnection implements AsyncDisposable {
       fd: this.#fd,
     };
   }
+}
+
+/** A read() waiting for bytes. */
+interface DirectRead {
+  view: Uint8Array;
+  resolve(n: number | null): void;
+  reject(error: unknown): void;
 }
 
 /**

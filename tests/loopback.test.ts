@@ -259,6 +259,75 @@ test(
   opts,
 );
 
+test("loopback: read() with one reused buffer gets 1 MiB intact, then null", async () => {
+  await withPeer(async (peer, port) => {
+    const conn = connect({ port });
+    await conn.opened;
+    await peer.waitFor(/^ACCEPTED/);
+    // Sent before anyone reads: whatever arrives first waits for read(), nothing is lost.
+    await command(peer, "send 5000");
+    await sleep(100);
+    const received = new Uint8Array(5000 + (1 << 20));
+    const buffer = new Uint8Array(1000);
+    let total = 0;
+    while (total < 5000) {
+      const n = await conn.read(buffer);
+      assert.ok(n !== null && n > 0 && n <= 1000);
+      received.set(buffer.subarray(0, n), total);
+      total += n;
+    }
+    assert.equal(total, 5000);
+    assert.ok(isPattern(received.subarray(0, 5000)));
+    await command(peer, `send ${1 << 20}`);
+    await command(peer, "close");
+    const big = new Uint8Array(64 * 1024);
+    for (let n = await conn.read(big); n !== null; n = await conn.read(big)) {
+      received.set(big.subarray(0, n), total);
+      total += n;
+    }
+    assert.equal(total, 5000 + (1 << 20));
+    assert.ok(isPattern(received.subarray(5000)), "bytes arrive intact and in order");
+    assert.equal(await conn.read(big), null, "stays at the end");
+    assert.deepEqual([(await conn.closed).state, conn.bytesRead], ["closed-gracefully", total]);
+  });
+}, opts);
+
+test(
+  "loopback: a waiting read() gets null at FIN and rejects at RST; read() and readable exclude each other",
+  async () => {
+    await withPeer(async (peer, port) => {
+      const conn = connect({ port });
+      await assert.rejects(conn.read("not bytes" as never), TypeError);
+      const waiting = conn.read(new Uint8Array(100)); // before open: waits for it
+      await assert.rejects(conn.read(new Uint8Array(100)), TypeError, "one read at a time");
+      assert.throws(() => conn.readable, TypeError);
+      await conn.opened;
+      await peer.waitFor(/^ACCEPTED/);
+      await command(peer, "close");
+      assert.equal(await waiting, null);
+    });
+    await withPeer(async (peer, port) => {
+      const conn = connect({ port });
+      await conn.opened;
+      await peer.waitFor(/^ACCEPTED/);
+      const rejected = assert.rejects(
+        conn.read(new Uint8Array(100)),
+        (e: unknown) => e instanceof ConnectionClosedError && e.code === "ECONNRESET",
+      );
+      await command(peer, "reset");
+      await rejected;
+      await assert.rejects(conn.read(new Uint8Array(100)), ConnectionClosedError, "and after");
+    });
+    await withPeer(async (_peer, port) => {
+      const conn = connect({ port });
+      void conn.readable;
+      await assert.rejects(conn.read(new Uint8Array(10)), TypeError);
+      await conn.close();
+    });
+  },
+  opts,
+);
+
 test("loopback: nothing listening: opened rejects, broken ECONNREFUSED", async () => {
   // Find a port nobody listens on: listen, note it, close.
   const { peer, port } = await startPeer();
