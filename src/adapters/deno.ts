@@ -263,6 +263,9 @@ class DenoTransport implements Transport, ReadinessListener {
     try {
       for (;;) {
         if (this.#closed || this.#paused) return;
+        // #readOnce stays a separate async step on purpose: the turn it takes after handing a
+        // read to the consumer lets the consumer ask for its next read before the check below,
+        // so bulk reads go straight into its buffer (inlining it measured 0.55x instead of 0.93x).
         const more = await this.#readOnce();
         if (more === undefined) return;
         if (this.#token === undefined) break; // the monitor failed meanwhile
