@@ -91,7 +91,8 @@ export function setInt(
   option: SocketOptionName,
 ): void {
   // Int32Array uses the host's byte order, which is what the kernel expects for a C int.
-  const errno = calls.setsockopt(fd, level, name, new Uint8Array(new Int32Array([value]).buffer));
+  INT[0] = value;
+  const errno = calls.setsockopt(fd, level, name, INT_BYTES);
   if (errno !== 0) throw optionError(platform, "setsockopt", option, errno, value);
 }
 
@@ -104,12 +105,18 @@ export function getInt(
   name: number,
   option: SocketOptionName,
 ): number {
-  const buf = new Uint8Array(4);
-  const result = calls.getsockopt(fd, level, name, buf);
+  INT[0] = 0;
+  const result = calls.getsockopt(fd, level, name, INT_BYTES);
   if (result < 0) throw optionError(platform, "getsockopt", option, -result);
   // Some stacks answer a boolean option with a single byte.
-  return result === 1 ? buf[0] : new Int32Array(buf.buffer)[0];
+  return result === 1 ? INT_BYTES[0] : INT[0];
 }
+
+// One C int of scratch for every option call: the calls are synchronous and nothing runs in
+// between, and opening many connections at once should not make garbage for the collector (its
+// young generation grows with allocation, and that shows in memory per connection).
+const INT = new Int32Array(1);
+const INT_BYTES = new Uint8Array(INT.buffer);
 
 /** The error for a failed option call, named after its errno. */
 export function optionError(

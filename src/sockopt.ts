@@ -49,6 +49,7 @@ export interface ResolvedTarget {
 }
 
 const SOCKADDR_SIZE = 128;
+const SOCKADDR = new Uint8Array(SOCKADDR_SIZE);
 
 /**
  * Whether `fd` is, right now, a stream socket with exactly these local and peer addresses.
@@ -61,7 +62,8 @@ export function matches(
   local: Endpoint,
   remote: Endpoint,
 ): boolean {
-  const buf = new Uint8Array(SOCKADDR_SIZE);
+  // Scratch shared by every call (synchronous; see platform.ts's INT for why).
+  const buf = SOCKADDR.fill(0);
   const localLength = calls.getsockname(fd, buf);
   if (localLength < 0) return false;
   const gotLocal = decodeSockaddr(buf, localLength, platform.families);

@@ -89,9 +89,10 @@ export const linux: Platform = {
     };
   },
   isStream(calls: SocketCalls, fd: Descriptor): boolean {
-    const buf = new Uint8Array(4);
-    return calls.getsockopt(fd, SOL_SOCKET, SO_TYPE, buf) === 4 &&
-      new Int32Array(buf.buffer)[0] === SOCK_STREAM;
+    // Scratch shared by every call (synchronous; see platform.ts's INT for why).
+    SOCKET_TYPE[0] = 0;
+    return calls.getsockopt(fd, SOL_SOCKET, SO_TYPE, SOCKET_TYPE_BYTES) === 4 &&
+      SOCKET_TYPE[0] === SOCK_STREAM;
   },
   cookie(calls: SocketCalls, fd: Descriptor): bigint | undefined {
     const buf = new Uint8Array(8);
@@ -107,3 +108,6 @@ export const linux: Platform = {
     return revents & (POLLRDHUP | POLLERR | POLLHUP | POLLNVAL) ? "ended" : "open";
   },
 };
+
+const SOCKET_TYPE = new Int32Array(1);
+const SOCKET_TYPE_BYTES = new Uint8Array(SOCKET_TYPE.buffer);
