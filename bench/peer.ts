@@ -6,6 +6,7 @@
  *   hold    accept and keep every connection open; read and discard; never write
  *   source  send BYTES on each connection, then FIN
  *   sink    read and count until FIN, then reply with the count as a line and FIN
+ *   echo    write back every byte received
  * Prints {"type":"listening","port":N}, then {"type":"count","open":N} every second while the
  * number of open connections changes.
  *
@@ -46,6 +47,8 @@ const server = net.createServer({ noDelay: true }, (socket) => {
     let count = 0;
     socket.on("data", (chunk: Uint8Array) => (count += chunk.byteLength));
     socket.on("end", () => socket.end(`${count}\n`));
+  } else if (mode === "echo") {
+    socket.on("data", (chunk: Uint8Array) => socket.write(chunk));
   } else {
     throw new Error(`unknown mode ${mode}`);
   }

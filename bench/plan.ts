@@ -21,6 +21,8 @@ export interface Plan {
   throughputReps: number;
   memoryN: number;
   memoryWarm: number;
+  /** Request/response rounds per latency run. */
+  latencyRounds: number;
 }
 
 /** The full benchmark, as the issue specifies it. */
@@ -37,6 +39,7 @@ export const FULL: Plan = {
   throughputReps: 11,
   memoryN: 10_000,
   memoryWarm: 200,
+  latencyRounds: 20_000,
 };
 
 /** Every benchmark at a tiny size: well under a minute in total. */
@@ -53,6 +56,7 @@ export const SMOKE: Plan = {
   throughputReps: 1,
   memoryN: 200,
   memoryWarm: 20,
+  latencyRounds: 500,
 };
 
 /** A markdown table. */

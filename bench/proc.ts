@@ -172,7 +172,7 @@ export function installSignalCleanup(): void {
 /** Starts a peer (bench/peer.ts) and returns it with its port. */
 export async function startPeer(
   runtime: RuntimeId,
-  mode: "hold" | "source" | "sink",
+  mode: "hold" | "source" | "sink" | "echo",
   host: string,
   port: number,
   prefix: string[] = [],

@@ -4,7 +4,7 @@
  *   deno run -A bench/run.ts            full run; writes bench/results.json and BENCHMARKS.md
  *   deno run -A bench/run.ts --smoke    every benchmark at tiny size (also SOCKALIVE_BENCH=smoke);
  *                                       writes bench/out/results.smoke.json
- *   --only=detect,scale,lookup,throughput,memory   a subset (results go to bench/out/)
+ *   --only=detect,scale,lookup,throughput,memory,latency   a subset (results go to bench/out/)
  *
  * Every benchmark runs its contenders as child processes (Deno and Bun), prints a table, stops
  * by itself and deletes its namespaces, also on failure or Ctrl-C.
@@ -18,6 +18,7 @@ import process from "node:process";
 import { netnsUnavailable } from "../tools/netns.ts";
 import { benchDetect } from "./detect.ts";
 import { benchLookup } from "./lookup.ts";
+import { benchLatency } from "./latency.ts";
 import { benchMemory } from "./memory.ts";
 import { FULL, type Section, SMOKE } from "./plan.ts";
 import { cleanupAll, installSignalCleanup, runtimeVersion } from "./proc.ts";
@@ -27,7 +28,7 @@ import { benchThroughput } from "./throughput.ts";
 const argv = process.argv.slice(2);
 const smoke = argv.includes("--smoke") || process.env.SOCKALIVE_BENCH === "smoke";
 const onlyArg = argv.find((a) => a.startsWith("--only="))?.slice("--only=".length);
-const ALL = ["detect", "scale", "lookup", "throughput", "memory"] as const;
+const ALL = ["detect", "scale", "lookup", "throughput", "memory", "latency"] as const;
 const only = onlyArg ? onlyArg.split(",") : [...ALL];
 for (const name of only) {
   if (!(ALL as readonly string[]).includes(name)) {
@@ -67,6 +68,7 @@ const runners: Record<(typeof ALL)[number], () => Promise<Section | Section[]>> 
   lookup: () => benchLookup(plan),
   throughput: () => benchThroughput(plan),
   memory: () => benchMemory(plan),
+  latency: () => benchLatency(plan),
 };
 for (const name of ALL) {
   if (!only.includes(name)) continue;
