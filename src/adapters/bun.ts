@@ -319,7 +319,11 @@ class BunTransport implements Transport {
       const left = w.bytes.byteLength - w.offset;
       const n = left === 0 ? 0 : socket.write(w.bytes, w.offset, left);
       if (n < 0) {
-        this.#failWrites(new Error("The socket is closed"));
+        // Bun has closed the socket, and its close event, which carries the reason (ETIMEDOUT,
+        // ECONNRESET), is on its way: the writes fail with that reason, not with a guess (a
+        // write racing the event used to break the connection as EIO). If no event comes
+        // within a second, they fail anyway.
+        setTimeout(() => this.#failWrites(new Error("The socket is closed")), 1000);
         return;
       }
       w.offset += n;
