@@ -11,7 +11,7 @@ import { TestNet } from "../tools/netns.ts";
 import { fmt, type Plan, ratio, type Section, table } from "./plan.ts";
 import { Child, progress, runtimeArgv, type RuntimeId, startPeer, track, untrack } from "./proc.ts";
 
-type Kind = "raw" | "live" | "live-pending";
+type Kind = "raw" | "live" | "live-stream" | "live-pending";
 
 interface Run {
   runtime: RuntimeId;
@@ -34,8 +34,8 @@ export async function benchLatency(plan: Plan): Promise<Section> {
     try {
       for (const runtime of ["deno", "bun"] as const) {
         const kinds: Kind[] = runtime === "deno"
-          ? ["raw", "live", "live-pending"]
-          : ["raw", "live"];
+          ? ["raw", "live", "live-stream", "live-pending"]
+          : ["raw", "live", "live-stream"];
         const byKind = new Map<Kind, Run>(
           kinds.map((kind) => [kind, { runtime, kind, p50: [], p90: [], p99: [] }]),
         );
@@ -73,6 +73,10 @@ export async function benchLatency(plan: Plan): Promise<Section> {
   const readAs = (runtime: RuntimeId, kind: Kind) =>
     kind === "raw"
       ? `raw socket (${runtime === "deno" ? "`conn.read`" : "`data` handler"})`
+      : kind === "live-stream"
+      ? `LiveConnection, \`readable\` (as \`for await\`)${
+        runtime === "deno" ? "; Linux: each reply through the shared wait" : ""
+      }`
       : kind === "live-pending"
       ? "LiveConnection, `conn.read`, a read always pending (as on macOS, Windows)"
       : runtime === "deno"
@@ -97,10 +101,11 @@ export async function benchLatency(plan: Plan): Promise<Section> {
       `Each run: ${plan.latencyRounds} round trips (write 64 bytes, read until the echo peer ` +
       `has sent them back), after a warm-up; median of ${plan.smoke ? 1 : REPS} runs of each ` +
       "percentile, kinds interleaved, a fresh process per run. No target: this shows what " +
-      "reading through a LiveConnection costs per message, and that the shared readiness wait " +
-      "of Deno on Linux (what lets an idle connection hold no read) costs nothing here: while a " +
-      "`read()` waits, the socket is read straight into its buffer, as with a read always " +
-      "pending (the way on macOS and Windows).",
+      "reading through a LiveConnection costs per message, and what the shared readiness wait " +
+      "of Deno on Linux (what lets an idle connection hold no read) costs: nothing with " +
+      "`read()` (while it waits, the socket is read straight into its buffer, as with a read " +
+      "always pending, the way on macOS and Windows), a trip through the monitor's thread per " +
+      "reply with `readable`.",
     ],
     data: { rounds: plan.latencyRounds, runs },
     targets: [],

@@ -279,6 +279,7 @@ export function epollPoller(
   return {
     watch: (fd, token, rearm) =>
       ctl(rearm ? linux.EPOLL_CTL_MOD : linux.EPOLL_CTL_ADD, fd, token, interest),
+    quiet: (fd, token) => ctl(linux.EPOLL_CTL_MOD, fd, token, linux.EPOLLONESHOT),
     unwatch: (fd) => ctl(linux.EPOLL_CTL_DEL, fd, 0, 0),
     readable(fd) {
       // struct pollfd as in posixCalls; POLLERR and POLLHUP count: a read reports them.

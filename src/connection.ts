@@ -448,7 +448,11 @@ export class LiveConnection implements AsyncDisposable {
     if (n > 0) return Promise.resolve(n);
     if (this.#pendingError) return Promise.reject(this.#pendingError);
     if (this.#endedEarly || this.#readableDone) return Promise.resolve(null);
-    return new Promise((resolve, reject) => (this.#direct = { view: buffer, resolve, reject }));
+    const waiting = new Promise<number | null>((resolve, reject) =>
+      this.#direct = { view: buffer, resolve, reject }
+    );
+    this.#transport?.wanted?.();
+    return waiting;
   }
 
   /** Moves bytes received before read() asked into `buffer`; returns how many. */
@@ -690,6 +694,7 @@ export class LiveConnection implements AsyncDisposable {
       return;
     }
     this.#unpause();
+    if (controller?.byobRequest) this.#transport?.wanted?.();
   }
 
   #unpause(): void {

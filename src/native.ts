@@ -52,6 +52,12 @@ export interface ReadinessPoller {
    * `token` once; `rearm` for a descriptor already watched. 0 on success, else the errno.
    */
   watch(fd: Descriptor, token: number, rearm: boolean): number;
+  /**
+   * Keeps `fd` watched but quiet for now (nothing but errors, which epoll always reports), while
+   * the caller reads it directly; re-arm with `watch(fd, token, true)`. 0 on success, else the
+   * errno.
+   */
+  quiet(fd: Descriptor, token: number): number;
   /** Stops watching `fd` (before it is closed). 0 on success, else the errno. */
   unwatch(fd: Descriptor): number;
   /** Whether a read on `fd` would return at once (bytes, FIN or error), without waiting. */

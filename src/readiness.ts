@@ -37,6 +37,7 @@ const MAX_FAILED_WAITS = 5;
  * let report: ((tokens: number[]) => void) | undefined;
  * const poller: ReadinessPoller = {
  *   watch: () => 0,
+ *   quiet: () => 0,
  *   unwatch: () => 0,
  *   readable: () => false,
  *   wait: () => new Promise((resolve) => (report = resolve)),
@@ -86,6 +87,11 @@ export class ReadinessMonitor {
   rearm(fd: Descriptor, token: number): boolean {
     return !this.#failed && this.#listeners.has(token) &&
       this.#poller.watch(fd, token, true) === 0;
+  }
+
+  /** Quiets the watch while the caller reads `fd` directly (see ReadinessPoller.quiet). */
+  quiet(fd: Descriptor, token: number): void {
+    if (!this.#failed && this.#listeners.has(token)) this.#poller.quiet(fd, token);
   }
 
   /** Whether a read on `fd` would return at once (bytes, FIN or error). */

@@ -42,6 +42,12 @@ export interface Transport {
   found?(fd: Descriptor): void;
   /** Starts reading; keeps a read pending until paused, ended, failed or closed. */
   start(sink: TransportSink): void;
+  /**
+   * The consumer now waits with a buffer of its own ({@linkcode TransportSink.destination}). A
+   * transport that waits for readiness rather than keeping a read pending may start reading into
+   * it at once, so the reply it waits for does not go through the readiness wait first.
+   */
+  wanted?(): void;
   /** Stops taking bytes from the kernel (backpressure). */
   pause(): void;
   /** Takes bytes from the kernel again. */

@@ -22,7 +22,9 @@ import {
   type CloseInfo,
   connect,
   ConnectionClosedError,
+  type ConnectOptions,
   getKeepAlive,
+  type LiveConnection,
   type NativeConnection,
   setKeepAlive,
   SocketOptionError,
@@ -45,6 +47,14 @@ function keepaliveTimer(line: string): number[] {
   const value = Number(m[2] ?? 0);
   if (m[3] === "ms") return [minutes + value / 1000, minutes + value];
   return [minutes + value];
+}
+
+/** Connects to the python peer and waits until both ends have the connection. */
+async function openTo(peer: Proc, options: ConnectOptions): Promise<LiveConnection> {
+  const conn = connect(options);
+  await conn.opened;
+  await peer.waitFor(/^ACCEPTED/);
+  return conn;
 }
 
 function record(
@@ -92,9 +102,7 @@ test("loopback: setKeepAlive sets each option on a native socket and reads it ba
 
 test("loopback: ss, an outside witness, sees the keepalive timer the library set", async () => {
   await withPeer(async (peer, port) => {
-    const conn = connect({ port, keepAlive: { idle: 7000, interval: 2000, count: 4 } });
-    await conn.opened;
-    await peer.waitFor(/^ACCEPTED/);
+    const conn = await openTo(peer, { port, keepAlive: { idle: 7000, interval: 2000, count: 4 } });
     const seconds = keepaliveTimer(await ssLine(conn.localAddr!.port));
     assert.ok(
       seconds.some((s) => s > 5 && s <= 7),
@@ -117,9 +125,7 @@ test("loopback: ss, an outside witness, sees the keepalive timer the library set
 
 test("loopback: keepAlive false turns probing off, and ss shows no keepalive timer", async () => {
   await withPeer(async (peer, port) => {
-    const conn = connect({ port, keepAlive: false });
-    await conn.opened;
-    await peer.waitFor(/^ACCEPTED/);
+    const conn = await openTo(peer, { port, keepAlive: false });
     assert.equal(conn.keepAlive!.enabled, false);
     assert.doesNotMatch(await ssLine(conn.localAddr!.port), /keepalive/);
     await conn.close();
@@ -175,9 +181,7 @@ test(
   "loopback: a BYOB reader gets 1 MiB intact in its own buffer, reused read after read",
   async () => {
     await withPeer(async (peer, port) => {
-      const conn = connect({ port });
-      await conn.opened;
-      await peer.waitFor(/^ACCEPTED/);
+      const conn = await openTo(peer, { port });
       await command(peer, `send ${1 << 20}`);
       await command(peer, "close");
       const reader = conn.readable.getReader({ mode: "byob" });
@@ -207,9 +211,7 @@ test(
   "loopback: a BYOB read waiting when the peer ends resolves done; when it resets, rejects",
   async () => {
     await withPeer(async (peer, port) => {
-      const conn = connect({ port });
-      await conn.opened;
-      await peer.waitFor(/^ACCEPTED/);
+      const conn = await openTo(peer, { port });
       const reader = conn.readable.getReader({ mode: "byob" });
       const waiting = reader.read(new Uint8Array(1024));
       await sleep(100);
@@ -219,9 +221,7 @@ test(
       assert.equal((await conn.closed).by, "peer");
     });
     await withPeer(async (peer, port) => {
-      const conn = connect({ port });
-      await conn.opened;
-      await peer.waitFor(/^ACCEPTED/);
+      const conn = await openTo(peer, { port });
       const reader = conn.readable.getReader({ mode: "byob" });
       // Handled from the start: the read may reject before the peer confirms the reset.
       const rejected = assert.rejects(
@@ -241,9 +241,7 @@ test(
   "loopback: cancelling a BYOB read drops the bytes but keeps the connection monitored",
   async () => {
     await withPeer(async (peer, port) => {
-      const conn = connect({ port });
-      await conn.opened;
-      await peer.waitFor(/^ACCEPTED/);
+      const conn = await openTo(peer, { port });
       const reader = conn.readable.getReader({ mode: "byob" });
       const waiting = reader.read(new Uint8Array(1024));
       await reader.cancel();
@@ -261,9 +259,7 @@ test(
 
 test("loopback: read() with one reused buffer gets 1 MiB intact, then null", async () => {
   await withPeer(async (peer, port) => {
-    const conn = connect({ port });
-    await conn.opened;
-    await peer.waitFor(/^ACCEPTED/);
+    const conn = await openTo(peer, { port });
     // Sent before anyone reads: whatever arrives first waits for read(), nothing is lost.
     await command(peer, "send 5000");
     await sleep(100);
@@ -307,9 +303,7 @@ test(
       assert.equal(await waiting, null);
     });
     await withPeer(async (peer, port) => {
-      const conn = connect({ port });
-      await conn.opened;
-      await peer.waitFor(/^ACCEPTED/);
+      const conn = await openTo(peer, { port });
       const rejected = assert.rejects(
         conn.read(new Uint8Array(100)),
         (e: unknown) => e instanceof ConnectionClosedError && e.code === "ECONNRESET",
@@ -347,9 +341,7 @@ test("loopback: nothing listening: opened rejects, broken ECONNREFUSED", async (
 
 test("loopback: local close -> closed-gracefully by local; the peer sees FIN", async () => {
   await withPeer(async (peer, port) => {
-    const conn = connect({ port });
-    await conn.opened;
-    await peer.waitFor(/^ACCEPTED/);
+    const conn = await openTo(peer, { port });
     await conn.write(new TextEncoder().encode("bye"));
     const info = await conn.close();
     assert.equal(info.state, "closed-gracefully");
@@ -378,9 +370,7 @@ test("loopback: close while connecting -> closed-gracefully by local, opened rej
 
 test("loopback: a consumer that never reads cannot hide the end; nothing is lost", async () => {
   await withPeer(async (peer, port) => {
-    const conn = connect({ port, maxBufferedBytes: 1024 });
-    await conn.opened;
-    await peer.waitFor(/^ACCEPTED/);
+    const conn = await openTo(peer, { port, maxBufferedBytes: 1024 });
     await command(peer, "send 4096");
     // Reads start small and grow, so the pause comes somewhere past the 1 KiB limit.
     await sleep(300);
@@ -403,9 +393,7 @@ test("loopback: a consumer that never reads cannot hide the end; nothing is lost
 
 test("loopback: a reset while the consumer is not reading is still reported", async () => {
   await withPeer(async (peer, port) => {
-    const conn = connect({ port, maxBufferedBytes: 16 * 1024 });
-    await conn.opened;
-    await peer.waitFor(/^ACCEPTED/);
+    const conn = await openTo(peer, { port, maxBufferedBytes: 16 * 1024 });
     await command(peer, `send ${256 * 1024}`);
     await command(peer, "reset");
     const info = await conn.closed;
@@ -492,9 +480,7 @@ if (!isBun) {
     async () => {
       await withPeer(async (peer, port) => {
         const before = watchedConnections();
-        const conn = connect({ port });
-        await conn.opened;
-        await peer.waitFor(/^ACCEPTED/);
+        const conn = await openTo(peer, { port });
         // One epoll watch per connection instead of one pending read (see src/readiness.ts).
         assert.equal(watchedConnections(), before + (Deno.build.os === "linux" ? 1 : 0));
         // Request/response rounds: each reply arrives after the watch was armed again.
@@ -527,9 +513,7 @@ if (!isBun) {
       try {
         await withPeer(async (peer, port) => {
           const before = watchedConnections();
-          const conn = connect({ port, maxBufferedBytes: 1024 });
-          await conn.opened;
-          await peer.waitFor(/^ACCEPTED/);
+          const conn = await openTo(peer, { port, maxBufferedBytes: 1024 });
           assert.equal(watchedConnections(), before, "not watched: a read is pending instead");
           await command(peer, "send 40000");
           await command(peer, "close");
@@ -540,9 +524,7 @@ if (!isBun) {
           assert.ok(isPattern(bytes));
         });
         await withPeer(async (peer, port) => {
-          const conn = connect({ port });
-          await conn.opened;
-          await peer.waitFor(/^ACCEPTED/);
+          const conn = await openTo(peer, { port });
           await command(peer, "reset");
           const info = await conn.closed;
           assert.deepEqual([info.state, info.code], ["broken", "ECONNRESET"]);

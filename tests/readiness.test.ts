@@ -29,6 +29,10 @@ class FakePoller implements ReadinessPoller {
     this.calls.push(`${rearm ? "rearm" : "add"} ${fd} ${token}`);
     return this.watchResult;
   }
+  quiet(fd: number, token: number): number {
+    this.calls.push(`quiet ${fd} ${token}`);
+    return 0;
+  }
   unwatch(fd: number): number {
     this.calls.push(`unwatch ${fd}`);
     return 0;
@@ -79,6 +83,8 @@ test("readiness: reports reach the right listener; the wait runs only while some
   assert.equal(poller.waiting, true, "waits again while sockets are watched");
   assert.equal(monitor.rearm(11, tb), true);
   assert.equal(poller.calls.at(-1), `rearm 11 ${tb}`);
+  monitor.quiet(11, tb);
+  assert.equal(poller.calls.at(-1), `quiet 11 ${tb}`);
   poller.report([999]); // a token nobody holds (removed meanwhile): ignored
   await tick();
   assert.equal(monitor.remove(10, ta), undefined, "others are still watched");
@@ -219,9 +225,15 @@ for (const [arch, size, offset] of [["x86_64", 12, 4], ["aarch64", 16, 8]] as co
     });
     poller.watch(9, 7, true);
     assert.equal(fake.ctl[2].op, EPOLL_CTL_MOD);
+    poller.quiet(9, 7);
+    assert.deepEqual(fake.ctl[3], {
+      op: EPOLL_CTL_MOD,
+      fd: 9,
+      bytes: [...le32(EPOLLONESHOT), ...pad, 7, 0, 0, 0, 0, 0, 0, 0],
+    });
     poller.unwatch(9);
-    assert.equal(fake.ctl[3].op, EPOLL_CTL_DEL);
-    assert.equal(fake.ctl[3].fd, 9);
+    assert.equal(fake.ctl[4].op, EPOLL_CTL_DEL);
+    assert.equal(fake.ctl[4].fd, 9);
 
     // Two sockets and the eventfd report: the eventfd is drained, not reported.
     let waiting = poller.wait();

@@ -251,6 +251,15 @@ class DenoTransport implements Transport, ReadinessListener {
     if (!this.#closed && !this.#paused) void this.#drain();
   }
 
+  wanted(): void {
+    // The consumer waits with its own buffer: read into it now (a read that may wait, but holds
+    // only the consumer's memory) rather than after the monitor's report, a thread hop later;
+    // the watch is quieted meanwhile, so the reply does not also wake the monitor's thread.
+    if (this.#token === undefined || this.#closed || this.#paused || this.#reading) return;
+    denoMonitor()?.quiet(this.#fd!, this.#token);
+    void this.#drain();
+  }
+
   fallback(): void {
     this.#token = undefined;
     if (!this.#closed && !this.#reading) void this.#pump();
