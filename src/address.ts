@@ -77,11 +77,29 @@ export function parseIp(text: string): Uint8Array | undefined {
   return bytes;
 }
 
+/** Four dot-separated parts of one to three decimal digits, each at most 255. */
 function parseIpv4(s: string): number[] | undefined {
-  const parts = s.split(".");
-  if (parts.length !== 4) return undefined;
-  const bytes = parts.map((p) => /^\d{1,3}$/.test(p) ? Number(p) : 256);
-  return bytes.every((b) => b <= 255) ? bytes : undefined;
+  // By hand rather than split + regex: this runs twice for every connection opened.
+  const bytes = [0, 0, 0, 0];
+  let part = 0, digits = 0, value = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 46 /* . */) {
+      if (digits === 0 || part === 3) return undefined;
+      bytes[part++] = value;
+      digits = 0;
+      value = 0;
+    } else if (c >= 48 && c <= 57 && digits < 3) {
+      value = value * 10 + (c - 48);
+      if (value > 255) return undefined;
+      digits++;
+    } else {
+      return undefined;
+    }
+  }
+  if (digits === 0 || part !== 3) return undefined;
+  bytes[3] = value;
+  return bytes;
 }
 
 function mapped(v4: number[]): Uint8Array {
@@ -124,6 +142,34 @@ export function decodeSockaddr(
     return { address: raw.slice(8, 24), port };
   }
   return undefined;
+}
+
+/**
+ * Whether the sockaddr the kernel wrote (`length` bytes of `raw`) is `endpoint`, compared in
+ * place: {@linkcode decodeSockaddr} and {@linkcode sameEndpoint} without making anything (this
+ * runs for every candidate descriptor of every connection).
+ */
+export function sockaddrIs(
+  raw: Uint8Array,
+  length: number,
+  families: { inet: number; inet6: number; lengthByte: boolean },
+  endpoint: Endpoint,
+): boolean {
+  if (length < 8 || ((raw[2] << 8) | raw[3]) !== endpoint.port) return false;
+  const family = families.lengthByte ? raw[1] : raw[0] | (raw[1] << 8);
+  const address = endpoint.address;
+  if (family === families.inet) {
+    // IPv4 is compared as ::ffff:a.b.c.d, as decodeSockaddr maps it.
+    for (let i = 0; i < 10; i++) if (address[i] !== 0) return false;
+    if (address[10] !== 0xff || address[11] !== 0xff) return false;
+    for (let i = 0; i < 4; i++) if (address[12 + i] !== raw[4 + i]) return false;
+    return true;
+  }
+  if (family === families.inet6 && length >= 24) {
+    for (let i = 0; i < 16; i++) if (address[i] !== raw[8 + i]) return false;
+    return true;
+  }
+  return false;
 }
 
 /** Whether two endpoints are the same address and port. */

@@ -18,6 +18,7 @@ import {
 } from "./options.ts";
 import {
   applyKeepAlive,
+  applyValidKeepAlive,
   endpoints,
   matches,
   type ResolvedTarget,
@@ -138,6 +139,12 @@ export type StateChangeListener =
   | { handleEvent(event: StateChangeEvent): void };
 
 const DEFAULT_MAX_BUFFERED = 1 << 20;
+const TUNABLE_KEYS = ["idle", "interval", "count", "userTimeout"] as const;
+/** For each set of written keys (bit i: TUNABLE_KEYS[i]), the keys left to best effort. */
+const BEST_EFFORT: ReadonlyArray<ReadonlySet<keyof KeepAliveOptions>> = Array.from(
+  { length: 1 << TUNABLE_KEYS.length },
+  (_, written) => new Set(TUNABLE_KEYS.filter((_, bit) => (written & (1 << bit)) === 0)),
+);
 /** The private handlers {@linkcode Sink} calls; set by LiveConnection's static block. */
 let sinkTarget: {
   data(conn: LiveConnection, chunk: Uint8Array): void;
@@ -264,13 +271,16 @@ export class LiveConnection implements AsyncDisposable {
       );
     }
     const wanted = keepAliveRequest(keepAlive, runtime.platform().limits);
-    // Keys the caller did not write are defaults: applied where the OS can, never a failure.
-    const explicit = typeof keepAlive === "object" && keepAlive !== null
-      ? Object.keys(keepAlive)
-      : [];
-    const bestEffort = new Set(
-      (["idle", "interval", "count", "userTimeout"] as const).filter((k) => !explicit.includes(k)),
-    );
+    // Keys the caller did not write (own enumerable keys) are defaults: applied where the OS
+    // can, never a failure. One shared set per combination: nothing made per connection.
+    let written = 0;
+    if (typeof keepAlive === "object" && keepAlive !== null) {
+      for (let bit = 0; bit < TUNABLE_KEYS.length; bit++) {
+        const key = TUNABLE_KEYS[bit];
+        if (Object.prototype.propertyIsEnumerable.call(keepAlive, key)) written |= 1 << bit;
+      }
+    }
+    const bestEffort = BEST_EFFORT[written];
 
     this.#runtime = runtime;
     this.#maxBuffered = maxBuffered;
@@ -576,7 +586,7 @@ export class LiveConnection implements AsyncDisposable {
 
   async #open(
     where: { hostname: string; port: number },
-    wanted: KeepAliveOptions,
+    wanted: ValidKeepAlive,
     bestEffort: ReadonlySet<keyof KeepAliveOptions>,
   ): Promise<void> {
     let transport: Transport;
@@ -603,10 +613,11 @@ export class LiveConnection implements AsyncDisposable {
         found: transport.found && ((fd) => transport.found!(fd)),
       });
       this.#fd = target.fd;
-      this.#keepAlive = applyKeepAlive(
+      // `wanted` was validated by the constructor: applied as is.
+      this.#keepAlive = applyValidKeepAlive(
         platform,
         calls,
-        () => reverify(platform, calls, target),
+        reverify(platform, calls, target),
         wanted,
         bestEffort,
       );
@@ -894,11 +905,9 @@ function brokenError(info: CloseInfo): ConnectionClosedError {
 export function keepAliveRequest(
   keepAlive: KeepAliveOptions | boolean | undefined,
   limits: KeepAliveLimits,
-): KeepAliveOptions {
+): ValidKeepAlive {
   if (keepAlive === false) return { enabled: false };
-  if (keepAlive === undefined || keepAlive === true) {
-    return validateKeepAlive({ ...DEFAULT_KEEPALIVE }, limits);
-  }
+  if (keepAlive === undefined || keepAlive === true) return { ...validDefaults(limits) };
   if (typeof keepAlive !== "object" || keepAlive === null || Array.isArray(keepAlive)) {
     throw new TypeError(
       `Cannot connect: "keepAlive" must be an options object or a boolean, got ${
@@ -906,25 +915,36 @@ export function keepAliveRequest(
       }`,
     );
   }
-  // Validate what the caller wrote first, so errors name their own keys and values.
-  validateKeepAlive(keepAlive, limits);
-  // Issue 5: a key present with the value undefined is a key left out (validateKeepAlive treats
-  // it so). Spread as is, it replaced the default with undefined, the derived userTimeout became
-  // NaN, and the connection broke while opening: `{ count: undefined }` must mean the default.
-  const given = Object.fromEntries(
-    Object.entries(keepAlive).filter(([, value]) => value !== undefined),
-  ) as KeepAliveOptions;
-  const merged = validateKeepAlive({ ...DEFAULT_KEEPALIVE, ...given }, limits);
+  // Validate what the caller wrote, so errors name their own keys and values; the defaults fill
+  // in the rest, already validated (once per platform). Issue 5: a key present with the value
+  // undefined is a key left out; validateKeepAlive leaves it out of its result, so it cannot
+  // replace a default with undefined (that made the derived userTimeout NaN).
+  const given = validateKeepAlive(keepAlive, limits);
+  const merged = { ...validDefaults(limits), ...given };
   // A caller who sets idle/interval/count but not userTimeout means "this detection budget":
   // the data-in-flight timeout defaults to the same budget, computed from the rounded values the
   // kernel will hold, rather than to an unrelated default.
-  if (keepAlive.userTimeout === undefined && merged.enabled) {
+  if (given.userTimeout === undefined && merged.enabled) {
     merged.userTimeout = Math.min(
       limits.userTimeout[1],
       merged.idle! + merged.interval! * merged.count!,
     );
   }
   return merged;
+}
+
+/** Keepalive options as validated and rounded for a platform. */
+type ValidKeepAlive = ReturnType<typeof validateKeepAlive>;
+
+const defaultsByLimits = new WeakMap<KeepAliveLimits, ValidKeepAlive>();
+
+/** DEFAULT_KEEPALIVE validated for a platform, once. Callers copy it. */
+function validDefaults(limits: KeepAliveLimits): ValidKeepAlive {
+  let valid = defaultsByLimits.get(limits);
+  if (!valid) {
+    defaultsByLimits.set(limits, valid = validateKeepAlive({ ...DEFAULT_KEEPALIVE }, limits));
+  }
+  return valid;
 }
 
 function abortError(signal: AbortSignal): Error {

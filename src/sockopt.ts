@@ -9,13 +9,7 @@
  * @module
  */
 
-import {
-  decodeSockaddr,
-  type Endpoint,
-  sameEndpoint,
-  type SocketAddress,
-  toEndpoint,
-} from "./address.ts";
+import { type Endpoint, sockaddrIs, type SocketAddress, toEndpoint } from "./address.ts";
 import { SocketOptionError } from "./errors.ts";
 import type { Descriptor, SocketCalls } from "./native.ts";
 import { type KeepAliveInfo, type KeepAliveOptions, validateKeepAlive } from "./options.ts";
@@ -65,13 +59,9 @@ export function matches(
   // Scratch shared by every call (synchronous; see platform.ts's INT for why).
   const buf = SOCKADDR.fill(0);
   const localLength = calls.getsockname(fd, buf);
-  if (localLength < 0) return false;
-  const gotLocal = decodeSockaddr(buf, localLength, platform.families);
-  if (!gotLocal || !sameEndpoint(gotLocal, local)) return false;
+  if (localLength < 0 || !sockaddrIs(buf, localLength, platform.families, local)) return false;
   const remoteLength = calls.getpeername(fd, buf.fill(0));
-  if (remoteLength < 0) return false;
-  const gotRemote = decodeSockaddr(buf, remoteLength, platform.families);
-  if (!gotRemote || !sameEndpoint(gotRemote, remote)) return false;
+  if (remoteLength < 0 || !sockaddrIs(buf, remoteLength, platform.families, remote)) return false;
   // A connected UDP socket can have the same two addresses; only a stream socket will do.
   return platform.isStream(calls, fd);
 }
@@ -104,10 +94,10 @@ export function resolveTarget(
   target: SocketTarget,
 ): ResolvedTarget {
   const { local, remote } = endpoints(target);
-  const tried = new Set<Descriptor>();
+  const tried: Descriptor[] = [];
   for (const fd of target.hints()) {
-    if (tried.has(fd)) continue;
-    tried.add(fd);
+    if (tried.includes(fd)) continue;
+    tried.push(fd);
     if (matches(platform, calls, fd, local, remote)) {
       target.found?.(fd);
       return { local, remote, fd };
@@ -116,7 +106,9 @@ export function resolveTarget(
   let found: Descriptor | undefined;
   let foundCookie: bigint | undefined;
   for (const fd of target.scan?.() ?? []) {
-    if (fd === found || tried.has(fd) || !matches(platform, calls, fd, local, remote)) continue;
+    if (fd === found || tried.includes(fd) || !matches(platform, calls, fd, local, remote)) {
+      continue;
+    }
     if (found === undefined) {
       found = fd;
       foundCookie = platform.cookie(calls, fd);
@@ -169,13 +161,28 @@ export function applyKeepAlive(
   calls: SocketCalls,
   resolve: () => Descriptor,
   options: KeepAliveOptions,
-  bestEffort: ReadonlySet<keyof KeepAliveOptions> = new Set(),
+  bestEffort: ReadonlySet<keyof KeepAliveOptions> = NO_KEYS,
 ): KeepAliveInfo {
   const valid = validateKeepAlive(options, platform.limits);
-  const fd = resolve();
+  return applyValidKeepAlive(platform, calls, resolve(), valid, bestEffort);
+}
+
+/**
+ * {@linkcode applyKeepAlive} for options already validated against this platform's limits, on
+ * a descriptor verified by the caller just before.
+ */
+export function applyValidKeepAlive(
+  platform: Platform,
+  calls: SocketCalls,
+  fd: Descriptor,
+  valid: ReturnType<typeof validateKeepAlive>,
+  bestEffort: ReadonlySet<keyof KeepAliveOptions> = NO_KEYS,
+): KeepAliveInfo {
   platform.apply(calls, fd, valid, bestEffort);
   return platform.getKeepAlive(calls, fd);
 }
+
+const NO_KEYS: ReadonlySet<keyof KeepAliveOptions> = new Set();
 
 function format(address: SocketAddress): string {
   return address.hostname.includes(":")

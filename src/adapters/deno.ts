@@ -199,8 +199,6 @@ function targetOf(conn: DenoTcpConnLike): SocketTarget {
  */
 class DenoTransport implements Transport, ReadinessListener {
   readonly #conn: Deno.TcpConn;
-  readonly localAddr: SocketAddress;
-  readonly remoteAddr: SocketAddress;
   // Fields rather than closures: memory per idle connection is a target (BENCHMARKS.md).
   readonly #guess: Descriptor | undefined;
   #scanned = false;
@@ -217,12 +215,22 @@ class DenoTransport implements Transport, ReadinessListener {
   constructor(conn: Deno.TcpConn, guess?: Descriptor) {
     this.#conn = conn;
     this.#guess = guess;
-    this.localAddr = netAddr(conn.localAddr);
-    this.remoteAddr = netAddr(conn.remoteAddr);
   }
 
-  hints(): Iterable<Descriptor> {
-    return this.#guess === undefined ? denoHints.guesses() : [this.#guess, ...denoHints.guesses()];
+  // Made when asked (rarely: finding the socket, re-verifying it) rather than kept per
+  // connection; Deno keeps its own copy on the TcpConn.
+  get localAddr(): SocketAddress {
+    return netAddr(this.#conn.localAddr);
+  }
+
+  get remoteAddr(): SocketAddress {
+    return netAddr(this.#conn.remoteAddr);
+  }
+
+  *hints(): Iterable<Descriptor> {
+    // Lazily: the first guess nearly always verifies, and the rest need not be listed.
+    if (this.#guess !== undefined) yield this.#guess;
+    yield* denoHints.guesses();
   }
 
   scan(): Iterable<Descriptor> {
