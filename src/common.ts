@@ -32,6 +32,7 @@ export {
   ConnectionStateMachine,
   type TerminalState,
   type Transition,
+  type TransitionHandler,
   type TransitionObserver,
   TRANSITIONS,
 } from "./state.ts";

@@ -24,6 +24,7 @@ import {
   type ResolvedTarget,
   resolveTarget,
   reverify,
+  type SocketTarget,
 } from "./sockopt.ts";
 import {
   type CloseInfo,
@@ -32,6 +33,7 @@ import {
   isTerminal,
   reportObserverError,
   type Transition,
+  type TransitionHandler,
 } from "./state.ts";
 import type { Runtime, Transport, TransportSink } from "./transport.ts";
 import type { Descriptor } from "./native.ts";
@@ -152,6 +154,7 @@ let sinkTarget: {
   error(conn: LiveConnection, error: unknown): void;
   destination(conn: LiveConnection): Uint8Array | undefined;
   filled(conn: LiveConnection, n: number): void;
+  transition(conn: LiveConnection, t: Transition): void;
 };
 /** The longest delay setTimeout honours (longer ones fire at once). */
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -174,47 +177,161 @@ export class LiveConnection implements AsyncDisposable {
   // Memory per idle connection is a target (BENCHMARKS.md), and most connections are idle most
   // of the time: the promises, the readable stream, the listener map and the write chain are
   // created on first use, resolvers are dropped once used, and the transport's callbacks go
-  // through one small object (Sink) rather than a closure each.
+  // through one small object (Sink) rather than a closure each. State only some connections
+  // need lives in two objects made on first use (#c while connecting, #x after), behind private
+  // accessors below; an idle open connection has neither.
   readonly #runtime: Runtime;
   readonly #machine: ConnectionStateMachine;
-  #listeners: Map<StateChangeListener, { once: boolean }> | undefined;
   readonly #onListenerError: (error: unknown) => void;
-  // Only needed while connecting; dropped once the connection opens or ends.
-  #dialAbort: AbortController | undefined = new AbortController();
   #opened: Promise<void> | undefined;
-  #settleOpened: { resolve(): void; reject(error: unknown): void } | undefined;
-  #closed: Promise<CloseInfo> | undefined;
-  #resolveClosed: ((info: CloseInfo) => void) | undefined;
-  // Set while the transport is still releasing what it held after the end (see #finish).
-  #releasing: Promise<void> | undefined;
   #transport: Transport | undefined;
   // Only the descriptor is kept; the addresses it must carry are the transport's, converted
   // again when it is re-verified (rarely), rather than held per connection.
   #fd: Descriptor | undefined;
   #keepAlive: KeepAliveInfo | undefined;
-  #controller: ReadableByteStreamController | undefined;
-  #readable: ReadableStream<Uint8Array> | undefined;
-  // Bytes received before anyone asked for `readable`; handed to the stream when it is made.
-  #early: Uint8Array[] | undefined;
-  #earlyBytes = 0;
-  // The peer's FIN arrived before the stream was made: it closes once it has the early bytes.
-  #endedEarly = false;
-  #writable: WritableStream<Uint8Array> | undefined;
   #readableDone = false;
-  #discard = false;
-  #pendingError: Error | undefined;
-  // A read() waiting for bytes; reads through read() and through `readable` exclude each other.
-  #direct: DirectRead | undefined;
-  #directUsed = false;
   #paused = false;
-  #overflow = false;
-  #pausedTimer: ReturnType<typeof setInterval> | undefined;
-  #connectTimer: ReturnType<typeof setTimeout> | undefined;
-  #writeChain: Promise<void> | undefined;
   #bytesRead = 0;
   #bytesWritten = 0;
-  #removeAbortListener: (() => void) | undefined;
   readonly #maxBuffered: number;
+  readonly #sink: Sink;
+  #c: Connecting | undefined;
+  #x: Extras | undefined;
+
+  #extras(): Extras {
+    return this.#x ??= new Extras();
+  }
+
+  #connecting(): Connecting {
+    return this.#c ??= new Connecting();
+  }
+
+  get #listeners(): Map<StateChangeListener, { once: boolean }> | undefined {
+    return this.#x?.listeners;
+  }
+  set #listeners(value: Map<StateChangeListener, { once: boolean }> | undefined) {
+    if (value !== undefined || this.#x) this.#extras().listeners = value;
+  }
+  get #closed(): Promise<CloseInfo> | undefined {
+    return this.#x?.closed;
+  }
+  set #closed(value: Promise<CloseInfo> | undefined) {
+    if (value !== undefined || this.#x) this.#extras().closed = value;
+  }
+  get #resolveClosed(): ((info: CloseInfo) => void) | undefined {
+    return this.#x?.resolveClosed;
+  }
+  set #resolveClosed(value: ((info: CloseInfo) => void) | undefined) {
+    if (value !== undefined || this.#x) this.#extras().resolveClosed = value;
+  }
+  get #releasing(): Promise<void> | undefined {
+    return this.#x?.releasing;
+  }
+  set #releasing(value: Promise<void> | undefined) {
+    if (value !== undefined || this.#x) this.#extras().releasing = value;
+  }
+  get #controller(): ReadableByteStreamController | undefined {
+    return this.#x?.controller;
+  }
+  set #controller(value: ReadableByteStreamController | undefined) {
+    if (value !== undefined || this.#x) this.#extras().controller = value;
+  }
+  get #readable(): ReadableStream<Uint8Array> | undefined {
+    return this.#x?.readable;
+  }
+  set #readable(value: ReadableStream<Uint8Array> | undefined) {
+    if (value !== undefined || this.#x) this.#extras().readable = value;
+  }
+  get #early(): Uint8Array[] | undefined {
+    return this.#x?.early;
+  }
+  set #early(value: Uint8Array[] | undefined) {
+    if (value !== undefined || this.#x) this.#extras().early = value;
+  }
+  get #earlyBytes(): number {
+    return this.#x?.earlyBytes ?? 0;
+  }
+  set #earlyBytes(value: number) {
+    if (value !== 0 || this.#x) this.#extras().earlyBytes = value;
+  }
+  get #endedEarly(): boolean {
+    return this.#x?.endedEarly ?? false;
+  }
+  set #endedEarly(value: boolean) {
+    if (value !== false || this.#x) this.#extras().endedEarly = value;
+  }
+  get #writable(): WritableStream<Uint8Array> | undefined {
+    return this.#x?.writable;
+  }
+  set #writable(value: WritableStream<Uint8Array> | undefined) {
+    if (value !== undefined || this.#x) this.#extras().writable = value;
+  }
+  get #discard(): boolean {
+    return this.#x?.discard ?? false;
+  }
+  set #discard(value: boolean) {
+    if (value !== false || this.#x) this.#extras().discard = value;
+  }
+  get #pendingError(): Error | undefined {
+    return this.#x?.pendingError;
+  }
+  set #pendingError(value: Error | undefined) {
+    if (value !== undefined || this.#x) this.#extras().pendingError = value;
+  }
+  get #direct(): DirectRead | undefined {
+    return this.#x?.direct;
+  }
+  set #direct(value: DirectRead | undefined) {
+    if (value !== undefined || this.#x) this.#extras().direct = value;
+  }
+  get #directUsed(): boolean {
+    return this.#x?.directUsed ?? false;
+  }
+  set #directUsed(value: boolean) {
+    if (value !== false || this.#x) this.#extras().directUsed = value;
+  }
+  get #overflow(): boolean {
+    return this.#x?.overflow ?? false;
+  }
+  set #overflow(value: boolean) {
+    if (value !== false || this.#x) this.#extras().overflow = value;
+  }
+  get #pausedTimer(): ReturnType<typeof setInterval> | undefined {
+    return this.#x?.pausedTimer;
+  }
+  set #pausedTimer(value: ReturnType<typeof setInterval> | undefined) {
+    if (value !== undefined || this.#x) this.#extras().pausedTimer = value;
+  }
+  get #writeChain(): Promise<void> | undefined {
+    return this.#x?.writeChain;
+  }
+  set #writeChain(value: Promise<void> | undefined) {
+    if (value !== undefined || this.#x) this.#extras().writeChain = value;
+  }
+  get #removeAbortListener(): (() => void) | undefined {
+    return this.#x?.removeAbortListener;
+  }
+  set #removeAbortListener(value: (() => void) | undefined) {
+    if (value !== undefined || this.#x) this.#extras().removeAbortListener = value;
+  }
+  get #dialAbort(): AbortController | undefined {
+    return this.#c?.dialAbort;
+  }
+  set #dialAbort(value: AbortController | undefined) {
+    if (value !== undefined || this.#c) this.#connecting().dialAbort = value;
+  }
+  get #settleOpened(): { resolve(): void; reject(error: unknown): void } | undefined {
+    return this.#c?.settleOpened;
+  }
+  set #settleOpened(value: { resolve(): void; reject(error: unknown): void } | undefined) {
+    if (value !== undefined || this.#c) this.#connecting().settleOpened = value;
+  }
+  get #connectTimer(): ReturnType<typeof setTimeout> | undefined {
+    return this.#c?.connectTimer;
+  }
+  set #connectTimer(value: ReturnType<typeof setTimeout> | undefined) {
+    if (value !== undefined || this.#c) this.#connecting().connectTimer = value;
+  }
 
   /** @internal Use {@linkcode connect}. */
   constructor(runtime: Runtime, options: ConnectOptions) {
@@ -285,10 +402,14 @@ export class LiveConnection implements AsyncDisposable {
     this.#runtime = runtime;
     this.#maxBuffered = maxBuffered;
     this.#onListenerError = options.onListenerError ?? reportObserverError;
+    // The Sink observes the machine too: one object per connection rather than a closure.
+    this.#sink = new Sink(this);
     this.#machine = new ConnectionStateMachine({
       onObserverError: this.#onListenerError,
-      observer: (t) => this.#onTransition(t),
+      observer: this.#sink,
     });
+    // Aborts the dial when the connection is closed, aborted or timed out while connecting.
+    this.#dialAbort = new AbortController();
 
     if (signal?.aborted) {
       this.#fail("ABORTED", abortError(signal));
@@ -605,13 +726,7 @@ export class LiveConnection implements AsyncDisposable {
     try {
       const calls = this.#runtime.calls();
       const platform = this.#runtime.platform();
-      const target = resolveTarget(platform, calls, {
-        local: transport.localAddr,
-        remote: transport.remoteAddr,
-        hints: () => transport.hints(),
-        scan: transport.scan && (() => transport.scan!()),
-        found: transport.found && ((fd) => transport.found!(fd)),
-      });
+      const target = resolveTarget(platform, calls, new TransportTarget(transport));
       this.#fd = target.fd;
       // `wanted` was validated by the constructor: applied as is.
       this.#keepAlive = applyValidKeepAlive(
@@ -627,7 +742,7 @@ export class LiveConnection implements AsyncDisposable {
       return;
     }
     if (this.#machine.send({ type: "opened" }) === undefined) return;
-    transport.start(new Sink(this));
+    transport.start(this.#sink);
   }
 
   static {
@@ -638,6 +753,7 @@ export class LiveConnection implements AsyncDisposable {
       error: (conn, error) => conn.#fail(errorCode(error), error),
       destination: (conn) => conn.#destination(),
       filled: (conn, n) => conn.#filled(n),
+      transition: (conn, t) => conn.#onTransition(t),
     };
   }
 
@@ -768,7 +884,9 @@ export class LiveConnection implements AsyncDisposable {
       this.#connectTimer = undefined;
       this.#dialAbort = undefined;
       this.#settleOpened?.resolve();
-      this.#settleOpened = undefined;
+      this.#c = undefined; // nothing of the connect phase is needed any more
+      // Settled: `opened` makes a resolved promise when asked again rather than keeping this one.
+      this.#opened = undefined;
     }
     if (isTerminal(t.to)) this.#finish(t.info!);
     if (!this.#listeners) return;
@@ -797,7 +915,7 @@ export class LiveConnection implements AsyncDisposable {
       this.#releasing = released.then(() => void (this.#releasing = undefined));
     }
     this.#settleOpened?.reject(this.#openError(info));
-    this.#settleOpened = undefined;
+    this.#c = undefined;
     if (info.state === "broken") {
       if (!this.#readableDone) {
         this.#pendingError = brokenError(info);
@@ -857,6 +975,59 @@ export class LiveConnection implements AsyncDisposable {
   }
 }
 
+/** A LiveConnection's state that only some connections need, made on first use. */
+class Extras {
+  listeners: Map<StateChangeListener, { once: boolean }> | undefined = undefined;
+  closed: Promise<CloseInfo> | undefined = undefined;
+  resolveClosed: ((info: CloseInfo) => void) | undefined = undefined;
+  releasing: Promise<void> | undefined = undefined;
+  controller: ReadableByteStreamController | undefined = undefined;
+  readable: ReadableStream<Uint8Array> | undefined = undefined;
+  early: Uint8Array[] | undefined = undefined;
+  earlyBytes: number = 0;
+  endedEarly: boolean = false;
+  writable: WritableStream<Uint8Array> | undefined = undefined;
+  discard: boolean = false;
+  pendingError: Error | undefined = undefined;
+  direct: DirectRead | undefined = undefined;
+  directUsed: boolean = false;
+  overflow: boolean = false;
+  pausedTimer: ReturnType<typeof setInterval> | undefined = undefined;
+  writeChain: Promise<void> | undefined = undefined;
+  removeAbortListener: (() => void) | undefined = undefined;
+}
+
+/** A LiveConnection's state while it connects; dropped once it opens or ends. */
+class Connecting {
+  dialAbort: AbortController | undefined = undefined;
+  settleOpened: { resolve(): void; reject(error: unknown): void } | undefined = undefined;
+  connectTimer: ReturnType<typeof setTimeout> | undefined = undefined;
+}
+
+/** A transport as the target of a lookup: one object, no closures (this runs for every open). */
+class TransportTarget implements SocketTarget {
+  readonly #transport: Transport;
+  constructor(transport: Transport) {
+    this.#transport = transport;
+  }
+  get local(): SocketAddress {
+    return this.#transport.localAddr;
+  }
+  get remote(): SocketAddress {
+    return this.#transport.remoteAddr;
+  }
+  hints(): Iterable<Descriptor> {
+    return this.#transport.hints();
+  }
+  scan(): Iterable<Descriptor> {
+    // A transport without scan names its descriptor: nothing else may be tried.
+    return this.#transport.scan?.() ?? [];
+  }
+  found(fd: Descriptor): void {
+    this.#transport.found?.(fd);
+  }
+}
+
 /** A read() waiting for bytes. */
 interface DirectRead {
   view: Uint8Array;
@@ -868,7 +1039,7 @@ interface DirectRead {
  * The transport's view of a connection: one small object per connection instead of a closure per
  * callback (memory per idle connection is a target).
  */
-class Sink implements TransportSink {
+class Sink implements TransportSink, TransitionHandler {
   readonly #conn: LiveConnection;
   constructor(conn: LiveConnection) {
     this.#conn = conn;
@@ -887,6 +1058,9 @@ class Sink implements TransportSink {
   }
   filled(n: number): void {
     sinkTarget.filled(this.#conn, n);
+  }
+  onTransition(t: Transition): void {
+    sinkTarget.transition(this.#conn, t);
   }
 }
 

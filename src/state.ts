@@ -204,6 +204,26 @@ export function unreachable(value: never): never {
 export type TransitionObserver = (transition: Transition) => void;
 
 /**
+ * An observer as an object: `onTransition` receives every transition. For owners that already
+ * have an object to hand (no closure needed per machine).
+ *
+ * @example
+ * ```ts
+ * import { ConnectionStateMachine, type TransitionHandler } from "./state.ts";
+ * import assert from "node:assert/strict";
+ * const seen: string[] = [];
+ * const handler: TransitionHandler = { onTransition: (t) => seen.push(t.to) };
+ * const machine = new ConnectionStateMachine({ observer: handler });
+ * machine.send({ type: "opened" });
+ * assert.deepEqual(seen, ["open"]);
+ * ```
+ */
+export interface TransitionHandler {
+  /** Receives every transition. */
+  onTransition(transition: Transition): void;
+}
+
+/**
  * Holds one connection's state and applies events to it.
  *
  * @example
@@ -223,7 +243,7 @@ export class ConnectionStateMachine {
   #info: CloseInfo | undefined;
   // One machine per connection and memory per idle connection is a target (BENCHMARKS.md): the
   // observer list and the delivery queue are created only when something needs them.
-  readonly #observer: TransitionObserver | undefined;
+  readonly #observer: TransitionObserver | TransitionHandler | undefined;
   #observers: TransitionObserver[] | undefined;
   #queue: Transition[] | undefined;
   #delivering = false;
@@ -238,7 +258,7 @@ export class ConnectionStateMachine {
   constructor(options: {
     clock?: () => number;
     onObserverError?: (error: unknown) => void;
-    observer?: TransitionObserver;
+    observer?: TransitionObserver | TransitionHandler;
   } = {}) {
     this.#clock = options.clock ?? Date.now;
     this.#onObserverError = options.onObserverError ?? reportObserverError;
@@ -321,7 +341,15 @@ export class ConnectionStateMachine {
   }
 
   #deliver(t: Transition): void {
-    if (this.#observer) this.#call(this.#observer, t);
+    const first = this.#observer;
+    if (first) {
+      try {
+        if (typeof first === "function") first(t);
+        else first.onTransition(t);
+      } catch (error) {
+        this.#onObserverError(error);
+      }
+    }
     const observers = this.#observers;
     if (!observers) return;
     // Observers added or removed while this transition is delivered take effect from the next

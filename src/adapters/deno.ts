@@ -201,15 +201,38 @@ class DenoTransport implements Transport, ReadinessListener {
   readonly #conn: Deno.TcpConn;
   // Fields rather than closures: memory per idle connection is a target (BENCHMARKS.md).
   readonly #guess: Descriptor | undefined;
-  #scanned = false;
   #fd: Descriptor | undefined;
   #sink: TransportSink | undefined;
   #token: number | undefined; // set while the monitor watches the socket
-  #reading = false;
-  #paused = false;
   #readSize = MIN_READ_SIZE;
+  // scanned, reading, paused and closed, as bits of one number (see the accessors below).
+  #flags = 0;
   #wake: (() => void) | undefined;
-  #closed = false;
+
+  get #scanned(): boolean {
+    return (this.#flags & SCANNED) !== 0;
+  }
+  set #scanned(on: boolean) {
+    this.#flags = on ? this.#flags | SCANNED : this.#flags & ~SCANNED;
+  }
+  get #reading(): boolean {
+    return (this.#flags & READING) !== 0;
+  }
+  set #reading(on: boolean) {
+    this.#flags = on ? this.#flags | READING : this.#flags & ~READING;
+  }
+  get #paused(): boolean {
+    return (this.#flags & PAUSED) !== 0;
+  }
+  set #paused(on: boolean) {
+    this.#flags = on ? this.#flags | PAUSED : this.#flags & ~PAUSED;
+  }
+  get #closed(): boolean {
+    return (this.#flags & CLOSED) !== 0;
+  }
+  set #closed(on: boolean) {
+    this.#flags = on ? this.#flags | CLOSED : this.#flags & ~CLOSED;
+  }
 
   /** `guess`: the lowest free descriptor just before Deno created the socket, if known. */
   constructor(conn: Deno.TcpConn, guess?: Descriptor) {
@@ -404,6 +427,7 @@ class DenoTransport implements Transport, ReadinessListener {
   }
 }
 
+const SCANNED = 1, READING = 2, PAUSED = 4, CLOSED = 8;
 const MIN_READ_SIZE = 512;
 const MAX_READ_SIZE = 256 * 1024;
 
