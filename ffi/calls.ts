@@ -78,6 +78,8 @@ export function libraryFor(os: string): PosixLibrary | WinsockLibrary | undefine
   }
 }
 
+const STANDARD_DESCRIPTORS = [0, 1, 2] as const;
+
 /** libc functions bound by a runtime's FFI; `P` is its pointer type. */
 export interface BoundPosix<P> {
   setsockopt(fd: number, level: number, name: number, value: Uint8Array, length: number): number;
@@ -133,7 +135,7 @@ export function posixCalls<P>(
     },
     lowestFreeDescriptor() {
       // dup() returns the lowest free number; closing our own duplicate at once frees it again.
-      for (const std of [0, 1, 2]) {
+      for (const std of STANDARD_DESCRIPTORS) {
         const fd = c.dup(std);
         if (fd >= 0) {
           c.close(fd);

@@ -705,18 +705,24 @@ export class LiveConnection implements AsyncDisposable {
     if (type === "statechange" && listener) this.#listeners?.delete(listener);
   }
 
-  async #open(
+  #open(
     where: { hostname: string; port: number },
     wanted: ValidKeepAlive,
     bestEffort: ReadonlySet<keyof KeepAliveOptions>,
   ): Promise<void> {
-    let transport: Transport;
-    try {
-      transport = await this.#runtime.dial(where, this.#dialAbort!.signal);
-    } catch (error) {
-      this.#fail(errorCode(error), error);
-      return;
-    }
+    // Not one async function: what waits for the dial is kept to the two values it needs, as
+    // thousands of connections may be waiting at once (memory per connection is a target).
+    return this.#runtime.dial(where, this.#dialAbort!.signal).then(
+      (transport) => this.#dialed(transport, wanted, bestEffort),
+      (error) => this.#fail(errorCode(error), error),
+    );
+  }
+
+  #dialed(
+    transport: Transport,
+    wanted: ValidKeepAlive,
+    bestEffort: ReadonlySet<keyof KeepAliveOptions>,
+  ): void {
     if (this.#machine.state !== "connecting") {
       // Closed, aborted or timed out while the handshake was in progress.
       transport.close();

@@ -436,7 +436,7 @@ export const denoRuntime: Runtime = {
   name: "Deno",
   platform,
   calls: denoCalls,
-  async dial({ hostname, port }, signal) {
+  dial({ hostname, port }, signal) {
     // Deno's connect creates the socket at once, taking the lowest free descriptor: note it now
     // as the best guess. Without FFI there is no guess; the error comes when keepalive is applied.
     let lowestFree: Descriptor | undefined;
@@ -445,8 +445,10 @@ export const denoRuntime: Runtime = {
     } catch {
       lowestFree = undefined;
     }
-    const conn = await Deno.connect({ hostname, port, signal });
-    return new DenoTransport(conn, lowestFree);
+    // A callback rather than an async function: less is kept per connection while it connects.
+    return Deno.connect({ hostname, port, signal }).then((conn) =>
+      new DenoTransport(conn, lowestFree)
+    );
   },
 };
 
