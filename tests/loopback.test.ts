@@ -536,6 +536,30 @@ if (!isBun) {
     opts,
   );
 
+  test(
+    "deno: turning the monitor off affects new connections only; a watched one still ends cleanly",
+    async () => {
+      await withPeer(async (peer, port) => {
+        const before = watchedConnections();
+        const watched = await openTo(peer, { port });
+        assert.equal(watchedConnections(), before + (Deno.build.os === "linux" ? 1 : 0));
+        useReadinessMonitor(false);
+        try {
+          await command(peer, "send 100");
+          const buffer = new Uint8Array(100);
+          let got = 0;
+          while (got < 100) got += (await watched.read(buffer.subarray(got)))!;
+          assert.ok(isPattern(buffer), "still read through the monitor");
+          await watched.close();
+          assert.equal(watchedConnections(), before, "unwatched although the monitor is off now");
+        } finally {
+          useReadinessMonitor(true);
+        }
+      });
+    },
+    opts,
+  );
+
   test("deno: importing the module and running the state machine needs no permission", async () => {
     const p = new Proc([Deno.execPath(), "run", "--no-prompt", fixture("no_permissions.ts")]);
     assert.equal(await p.exited(), 0, p.stderr);

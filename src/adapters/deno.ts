@@ -125,7 +125,6 @@ let monitorEnabled = true;
  * pending, as on other systems.
  */
 function denoMonitor(): ReadinessMonitor | undefined {
-  if (!monitorEnabled) return undefined;
   if (monitor !== undefined) return monitor ?? undefined;
   monitor = null;
   try {
@@ -272,7 +271,9 @@ class DenoTransport implements Transport, ReadinessListener {
     if (this.#closed) return;
     // The core found and verified #fd in this same synchronous turn (resolve, apply keepalive,
     // read back, start): no JS ran that could have closed it, and only close() closes it.
-    const watcher = this.#fd === undefined ? undefined : denoMonitor();
+    // useReadinessMonitor(false) decides here, for new connections only: one already watched
+    // keeps talking to the monitor until it is closed.
+    const watcher = this.#fd === undefined || !monitorEnabled ? undefined : denoMonitor();
     this.#token = watcher?.add(this.#fd!, this);
     if (this.#token === undefined) void this.#pump();
   }
