@@ -80,6 +80,24 @@ export function libraryFor(os: string): PosixLibrary | WinsockLibrary | undefine
 
 const STANDARD_DESCRIPTORS = [0, 1, 2] as const;
 
+/**
+ * `poll` on one descriptor without waiting, through `pollfd` (scratch of 2 ints): the returned
+ * events (0 if none), or -1 if poll failed (errno is the caller's to read, at once).
+ */
+function pollNow(
+  poll: (fds: Int32Array, count: bigint, timeout: number) => number,
+  pollfd: Int32Array,
+  fd: number,
+  events: number,
+): number {
+  // struct pollfd { int fd; short events; short revents; }: revents is the high half of the
+  // second int on little-endian machines.
+  pollfd[0] = fd;
+  pollfd[1] = events & 0xffff;
+  const n = poll(pollfd, 1n, 0);
+  return n < 0 ? -1 : n === 0 ? 0 : pollfd[1] >>> 16;
+}
+
 /** libc functions bound by a runtime's FFI; `P` is its pointer type. */
 export interface BoundPosix<P> {
   setsockopt(fd: number, level: number, name: number, value: Uint8Array, length: number): number;
@@ -114,9 +132,7 @@ export function posixCalls<P>(
     length[0] = out.byteLength;
     return c[name](fd, out, length) === 0 ? length[0] : -errno();
   };
-  // struct pollfd { int fd; short events; short revents; }: revents is the high half of the
-  // second int on little-endian machines.
-  const pollfd = new Int32Array(2);
+  const pollfd = new Int32Array(2); // scratch for pollNow
   const dir = new TextEncoder().encode(`${library.fdDirectory}\0`);
   return {
     setsockopt: (fd, level, name, value) =>
@@ -128,10 +144,8 @@ export function posixCalls<P>(
     getsockname: (fd, out) => addressCall("getsockname", fd, out),
     getpeername: (fd, out) => addressCall("getpeername", fd, out),
     poll(fd, events) {
-      pollfd[0] = fd;
-      pollfd[1] = events & 0xffff;
-      const n = c.poll(pollfd, 1n, 0);
-      return n < 0 ? -errno() : n === 0 ? 0 : pollfd[1] >>> 16;
+      const revents = pollNow(c.poll, pollfd, fd, events);
+      return revents < 0 ? -errno() : revents;
     },
     lowestFreeDescriptor() {
       // dup() returns the lowest free number; closing our own duplicate at once frees it again.
@@ -283,12 +297,8 @@ export function epollPoller(
       ctl(rearm ? linux.EPOLL_CTL_MOD : linux.EPOLL_CTL_ADD, fd, token, interest),
     quiet: (fd, token) => ctl(linux.EPOLL_CTL_MOD, fd, token, linux.EPOLLONESHOT),
     unwatch: (fd) => ctl(linux.EPOLL_CTL_DEL, fd, 0, 0),
-    readable(fd) {
-      // struct pollfd as in posixCalls; POLLERR and POLLHUP count: a read reports them.
-      pollfd[0] = fd;
-      pollfd[1] = linux.POLLIN | linux.POLLRDHUP;
-      return c.poll(pollfd, 1n, 0) > 0;
-    },
+    // POLLERR and POLLHUP count too (always reported): a read reports them.
+    readable: (fd) => pollNow(c.poll, pollfd, fd, linux.POLLIN | linux.POLLRDHUP) > 0,
     async wait() {
       const n = await c.epoll_wait(epfd, events, maxEvents, -1);
       if (n < 0) return undefined;
