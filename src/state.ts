@@ -341,15 +341,7 @@ export class ConnectionStateMachine {
   }
 
   #deliver(t: Transition): void {
-    const first = this.#observer;
-    if (first) {
-      try {
-        if (typeof first === "function") first(t);
-        else first.onTransition(t);
-      } catch (error) {
-        this.#onObserverError(error);
-      }
-    }
+    if (this.#observer) this.#call(this.#observer, t);
     const observers = this.#observers;
     if (!observers) return;
     // Observers added or removed while this transition is delivered take effect from the next
@@ -358,9 +350,10 @@ export class ConnectionStateMachine {
     else for (const observer of [...observers]) this.#call(observer, t);
   }
 
-  #call(observer: TransitionObserver, t: Transition): void {
+  #call(observer: TransitionObserver | TransitionHandler, t: Transition): void {
     try {
-      observer(t);
+      if (typeof observer === "function") observer(t);
+      else observer.onTransition(t);
     } catch (error) {
       this.#onObserverError(error);
     }
