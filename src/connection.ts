@@ -198,139 +198,140 @@ export class LiveConnection implements AsyncDisposable {
   #c: Connecting | undefined;
   #x: Extras | undefined;
 
-  #extras(): Extras {
-    return this.#x ??= new Extras();
+  // Setting a value that is already the default makes nothing; anything else makes the holder.
+  #setExtra<K extends keyof Extras>(key: K, value: Extras[K]): void {
+    if (this.#x || value !== NO_EXTRAS[key]) (this.#x ??= new Extras())[key] = value;
   }
 
-  #connecting(): Connecting {
-    return this.#c ??= new Connecting();
+  #setConnecting<K extends keyof Connecting>(key: K, value: Connecting[K]): void {
+    if (this.#c || value !== NOT_CONNECTING[key]) (this.#c ??= new Connecting())[key] = value;
   }
 
   get #listeners(): Map<StateChangeListener, { once: boolean }> | undefined {
-    return this.#x?.listeners;
+    return (this.#x ?? NO_EXTRAS).listeners;
   }
   set #listeners(value: Map<StateChangeListener, { once: boolean }> | undefined) {
-    if (value !== undefined || this.#x) this.#extras().listeners = value;
+    this.#setExtra("listeners", value);
   }
   get #closed(): Promise<CloseInfo> | undefined {
-    return this.#x?.closed;
+    return (this.#x ?? NO_EXTRAS).closed;
   }
   set #closed(value: Promise<CloseInfo> | undefined) {
-    if (value !== undefined || this.#x) this.#extras().closed = value;
+    this.#setExtra("closed", value);
   }
   get #resolveClosed(): ((info: CloseInfo) => void) | undefined {
-    return this.#x?.resolveClosed;
+    return (this.#x ?? NO_EXTRAS).resolveClosed;
   }
   set #resolveClosed(value: ((info: CloseInfo) => void) | undefined) {
-    if (value !== undefined || this.#x) this.#extras().resolveClosed = value;
+    this.#setExtra("resolveClosed", value);
   }
   get #releasing(): Promise<void> | undefined {
-    return this.#x?.releasing;
+    return (this.#x ?? NO_EXTRAS).releasing;
   }
   set #releasing(value: Promise<void> | undefined) {
-    if (value !== undefined || this.#x) this.#extras().releasing = value;
+    this.#setExtra("releasing", value);
   }
   get #controller(): ReadableByteStreamController | undefined {
-    return this.#x?.controller;
+    return (this.#x ?? NO_EXTRAS).controller;
   }
   set #controller(value: ReadableByteStreamController | undefined) {
-    if (value !== undefined || this.#x) this.#extras().controller = value;
+    this.#setExtra("controller", value);
   }
   get #readable(): ReadableStream<Uint8Array> | undefined {
-    return this.#x?.readable;
+    return (this.#x ?? NO_EXTRAS).readable;
   }
   set #readable(value: ReadableStream<Uint8Array> | undefined) {
-    if (value !== undefined || this.#x) this.#extras().readable = value;
+    this.#setExtra("readable", value);
   }
   get #early(): Uint8Array[] | undefined {
-    return this.#x?.early;
+    return (this.#x ?? NO_EXTRAS).early;
   }
   set #early(value: Uint8Array[] | undefined) {
-    if (value !== undefined || this.#x) this.#extras().early = value;
+    this.#setExtra("early", value);
   }
   get #earlyBytes(): number {
-    return this.#x?.earlyBytes ?? 0;
+    return (this.#x ?? NO_EXTRAS).earlyBytes;
   }
   set #earlyBytes(value: number) {
-    if (value !== 0 || this.#x) this.#extras().earlyBytes = value;
+    this.#setExtra("earlyBytes", value);
   }
   get #endedEarly(): boolean {
-    return this.#x?.endedEarly ?? false;
+    return (this.#x ?? NO_EXTRAS).endedEarly;
   }
   set #endedEarly(value: boolean) {
-    if (value !== false || this.#x) this.#extras().endedEarly = value;
+    this.#setExtra("endedEarly", value);
   }
   get #writable(): WritableStream<Uint8Array> | undefined {
-    return this.#x?.writable;
+    return (this.#x ?? NO_EXTRAS).writable;
   }
   set #writable(value: WritableStream<Uint8Array> | undefined) {
-    if (value !== undefined || this.#x) this.#extras().writable = value;
+    this.#setExtra("writable", value);
   }
   get #discard(): boolean {
-    return this.#x?.discard ?? false;
+    return (this.#x ?? NO_EXTRAS).discard;
   }
   set #discard(value: boolean) {
-    if (value !== false || this.#x) this.#extras().discard = value;
+    this.#setExtra("discard", value);
   }
   get #pendingError(): Error | undefined {
-    return this.#x?.pendingError;
+    return (this.#x ?? NO_EXTRAS).pendingError;
   }
   set #pendingError(value: Error | undefined) {
-    if (value !== undefined || this.#x) this.#extras().pendingError = value;
+    this.#setExtra("pendingError", value);
   }
   get #direct(): DirectRead | undefined {
-    return this.#x?.direct;
+    return (this.#x ?? NO_EXTRAS).direct;
   }
   set #direct(value: DirectRead | undefined) {
-    if (value !== undefined || this.#x) this.#extras().direct = value;
+    this.#setExtra("direct", value);
   }
   get #directUsed(): boolean {
-    return this.#x?.directUsed ?? false;
+    return (this.#x ?? NO_EXTRAS).directUsed;
   }
   set #directUsed(value: boolean) {
-    if (value !== false || this.#x) this.#extras().directUsed = value;
+    this.#setExtra("directUsed", value);
   }
   get #overflow(): boolean {
-    return this.#x?.overflow ?? false;
+    return (this.#x ?? NO_EXTRAS).overflow;
   }
   set #overflow(value: boolean) {
-    if (value !== false || this.#x) this.#extras().overflow = value;
+    this.#setExtra("overflow", value);
   }
   get #pausedTimer(): ReturnType<typeof setInterval> | undefined {
-    return this.#x?.pausedTimer;
+    return (this.#x ?? NO_EXTRAS).pausedTimer;
   }
   set #pausedTimer(value: ReturnType<typeof setInterval> | undefined) {
-    if (value !== undefined || this.#x) this.#extras().pausedTimer = value;
+    this.#setExtra("pausedTimer", value);
   }
   get #writeChain(): Promise<void> | undefined {
-    return this.#x?.writeChain;
+    return (this.#x ?? NO_EXTRAS).writeChain;
   }
   set #writeChain(value: Promise<void> | undefined) {
-    if (value !== undefined || this.#x) this.#extras().writeChain = value;
+    this.#setExtra("writeChain", value);
   }
   get #removeAbortListener(): (() => void) | undefined {
-    return this.#x?.removeAbortListener;
+    return (this.#x ?? NO_EXTRAS).removeAbortListener;
   }
   set #removeAbortListener(value: (() => void) | undefined) {
-    if (value !== undefined || this.#x) this.#extras().removeAbortListener = value;
+    this.#setExtra("removeAbortListener", value);
   }
   get #dialAbort(): AbortController | undefined {
-    return this.#c?.dialAbort;
+    return (this.#c ?? NOT_CONNECTING).dialAbort;
   }
   set #dialAbort(value: AbortController | undefined) {
-    if (value !== undefined || this.#c) this.#connecting().dialAbort = value;
+    this.#setConnecting("dialAbort", value);
   }
   get #settleOpened(): { resolve(): void; reject(error: unknown): void } | undefined {
-    return this.#c?.settleOpened;
+    return (this.#c ?? NOT_CONNECTING).settleOpened;
   }
   set #settleOpened(value: { resolve(): void; reject(error: unknown): void } | undefined) {
-    if (value !== undefined || this.#c) this.#connecting().settleOpened = value;
+    this.#setConnecting("settleOpened", value);
   }
   get #connectTimer(): ReturnType<typeof setTimeout> | undefined {
-    return this.#c?.connectTimer;
+    return (this.#c ?? NOT_CONNECTING).connectTimer;
   }
   set #connectTimer(value: ReturnType<typeof setTimeout> | undefined) {
-    if (value !== undefined || this.#c) this.#connecting().connectTimer = value;
+    this.#setConnecting("connectTimer", value);
   }
 
   /** @internal Use {@linkcode connect}. */
@@ -1009,6 +1010,11 @@ class Connecting {
   settleOpened: { resolve(): void; reject(error: unknown): void } | undefined = undefined;
   connectTimer: ReturnType<typeof setTimeout> | undefined = undefined;
 }
+
+/** What a connection without extras reads: every field at its default. */
+const NO_EXTRAS: Readonly<Extras> = Object.freeze(new Extras());
+/** What a connection not (or no longer) connecting reads. */
+const NOT_CONNECTING: Readonly<Connecting> = Object.freeze(new Connecting());
 
 /** A transport as the target of a lookup: one object, no closures (this runs for every open). */
 class TransportTarget implements SocketTarget {

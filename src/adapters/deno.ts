@@ -208,29 +208,33 @@ class DenoTransport implements Transport, ReadinessListener {
   #flags = 0;
   #wake: (() => void) | undefined;
 
+  #setFlag(bit: number, on: boolean): void {
+    this.#flags = on ? this.#flags | bit : this.#flags & ~bit;
+  }
+
   get #scanned(): boolean {
     return (this.#flags & SCANNED) !== 0;
   }
   set #scanned(on: boolean) {
-    this.#flags = on ? this.#flags | SCANNED : this.#flags & ~SCANNED;
+    this.#setFlag(SCANNED, on);
   }
   get #reading(): boolean {
     return (this.#flags & READING) !== 0;
   }
   set #reading(on: boolean) {
-    this.#flags = on ? this.#flags | READING : this.#flags & ~READING;
+    this.#setFlag(READING, on);
   }
   get #paused(): boolean {
     return (this.#flags & PAUSED) !== 0;
   }
   set #paused(on: boolean) {
-    this.#flags = on ? this.#flags | PAUSED : this.#flags & ~PAUSED;
+    this.#setFlag(PAUSED, on);
   }
   get #closed(): boolean {
     return (this.#flags & CLOSED) !== 0;
   }
   set #closed(on: boolean) {
-    this.#flags = on ? this.#flags | CLOSED : this.#flags & ~CLOSED;
+    this.#setFlag(CLOSED, on);
   }
 
   /** `guess`: the lowest free descriptor just before Deno created the socket, if known. */
