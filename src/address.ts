@@ -5,8 +5,6 @@
  * @module
  */
 
-import { AF_INET, AF_INET6 } from "../ffi/linux.ts";
-
 /**
  * An endpoint as a runtime reports it.
  *
@@ -119,35 +117,11 @@ export function toEndpoint(address: SocketAddress): Endpoint | undefined {
 }
 
 /**
- * Decodes a sockaddr the kernel wrote (`length` bytes of `raw`). `lengthByte` is true on BSD
- * and macOS, where the family is one byte after a length byte; Linux and Windows store it in
- * 16 bits, little-endian. Returns `undefined` for families other than IPv4 and IPv6.
- */
-export function decodeSockaddr(
-  raw: Uint8Array,
-  length: number,
-  families: { inet: number; inet6: number; lengthByte: boolean } = {
-    inet: AF_INET,
-    inet6: AF_INET6,
-    lengthByte: false,
-  },
-): Endpoint | undefined {
-  if (length < 8) return undefined;
-  const family = families.lengthByte ? raw[1] : raw[0] | (raw[1] << 8);
-  const port = (raw[2] << 8) | raw[3];
-  if (family === families.inet && length >= 8) {
-    return { address: mapped([raw[4], raw[5], raw[6], raw[7]]), port };
-  }
-  if (family === families.inet6 && length >= 24) {
-    return { address: raw.slice(8, 24), port };
-  }
-  return undefined;
-}
-
-/**
  * Whether the sockaddr the kernel wrote (`length` bytes of `raw`) is `endpoint`, compared in
- * place: {@linkcode decodeSockaddr} and {@linkcode sameEndpoint} without making anything (this
- * runs for every candidate descriptor of every connection).
+ * place, without making anything (this runs for every candidate descriptor of every
+ * connection). `lengthByte` is true on BSD and macOS, where the family is one byte after a
+ * length byte; Linux and Windows store it in 16 bits, little-endian. Families other than IPv4
+ * and IPv6 never match.
  */
 export function sockaddrIs(
   raw: Uint8Array,
@@ -159,7 +133,7 @@ export function sockaddrIs(
   const family = families.lengthByte ? raw[1] : raw[0] | (raw[1] << 8);
   const address = endpoint.address;
   if (family === families.inet) {
-    // IPv4 is compared as ::ffff:a.b.c.d, as decodeSockaddr maps it.
+    // IPv4 is compared as ::ffff:a.b.c.d, the form parseIp gives it.
     for (let i = 0; i < 10; i++) if (address[i] !== 0) return false;
     if (address[10] !== 0xff || address[11] !== 0xff) return false;
     for (let i = 0; i < 4; i++) if (address[12 + i] !== raw[4 + i]) return false;
@@ -170,11 +144,4 @@ export function sockaddrIs(
     return true;
   }
   return false;
-}
-
-/** Whether two endpoints are the same address and port. */
-export function sameEndpoint(a: Endpoint, b: Endpoint): boolean {
-  if (a.port !== b.port) return false;
-  for (let i = 0; i < 16; i++) if (a.address[i] !== b.address[i]) return false;
-  return true;
 }
