@@ -13,7 +13,7 @@
  * @module
  */
 
-import { connect } from "../mod.ts";
+import { connect, type LiveConnection } from "../mod.ts";
 import { args, bunConnect, type BunRawSocket, emit, isBun } from "./common.ts";
 
 const config = JSON.parse(args()[0]) as {
@@ -27,57 +27,63 @@ const CHUNK = 64 * 1024;
 const chunk = new Uint8Array(CHUNK).fill(98);
 const { hostname, port, bytes } = config;
 
-async function live(): Promise<{ ms: number; moved: number }> {
+/**
+ * Opens a LiveConnection, times `transfer` (which returns the bytes moved) from open to its end,
+ * then closes it.
+ */
+async function timedLive(
+  transfer: (conn: LiveConnection) => Promise<number>,
+): Promise<{ ms: number; moved: number }> {
   const conn = connect({ hostname, port, keepAlive: { idle: 10_000, interval: 2000, count: 5 } });
   await conn.opened;
   const start = performance.now();
-  let moved = 0;
-  if (config.dir === "recv") {
-    for await (const c of conn.readable) moved += c.byteLength;
-  } else {
+  const moved = await transfer(conn);
+  const ms = performance.now() - start;
+  await conn.close();
+  return { ms, moved };
+}
+
+/** `for await` over `readable` to receive; `write` then FIN to send. */
+function live(): Promise<{ ms: number; moved: number }> {
+  return timedLive(async (conn) => {
+    let moved = 0;
+    if (config.dir === "recv") {
+      for await (const c of conn.readable) moved += c.byteLength;
+      return moved;
+    }
     for (let left = bytes; left > 0; left -= CHUNK) {
       await conn.write(left >= CHUNK ? chunk : chunk.subarray(0, left));
     }
     await conn.closeWrite();
     let reply = "";
     for await (const c of conn.readable) reply += new TextDecoder().decode(c);
-    moved = Number(reply.trim());
-  }
-  const ms = performance.now() - start;
-  await conn.close();
-  return { ms, moved };
+    return Number(reply.trim());
+  });
 }
 
 /** A LiveConnection read as the raw Deno loop reads: `read` into one buffer, reused. */
-async function liveRead(): Promise<{ ms: number; moved: number }> {
-  const conn = connect({ hostname, port, keepAlive: { idle: 10_000, interval: 2000, count: 5 } });
-  await conn.opened;
-  const start = performance.now();
-  let moved = 0;
-  const buffer = new Uint8Array(CHUNK);
-  for (let n = await conn.read(buffer); n !== null; n = await conn.read(buffer)) moved += n;
-  const ms = performance.now() - start;
-  await conn.close();
-  return { ms, moved };
+function liveRead(): Promise<{ ms: number; moved: number }> {
+  return timedLive(async (conn) => {
+    let moved = 0;
+    const buffer = new Uint8Array(CHUNK);
+    for (let n = await conn.read(buffer); n !== null; n = await conn.read(buffer)) moved += n;
+    return moved;
+  });
 }
 
 /** A LiveConnection read with a BYOB reader, one buffer reused. */
-async function liveByob(): Promise<{ ms: number; moved: number }> {
-  const conn = connect({ hostname, port, keepAlive: { idle: 10_000, interval: 2000, count: 5 } });
-  await conn.opened;
-  const start = performance.now();
-  let moved = 0;
-  const reader = conn.readable.getReader({ mode: "byob" });
-  let buffer = new ArrayBuffer(CHUNK);
-  for (;;) {
-    const { value, done } = await reader.read(new Uint8Array(buffer));
-    if (done) break;
-    moved += value.byteLength;
-    buffer = value.buffer;
-  }
-  const ms = performance.now() - start;
-  await conn.close();
-  return { ms, moved };
+function liveByob(): Promise<{ ms: number; moved: number }> {
+  return timedLive(async (conn) => {
+    let moved = 0;
+    const reader = conn.readable.getReader({ mode: "byob" });
+    let buffer = new ArrayBuffer(CHUNK);
+    for (;;) {
+      const { value, done } = await reader.read(new Uint8Array(buffer));
+      if (done) return moved;
+      moved += value.byteLength;
+      buffer = value.buffer;
+    }
+  });
 }
 
 async function rawDeno(): Promise<{ ms: number; moved: number }> {
