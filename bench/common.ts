@@ -95,9 +95,15 @@ export function summarize(
   };
 }
 
-/** Runs a full garbage collection a few times (Deno needs `--v8-flags=--expose-gc`). */
-export async function collectGarbage(): Promise<boolean> {
-  const gc = isBun ? () => bunGlobal().gc(true) : (globalThis as { gc?: () => void }).gc;
+/**
+ * Runs a full garbage collection a few times (Deno needs `--v8-flags=--expose-gc`). With
+ * `settle`, Deno's collections are V8's memory-reducing ones ("last resort"), which also give
+ * back the young generation: what V8's memory reducer does by itself after about 30 s of quiet.
+ */
+export async function collectGarbage(settle = false): Promise<boolean> {
+  const v8gc = (globalThis as { gc?: (options?: Record<string, string>) => void }).gc;
+  const gc = isBun ? () => bunGlobal().gc(true) : v8gc &&
+    (() => v8gc(settle ? { type: "major", execution: "sync", flavor: "last-resort" } : undefined));
   if (!gc) return false;
   for (let i = 0; i < 4; i++) {
     gc();
