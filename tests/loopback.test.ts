@@ -322,6 +322,118 @@ test(
   opts,
 );
 
+test(
+  "loopback: for await gets bytes queued in the stream first, then the rest, the stream locked",
+  async () => {
+    await withPeer(async (peer, port) => {
+      const conn = await openTo(peer, { port });
+      const readable = conn.readable; // made now: what arrives is queued in the stream
+      await command(peer, "send 100000");
+      while (conn.bytesRead < 100000) await sleep(10);
+      await command(peer, `send ${1 << 20}`);
+      await command(peer, "close");
+      const chunks: Uint8Array[] = [];
+      for await (const chunk of readable) {
+        assert.equal(readable.locked, true);
+        assert.throws(() => readable.getReader(), TypeError);
+        chunks.push(chunk);
+      }
+      const all = new Uint8Array(chunks.reduce((n, c) => n + c.byteLength, 0));
+      chunks.reduce((offset, c) => (all.set(c, offset), offset + c.byteLength), 0);
+      assert.equal(all.byteLength, 100000 + (1 << 20));
+      // Each send is its own run of the pattern.
+      assert.ok(isPattern(all.subarray(0, 100000)), "the queued bytes come first, intact");
+      assert.ok(isPattern(all.subarray(100000)), "then the rest, intact and in order");
+      assert.equal(readable.locked, false, "the lock is released at the end");
+      assert.equal((await readable.getReader().read()).done, true, "and the stream is closed");
+      assert.equal((await conn.closed).by, "peer");
+    });
+  },
+  opts,
+);
+
+test(
+  "loopback: leaving for await cancels readable (connection still monitored); preventCancel keeps the rest",
+  async () => {
+    await withPeer(async (peer, port) => {
+      const conn = await openTo(peer, { port });
+      // The loop waits on an empty stream first: chunks then come straight from the connection.
+      const loop = (async () => {
+        for await (const chunk of conn.readable) {
+          assert.ok(chunk.byteLength > 0);
+          break;
+        }
+      })();
+      await sleep(50);
+      await command(peer, "send 200000");
+      await loop;
+      assert.equal(conn.readable.locked, false);
+      assert.equal((await conn.readable.getReader().read()).done, true, "cancelled");
+      assert.equal(conn.state, "open");
+      await command(peer, "reset");
+      assert.equal((await conn.closed).code, "ECONNRESET", "a break is still noticed");
+    });
+    await withPeer(async (peer, port) => {
+      const conn = await openTo(peer, { port });
+      let first = 0;
+      const loop = (async () => {
+        for await (const chunk of conn.readable.values({ preventCancel: true })) {
+          first = chunk.byteLength;
+          // Let the rest arrive, so it waits in the connection when the loop is left.
+          while (conn.bytesRead < 200000) await sleep(10);
+          break;
+        }
+      })();
+      await sleep(50);
+      await command(peer, "send 200000");
+      await loop;
+      await command(peer, "close");
+      const rest = await readAll(conn.readable);
+      assert.ok(first > 0);
+      assert.equal(first + rest.byteLength, 200000, "nothing lost, nothing twice");
+      assert.ok(
+        rest.every((byte, i) => byte === (first + i) % 251),
+        "the rest starts where the loop stopped, intact",
+      );
+      assert.equal((await conn.closed).by, "peer");
+    });
+  },
+  opts,
+);
+
+test(
+  "loopback: for await after a reset gets every byte before it, then ECONNRESET; readable errors",
+  async () => {
+    await withPeer(async (peer, port) => {
+      const conn = await openTo(peer, { port });
+      const readable = conn.readable;
+      let total = 0;
+      const loop = (async () => {
+        for await (const chunk of readable) {
+          if (total === 0) {
+            // Hold the first chunk until every byte is in and the peer has reset: the rest
+            // waits in the connection, and must still come before the error.
+            while (conn.bytesRead < 300000) await sleep(10);
+            await command(peer, "reset");
+            await conn.closed;
+          }
+          total += chunk.byteLength;
+        }
+      })();
+      await sleep(50);
+      await command(peer, "send 300000");
+      await assert.rejects(
+        loop,
+        (e: unknown) => e instanceof ConnectionClosedError && e.code === "ECONNRESET",
+      );
+      assert.equal(total, 300000);
+      assert.equal(readable.locked, false);
+      await assert.rejects(readable.getReader().read(), ConnectionClosedError, "errored");
+    });
+  },
+  opts,
+);
+
 test("loopback: nothing listening: opened rejects, broken ECONNREFUSED", async () => {
   // Find a port nobody listens on: listen, note it, close.
   const { peer, port } = await startPeer();
