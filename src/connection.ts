@@ -590,43 +590,56 @@ export class LiveConnection implements AsyncDisposable {
       reader.releaseLock();
     };
     const done = (value?: unknown): IteratorResult<Uint8Array> => ({ value, done: true });
-    const iterator: AsyncIterableIterator<Uint8Array> = {
-      next: () => {
-        if (finished) return Promise.resolve(done());
-        if (!bypass) {
-          // Anything but an empty, readable stream (queued bytes, closed, errored) is read
-          // through it; desiredSize is the limit minus what is queued.
-          if (this.#controller!.desiredSize !== this.#maxBuffered) {
-            return reader.read().then((result) => {
-              if (result.done) finish();
-              return result.done ? done() : result;
-            }, (error) => {
-              finish();
-              throw error;
-            });
-          }
-          bypass = true;
-          this.#bypass = true;
+    // The spec runs next() and return() one after another: a call made while one is unsettled
+    // waits for it (one waiting chunk read at a time, as with read()).
+    let unsettled = 0;
+    let last: Promise<IteratorResult<Uint8Array>> | undefined;
+    const settled = () => void unsettled--;
+    const inTurn = (step: () => Promise<IteratorResult<Uint8Array>>) => {
+      const result = unsettled++ === 0 ? step() : last!.then(step, step);
+      last = result;
+      result.then(settled, settled);
+      return result;
+    };
+    const next = (): Promise<IteratorResult<Uint8Array>> => {
+      if (finished) return Promise.resolve(done());
+      if (!bypass) {
+        // Anything but an empty, readable stream (queued bytes, closed, errored) is read
+        // through it; desiredSize is the limit minus what is queued.
+        if (this.#controller!.desiredSize !== this.#maxBuffered) {
+          return reader.read().then((result) => {
+            if (result.done) finish();
+            return result.done ? done() : result;
+          }, (error) => {
+            finish();
+            throw error;
+          });
         }
-        return this.#readChunk().then((chunk) => {
-          if (chunk !== null) return { value: chunk, done: false };
-          finish();
-          return done();
-        }, (error) => {
-          finish();
-          throw error;
-        });
-      },
-      return: (value?: unknown) => {
-        if (finished) return Promise.resolve(done(value));
-        if (options?.preventCancel) {
-          finish();
-          return Promise.resolve(done(value));
-        }
-        const cancelled = reader.cancel(value);
+        bypass = true;
+        this.#bypass = true;
+      }
+      return this.#readChunk().then((chunk) => {
+        if (chunk !== null) return { value: chunk, done: false };
         finish();
-        return cancelled.then(() => done(value));
-      },
+        return done();
+      }, (error) => {
+        finish();
+        throw error;
+      });
+    };
+    const stop = (value: unknown): Promise<IteratorResult<Uint8Array>> => {
+      if (finished) return Promise.resolve(done(value));
+      if (options?.preventCancel) {
+        finish();
+        return Promise.resolve(done(value));
+      }
+      const cancelled = reader.cancel(value);
+      finish();
+      return cancelled.then(() => done(value));
+    };
+    const iterator: AsyncIterableIterator<Uint8Array> = {
+      next: () => inTurn(next),
+      return: (value?: unknown) => inTurn(() => stop(value)),
       [Symbol.asyncIterator]() {
         return iterator;
       },
@@ -663,6 +676,7 @@ export class LiveConnection implements AsyncDisposable {
     const early = this.#early;
     this.#early = undefined;
     this.#earlyBytes = 0;
+    if (this.#discard) return; // cancelled: the stream is closed, and what was held is dropped
     if (early) { for (const chunk of early) controller.enqueue(chunk); }
     if (this.#pendingError) {
       this.#onPull(); // errors the stream once its queue is empty, or when it is next pulled

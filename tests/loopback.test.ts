@@ -434,6 +434,28 @@ test(
   opts,
 );
 
+test("loopback: next() called again before the first settles waits its turn", async () => {
+  await withPeer(async (peer, port) => {
+    const conn = await openTo(peer, { port });
+    const iterator = conn.readable[Symbol.asyncIterator]();
+    const first = iterator.next();
+    const second = iterator.next();
+    await command(peer, "send 1000");
+    const a = await first;
+    assert.equal(a.done, false);
+    await command(peer, "send 1000");
+    await command(peer, "close");
+    const b = await second;
+    assert.equal(b.done, false);
+    let total = a.value!.byteLength + b.value!.byteLength;
+    for (let r = await iterator.next(); !r.done; r = await iterator.next()) {
+      total += r.value.byteLength;
+    }
+    assert.equal(total, 2000, "each byte once, none lost");
+    assert.equal((await conn.closed).by, "peer");
+  });
+}, opts);
+
 test("loopback: nothing listening: opened rejects, broken ECONNREFUSED", async () => {
   // Find a port nobody listens on: listen, note it, close.
   const { peer, port } = await startPeer();
