@@ -285,12 +285,6 @@ export class LiveConnection implements AsyncDisposable {
   set #direct(value: DirectRead | undefined) {
     this.#setExtra("direct", value);
   }
-  get #bypass(): boolean {
-    return (this.#x ?? NO_EXTRAS).bypass;
-  }
-  set #bypass(value: boolean) {
-    this.#setExtra("bypass", value);
-  }
   get #directUsed(): boolean {
     return (this.#x ?? NO_EXTRAS).directUsed;
   }
@@ -529,8 +523,7 @@ export class LiveConnection implements AsyncDisposable {
     if (this.#directUsed && !this.#readable) {
       throw new TypeError("Cannot use readable: the connection is read with read()");
     }
-    if (this.#readable) return this.#readable;
-    const stream = new ReadableStream({
+    return this.#readable ??= new ReadableStream({
       type: "bytes",
       start: (controller) => {
         this.#controller = controller;
@@ -546,144 +539,9 @@ export class LiveConnection implements AsyncDisposable {
         // so a dead peer is still noticed, and drop what arrives.
         this.#discard = true;
         this.#readableDone = true;
-        this.#bypass = false;
-        this.#early = undefined;
-        this.#earlyBytes = 0;
-        this.#direct?.resolve(null);
-        this.#direct = undefined;
         this.#unpause();
       },
     }, { highWaterMark: this.#maxBuffered });
-    // `for await` (and values()) take chunks straight from the connection instead of through the
-    // byte stream: a byte stream must transfer every chunk's buffer, and in Bun that costs about
-    // 2.5 µs for each chunk the socket delivers (0.12 µs on a default stream; BENCHMARKS.md, 4).
-    // The stream stays locked meanwhile and ends or errors as it would have.
-    const values = (options?: { preventCancel?: boolean }) => this.#iterate(stream, options);
-    Object.defineProperty(stream, "values", { value: values, writable: true, configurable: true });
-    Object.defineProperty(stream, Symbol.asyncIterator, {
-      value: values,
-      writable: true,
-      configurable: true,
-    });
-    return this.#readable = stream;
-  }
-
-  /**
-   * The async iterator of `readable`, as the Streams spec defines it (a reader locks the stream;
-   * ending or failing releases it; return() cancels the stream unless `preventCancel`), but fed
-   * by the connection: chunks already queued in the stream come first, through it; after that
-   * each chunk goes from the transport to the waiting next() as it is.
-   */
-  #iterate(
-    stream: ReadableStream<Uint8Array>,
-    options?: { preventCancel?: boolean },
-  ): AsyncIterableIterator<Uint8Array> {
-    const reader = stream.getReader(); // throws if locked, as values() does
-    // A break reaches the loop through next(); the reader's own promise must not go unhandled.
-    reader.closed.catch(() => {});
-    let bypass = false;
-    let finished = false;
-    const finish = () => {
-      if (finished) return;
-      finished = true;
-      if (bypass) this.#unbypass();
-      reader.releaseLock();
-    };
-    const done = (value?: unknown): IteratorResult<Uint8Array> => ({ value, done: true });
-    // The spec runs next() and return() one after another: a call made while one is unsettled
-    // waits for it (one waiting chunk read at a time, as with read()).
-    let unsettled = 0;
-    let last: Promise<IteratorResult<Uint8Array>> | undefined;
-    const settled = () => void unsettled--;
-    const inTurn = (step: () => Promise<IteratorResult<Uint8Array>>) => {
-      const result = unsettled++ === 0 ? step() : last!.then(step, step);
-      last = result;
-      result.then(settled, settled);
-      return result;
-    };
-    const next = (): Promise<IteratorResult<Uint8Array>> => {
-      if (finished) return Promise.resolve(done());
-      if (!bypass) {
-        // Anything but an empty, readable stream (queued bytes, closed, errored) is read
-        // through it; desiredSize is the limit minus what is queued.
-        if (this.#controller!.desiredSize !== this.#maxBuffered) {
-          return reader.read().then((result) => {
-            if (result.done) finish();
-            return result.done ? done() : result;
-          }, (error) => {
-            finish();
-            throw error;
-          });
-        }
-        bypass = true;
-        this.#bypass = true;
-      }
-      return this.#readChunk().then((chunk) => {
-        if (chunk !== null) return { value: chunk, done: false };
-        finish();
-        return done();
-      }, (error) => {
-        finish();
-        throw error;
-      });
-    };
-    const stop = (value: unknown): Promise<IteratorResult<Uint8Array>> => {
-      if (finished) return Promise.resolve(done(value));
-      if (options?.preventCancel) {
-        finish();
-        return Promise.resolve(done(value));
-      }
-      const cancelled = reader.cancel(value);
-      finish();
-      return cancelled.then(() => done(value));
-    };
-    const iterator: AsyncIterableIterator<Uint8Array> = {
-      next: () => inTurn(next),
-      return: (value?: unknown) => inTurn(() => stop(value)),
-      [Symbol.asyncIterator]() {
-        return iterator;
-      },
-    };
-    return iterator;
-  }
-
-  /** The next chunk for `for await`, whole; `null` at the end; rejects after a break. */
-  #readChunk(): Promise<Uint8Array | null> {
-    const early = this.#early;
-    if (early) {
-      const chunk = early.shift()!;
-      this.#earlyBytes -= chunk.byteLength;
-      if (early.length === 0) this.#early = undefined;
-      // Room again below the limit: take bytes from the kernel again.
-      if (this.#earlyBytes < this.#maxBuffered) this.#unpause();
-      return Promise.resolve(chunk);
-    }
-    if (this.#pendingError) return Promise.reject(this.#pendingError);
-    if (this.#endedEarly || this.#readableDone) return Promise.resolve(null);
-    return new Promise((resolve, reject) =>
-      this.#direct = { view: undefined, resolve: resolve as DirectRead["resolve"], reject }
-    );
-  }
-
-  /**
-   * `for await` stopped taking chunks straight from the connection: what it had not taken goes
-   * into the stream, and the end or break it deferred reaches the stream after that.
-   */
-  #unbypass(): void {
-    if (!this.#bypass) return;
-    this.#bypass = false;
-    const controller = this.#controller!;
-    const early = this.#early;
-    this.#early = undefined;
-    this.#earlyBytes = 0;
-    if (this.#discard) return; // cancelled: the stream is closed, and what was held is dropped
-    if (early) { for (const chunk of early) controller.enqueue(chunk); }
-    if (this.#pendingError) {
-      this.#onPull(); // errors the stream once its queue is empty, or when it is next pulled
-    } else if (this.#endedEarly) {
-      this.#endedEarly = false;
-      controller.close();
-    }
   }
 
   /**
@@ -723,7 +581,7 @@ export class LiveConnection implements AsyncDisposable {
     if (this.#pendingError) return Promise.reject(this.#pendingError);
     if (this.#endedEarly || this.#readableDone) return Promise.resolve(null);
     const waiting = new Promise<number | null>((resolve, reject) =>
-      this.#direct = { view: buffer, resolve: resolve as DirectRead["resolve"], reject }
+      this.#direct = { view: buffer, resolve, reject }
     );
     this.#transport?.wanted?.();
     return waiting;
@@ -932,21 +790,16 @@ export class LiveConnection implements AsyncDisposable {
     if (this.#discard || this.#readableDone || chunk.byteLength === 0) return;
     const direct = this.#direct;
     if (direct) {
-      this.#direct = undefined;
-      // `for await` over readable is waiting: the chunk is its next value, as it is.
-      if (!direct.view) {
-        direct.resolve(chunk);
-        return;
-      }
       // A read() is waiting: fill it; what does not fit waits for the next read().
       const take = Math.min(chunk.byteLength, direct.view.byteLength);
       direct.view.set(take === chunk.byteLength ? chunk : chunk.subarray(0, take));
+      this.#direct = undefined;
       direct.resolve(take);
       if (take === chunk.byteLength) return;
       chunk = chunk.subarray(take);
     }
     let room: number;
-    if (this.#controller && !this.#bypass) {
+    if (this.#controller) {
       this.#controller.enqueue(chunk);
       room = this.#controller.desiredSize ?? 1;
     } else {
@@ -963,10 +816,6 @@ export class LiveConnection implements AsyncDisposable {
 
   #onPull(): void {
     const controller = this.#controller;
-    // While `for await` takes chunks straight from the connection, the stream is not read: it
-    // reports a break after what it holds and errors the stream when it stops (#unbypass), and
-    // taking a chunk is what makes room.
-    if (this.#bypass) return;
     if (this.#pendingError && !this.#readableDone) {
       // Only error once everything received before the break has been read: controller.error()
       // would throw away what is still queued. Without a stream yet, `readable` does this when
@@ -1022,9 +871,7 @@ export class LiveConnection implements AsyncDisposable {
     // A read() waits only when nothing is queued: it gets the end now.
     this.#direct?.resolve(null);
     this.#direct = undefined;
-    // While `for await` takes chunks straight from the connection, the end is due after what it
-    // holds: it closes the stream when it stops (#unbypass).
-    if (this.#controller && !this.#bypass) {
+    if (this.#controller) {
       this.#controller.close();
       // A BYOB read still waiting learns of the end only through this (Streams spec).
       this.#controller.byobRequest?.respond(0);
@@ -1151,7 +998,6 @@ class Extras {
   pendingError: Error | undefined = undefined;
   direct: DirectRead | undefined = undefined;
   directUsed: boolean = false;
-  bypass: boolean = false;
   overflow: boolean = false;
   pausedTimer: ReturnType<typeof setInterval> | undefined = undefined;
   writeChain: Promise<void> | undefined = undefined;
@@ -1196,9 +1042,8 @@ class TransportTarget implements SocketTarget {
 
 /** A read() waiting for bytes. */
 interface DirectRead {
-  /** The buffer of a read(); none for `for await` over `readable`, which takes chunks whole. */
-  view: Uint8Array | undefined;
-  resolve(value: number | Uint8Array | null): void;
+  view: Uint8Array;
+  resolve(n: number | null): void;
   reject(error: unknown): void;
 }
 
