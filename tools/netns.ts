@@ -91,6 +91,43 @@ export class TestNet {
         ip("-n", ns, "link", "set", dev, "up");
         ip("-n", ns, "link", "set", "lo", "up");
       }
+      // Each side knows the other's MAC for good, as a host behind a switch keeps its ARP entry
+      // when a cable further on is pulled. Otherwise the pull flushes the entry, ARP fails about
+      // 3 s later, and the kernel reports that (EHOSTUNREACH) instead of the timeout that ended
+      // the connection (ETIMEDOUT): a race with a 3 s userTimeout, seen once in CI.
+      const mac = (ns: string, dev: string) =>
+        (JSON.parse(ip("-j", "-n", ns, "link", "show", "dev", dev)) as Array<{ address: string }>)[
+          0
+        ]
+          .address;
+      const clientMac = mac(net.client, net.clientIf);
+      const serverMac = mac(net.server, net.serverIf);
+      ip(
+        "-n",
+        net.client,
+        "neigh",
+        "replace",
+        SERVER_IP,
+        "lladdr",
+        serverMac,
+        "dev",
+        net.clientIf,
+        "nud",
+        "permanent",
+      );
+      ip(
+        "-n",
+        net.server,
+        "neigh",
+        "replace",
+        CLIENT_IP,
+        "lladdr",
+        clientMac,
+        "dev",
+        net.serverIf,
+        "nud",
+        "permanent",
+      );
     } catch (error) {
       net.destroy();
       throw error;
