@@ -357,7 +357,7 @@ test(
   async () => {
     await withPeer(async (peer, port) => {
       const conn = await openTo(peer, { port });
-      // The loop waits on an empty stream first: chunks then come straight from the connection.
+      // The loop waits on an empty stream first, so chunks reach a waiting read as they arrive.
       const loop = (async () => {
         for await (const chunk of conn.readable) {
           assert.ok(chunk.byteLength > 0);
@@ -379,7 +379,7 @@ test(
       const loop = (async () => {
         for await (const chunk of conn.readable.values({ preventCancel: true })) {
           first = chunk.byteLength;
-          // Let the rest arrive, so it waits in the connection when the loop is left.
+          // Let the rest arrive, so it is queued when the loop is left.
           while (conn.bytesRead < 200000) await sleep(10);
           break;
         }
@@ -412,7 +412,7 @@ test(
         for await (const chunk of readable) {
           if (total === 0) {
             // Hold the first chunk until every byte is in and the peer has reset: the rest
-            // waits in the connection, and must still come before the error.
+            // is queued, and must still come before the error.
             while (conn.bytesRead < 300000) await sleep(10);
             await command(peer, "reset");
             await conn.closed;
