@@ -218,26 +218,24 @@ export function validateKeepAlive(
   }
   const count = ownValue(options, "count");
   if (count !== undefined) {
-    const value = count;
     const min = limits.count[0], max = limits.count[1];
-    requireNumber("count", value);
-    if (!Number.isInteger(value) || value < min || value > max) {
+    requireNumber("count", count);
+    if (!Number.isInteger(count) || count < min || count > max) {
       throw new RangeError(
-        `Cannot set keepalive: "count" must be an integer from ${min} to ${max} on ${limits.os}, got ${value}`,
+        `Cannot set keepalive: "count" must be an integer from ${min} to ${max} on ${limits.os}, got ${count}`,
       );
     }
-    out.count = value;
+    out.count = count;
   }
   const userTimeout = ownValue(options, "userTimeout");
   if (userTimeout !== undefined) {
-    const value = userTimeout;
     const min = limits.userTimeout[0], max = limits.userTimeout[1];
-    requireNumber("userTimeout", value);
-    const rounded = Math.ceil(value);
-    if (!(value >= min) || rounded > max) {
+    requireNumber("userTimeout", userTimeout);
+    const rounded = Math.ceil(userTimeout);
+    if (!(userTimeout >= min) || rounded > max) {
       throw new RangeError(
         `Cannot set keepalive: "userTimeout" must be from ${min} to ${max} ms on ${limits.os} ` +
-          `(0 leaves it to the system), got ${value}`,
+          `(0 leaves it to the system), got ${userTimeout}`,
       );
     }
     // Object.is keeps -0 from leaking out as a distinct value.
