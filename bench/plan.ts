@@ -19,6 +19,8 @@ export interface Plan {
   scanSamples: number;
   throughputBytes: number;
   throughputReps: number;
+  /** Runs of the raw anchor and of the way of reading a target is checked on. */
+  throughputTargetReps: number;
   memoryN: number;
   memoryWarm: number;
   /** Request/response rounds per latency run. */
@@ -37,6 +39,7 @@ export const FULL: Plan = {
   scanSamples: 20,
   throughputBytes: 1 << 30,
   throughputReps: 11,
+  throughputTargetReps: 21,
   memoryN: 10_000,
   memoryWarm: 200,
   latencyRounds: 20_000,
@@ -54,6 +57,7 @@ export const SMOKE: Plan = {
   scanSamples: 5,
   throughputBytes: 16 << 20,
   throughputReps: 1,
+  throughputTargetReps: 1,
   memoryN: 200,
   memoryWarm: 20,
   latencyRounds: 500,
