@@ -719,5 +719,62 @@ test("loopback: a listener that throws cannot wedge the connection", async () =>
   });
 }, opts);
 
+if (isBun) {
+  test(
+    "bun: a write that finds the socket closed fails with the close event's reason, and its fallback timer holds nothing",
+    async () => {
+      // Bun can close a socket (write() returns -1) before its close event, which carries the
+      // reason, has run. Made to happen here: the socket sockalive gets says -1 when asked to write.
+      const bun = (globalThis as unknown as { Bun: { connect(o: unknown): Promise<object> } }).Bun;
+      const realConnect = bun.connect;
+      let refuse = false;
+      bun.connect = async (options: unknown) => {
+        const socket = await realConnect.call(bun, options);
+        return new Proxy(socket, {
+          get(target, key) {
+            if (key === "write" && refuse) return () => -1;
+            const value = Reflect.get(target, key);
+            return typeof value === "function" ? value.bind(target) : value;
+          },
+        });
+      };
+      const realSetTimeout = globalThis.setTimeout;
+      try {
+        await withPeer(async (peer, port) => {
+          const conn = connect({ port });
+          await conn.opened;
+          await peer.waitFor(/^ACCEPTED/);
+          const armed: Array<{ hasRef(): boolean }> = [];
+          globalThis.setTimeout = ((...args: Parameters<typeof setTimeout>) => {
+            const timer = realSetTimeout(...args);
+            armed.push(timer as unknown as { hasRef(): boolean });
+            return timer;
+          }) as typeof setTimeout;
+          refuse = true;
+          const writing = conn.write(new Uint8Array(16));
+          globalThis.setTimeout = realSetTimeout;
+          // The write waits for the close event; the timer that fails it if none ever comes must
+          // not keep a program that has finished running for another second.
+          assert.equal(armed.length, 1);
+          assert.equal(armed[0].hasRef(), false);
+          assert.equal(conn.state, "open");
+          await command(peer, "reset");
+          await assert.rejects(
+            writing,
+            (e: unknown) => e instanceof ConnectionClosedError && e.code === "ECONNRESET",
+          );
+          const info = await conn.closed;
+          assert.equal(info.state, "broken");
+          assert.equal(info.code, "ECONNRESET");
+        });
+      } finally {
+        globalThis.setTimeout = realSetTimeout;
+        bun.connect = realConnect;
+      }
+    },
+    opts,
+  );
+}
+
 // Keep the fixture path helper referenced in both runtimes.
 void runtimeCommand;

@@ -322,8 +322,11 @@ class BunTransport implements Transport {
         // Bun has closed the socket, and its close event, which carries the reason (ETIMEDOUT,
         // ECONNRESET), is on its way: the writes fail with that reason, not with a guess (a
         // write racing the event used to break the connection as EIO). If no event comes
-        // within a second, they fail anyway.
-        setTimeout(() => this.#failWrites(new Error("The socket is closed")), 1000);
+        // within a second, they fail anyway. That timer is only a safety net, so it is unref'd:
+        // once the event has come it would otherwise keep a finished program running for up to
+        // a second.
+        const timer = setTimeout(() => this.#failWrites(new Error("The socket is closed")), 1000);
+        (timer as unknown as { unref(): void }).unref();
         return;
       }
       w.offset += n;
