@@ -227,21 +227,22 @@ export async function ssLine(port: number): Promise<string> {
   return p.lines.join(" ");
 }
 
-/** Reads a whole stream. */
-export async function readAll(readable: ReadableStream<Uint8Array>): Promise<Uint8Array> {
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for await (const chunk of readable) {
-    chunks.push(chunk);
-    total += chunk.byteLength;
-  }
-  const out = new Uint8Array(total);
+/** The chunks, in order, as one array. */
+export function concat(chunks: readonly Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(chunks.reduce((n, c) => n + c.byteLength, 0));
   let offset = 0;
   for (const c of chunks) {
     out.set(c, offset);
     offset += c.byteLength;
   }
   return out;
+}
+
+/** Reads a whole stream. */
+export async function readAll(readable: ReadableStream<Uint8Array>): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  for await (const chunk of readable) chunks.push(chunk);
+  return concat(chunks);
 }
 
 /** Checks bytes against the peer's pattern (i % 251). */

@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import {
   command,
+  concat,
   fixture,
   isBun,
   isPattern,
@@ -338,8 +339,7 @@ test(
         assert.throws(() => readable.getReader(), TypeError);
         chunks.push(chunk);
       }
-      const all = new Uint8Array(chunks.reduce((n, c) => n + c.byteLength, 0));
-      chunks.reduce((offset, c) => (all.set(c, offset), offset + c.byteLength), 0);
+      const all = concat(chunks);
       assert.equal(all.byteLength, 100000 + (1 << 20));
       // Each send is its own run of the pattern.
       assert.ok(isPattern(all.subarray(0, 100000)), "the queued bytes come first, intact");

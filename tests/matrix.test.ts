@@ -15,6 +15,7 @@ import { execFileSync } from "node:child_process";
 import net from "node:net";
 import {
   command,
+  concat,
   fixture,
   isBun,
   isPattern,
@@ -68,13 +69,7 @@ async function drain(
   } catch (e) {
     error = e;
   }
-  const bytes = new Uint8Array(chunks.reduce((n, c) => n + c.byteLength, 0));
-  let offset = 0;
-  for (const c of chunks) {
-    bytes.set(c, offset);
-    offset += c.byteLength;
-  }
-  return { bytes, error };
+  return { bytes: concat(chunks), error };
 }
 
 /** Waits until the connection has taken `n` bytes from the kernel (bounded by the test timeout). */
