@@ -57,7 +57,11 @@ export class ReadinessMonitor {
   readonly #poller: ReadinessPoller;
   readonly #listeners = new Map<number, ReadinessListener>();
   #nextToken = 1;
-  #running: Promise<void> | undefined;
+  // Whether #loop runs, set and cleared by #loop itself in the same turn as its last check of
+  // #listeners, so a watch added at any moment either is seen by that check or starts a new loop.
+  #running = false;
+  // The poller's wait in flight, if any: what a removed socket's release waits for.
+  #waiting: Promise<unknown> | undefined;
   #failed = false;
 
   /** Takes over `poller`: nothing else may call its `wait`. */
@@ -100,16 +104,17 @@ export class ReadinessMonitor {
   }
 
   /**
-   * Stops watching `fd`; call before the socket is closed. When it was the last one, the wait is
-   * woken to end, and the returned promise resolves once it has.
+   * Stops watching `fd`; call before the socket is closed. When it was the last one, the wait in
+   * flight is woken, and the returned promise resolves once that wait has returned (a socket
+   * watched meanwhile gets a wait of its own, which this does not wait for).
    */
   remove(fd: Descriptor, token: number): Promise<void> | undefined {
     if (!this.#listeners.delete(token)) return undefined;
     this.#poller.unwatch(fd);
-    if (this.#listeners.size > 0) return undefined;
+    if (this.#listeners.size > 0 || !this.#waiting) return undefined;
     // Nothing left to wait for: end the wait, so it does not keep the process alive.
     this.#poller.wake();
-    return this.#running;
+    return this.#waiting.then(ignore, ignore);
   }
 
   #token(): number {
@@ -122,14 +127,18 @@ export class ReadinessMonitor {
   }
 
   #run(): void {
-    this.#running ??= this.#loop().finally(() => (this.#running = undefined));
+    if (this.#running) return;
+    this.#running = true;
+    void this.#loop();
   }
 
   async #loop(): Promise<void> {
     let failures = 0;
     try {
       while (this.#listeners.size > 0) {
-        const tokens = await this.#poller.wait();
+        const waiting = this.#waiting = this.#poller.wait();
+        const tokens = await waiting;
+        this.#waiting = undefined;
         if (tokens === undefined) {
           // errno is lost on the worker thread; EINTR is the usual cause and worth a retry.
           if (++failures >= MAX_FAILED_WAITS) return this.#fail();
@@ -148,6 +157,9 @@ export class ReadinessMonitor {
     } catch {
       // wait() does not throw; if it ever does, the connections read the old way.
       this.#fail();
+    } finally {
+      this.#waiting = undefined;
+      this.#running = false;
     }
   }
 
@@ -164,3 +176,5 @@ export class ReadinessMonitor {
     }
   }
 }
+
+function ignore(): void {}

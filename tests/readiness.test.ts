@@ -247,3 +247,43 @@ for (const [arch, size, offset] of [["x86_64", 12, 4], ["aarch64", 16, 8]] as co
     assert.equal(await waiting, undefined);
   });
 }
+
+test("readiness: a watch added while the wait is ending is still waited for, at every microtask offset", async () => {
+  // The last connection closes (its wake ends the wait) and, a few microtasks later, a new one is
+  // added: the new watch must be served by a running wait, whatever the interleaving.
+  for (let delay = 0; delay <= 12; delay++) {
+    const poller = new FakePoller();
+    const monitor = new ReadinessMonitor(poller);
+    const a = listener();
+    const b = listener();
+    const ta = monitor.add(10, a)!;
+    let tb: number | undefined;
+    const released = monitor.remove(10, ta); // the wake resolves the pending wait
+    await new Promise<void>((resolve) => {
+      const step = (left: number) => {
+        if (left === 0) {
+          tb = monitor.add(11, b);
+          resolve();
+        } else queueMicrotask(() => step(left - 1));
+      };
+      step(delay);
+    });
+    // The closed connection's release is the end of the wait it woke, not of every wait after.
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const outcome = await Promise.race([
+      Promise.resolve(released).then(() => "released"),
+      new Promise((resolve) => (timer = setTimeout(() => resolve("still pending"), 20))),
+    ]);
+    clearTimeout(timer);
+    assert.equal(outcome, "released", `microtask offset ${delay}: the release waits for b`);
+    await tick();
+    assert.equal(poller.waiting, true, `microtask offset ${delay}: a watch but no wait`);
+    poller.report([tb!]);
+    await tick();
+    assert.equal(b.seen.ready, 1, `microtask offset ${delay}: the report never arrived`);
+    const done = monitor.remove(11, tb!);
+    await done;
+    await tick();
+    assert.equal(poller.waiting, false, `microtask offset ${delay}: the wait outlived its watches`);
+  }
+});
