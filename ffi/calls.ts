@@ -111,6 +111,7 @@ export interface BoundPosix<P> {
   getsockname(fd: number, address: Uint8Array, length: Uint32Array): number;
   getpeername(fd: number, address: Uint8Array, length: Uint32Array): number;
   poll(fds: Int32Array, count: bigint, timeout: number): number;
+  socket(domain: number, type: number, protocol: number): number;
   dup(fd: number): number;
   close(fd: number): number;
   opendir(name: Uint8Array): P;
@@ -143,6 +144,11 @@ export function posixCalls<P>(
     },
     getsockname: (fd, out) => addressCall("getsockname", fd, out),
     getpeername: (fd, out) => addressCall("getpeername", fd, out),
+    socket(domain, type, protocol) {
+      const fd = c.socket(domain, type, protocol);
+      return fd >= 0 ? fd : -errno();
+    },
+    close: (fd) => c.close(fd) === 0 ? 0 : errno(),
     poll(fd, events) {
       const revents = pollNow(c.poll, pollfd, fd, events);
       return revents < 0 ? -errno() : revents;

@@ -21,10 +21,19 @@ export const SO_ERROR = 4;
 export const SO_TYPE = 3;
 /** `SOL_SOCKET`: a 64-bit number unique to the socket for the kernel's lifetime (Linux 4.12+). */
 export const SO_COOKIE = 57;
+/**
+ * `SOL_SOCKET`: a 64-bit number unique to the socket's network namespace for the kernel's
+ * lifetime (Linux 5.14+).
+ */
+export const SO_NETNS_COOKIE = 71;
 /** `SOL_SOCKET`: the socket protocol (int), `IPPROTO_TCP` for TCP. */
 export const SO_PROTOCOL = 38;
 /** `SOCK_STREAM` as answered by `SO_TYPE`. */
 export const SOCK_STREAM = 1;
+/** `SOCK_DGRAM`, for `socket()`. */
+export const SOCK_DGRAM = 2;
+/** `socket()` flag: close on exec (= O_CLOEXEC). */
+export const SOCK_CLOEXEC = 0o2000000;
 /** Level for TCP options. */
 export const IPPROTO_TCP = 6;
 /** `IPPROTO_TCP`: seconds of idleness before the first probe (int). */

@@ -60,6 +60,15 @@ export const posixSymbols = {
     ],
     result: "i32",
   },
+  // int socket(int domain, int type, int protocol);
+  socket: {
+    parameters: [
+      "i32", // int domain
+      "i32", // int type
+      "i32", // int protocol
+    ],
+    result: "i32",
+  },
   // int dup(int oldfd);
   dup: {
     parameters: [

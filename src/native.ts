@@ -30,6 +30,13 @@ export interface SocketCalls {
    * Windows only.
    */
   ioctl?(fd: Descriptor, code: number, input: Uint8Array): number;
+  /**
+   * `socket(domain, type, protocol)`: the new descriptor, else the negated errno. POSIX only;
+   * used for a socket of sockalive's own, never to reach a connection's.
+   */
+  socket?(domain: number, type: number, protocol: number): number;
+  /** `close` on a descriptor {@linkcode SocketCalls.socket} returned: 0, else the errno. */
+  close?(fd: Descriptor): number;
   /** `poll` on one descriptor without waiting: the returned events (0 or more), else -errno. */
   poll(fd: Descriptor, events: number): number;
   /** The process's open descriptor numbers, in no particular order. */

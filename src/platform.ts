@@ -44,6 +44,16 @@ export interface Platform {
   isStream(calls: SocketCalls, fd: Descriptor): boolean;
   /** A number unique to the socket behind `fd`, where the OS has one. */
   cookie(calls: SocketCalls, fd: Descriptor): bigint | undefined;
+  /**
+   * Where the OS has network namespaces (Linux): a number unique to the namespace of the socket
+   * behind `fd`, or `undefined` if it cannot be read. Absent where there are none.
+   */
+  namespace?(calls: SocketCalls, fd: Descriptor): bigint | undefined;
+  /**
+   * With {@linkcode Platform.namespace}: the namespace new sockets of this process are made in
+   * (read from a socket of its own, made and closed at once), or `undefined` if it cannot be read.
+   */
+  homeNamespace?(calls: SocketCalls): bigint | undefined;
   /** Without reading: `"ended"` once the peer sent FIN or the kernel holds an error. */
   peek(calls: SocketCalls, fd: Descriptor): "open" | "ended";
 }

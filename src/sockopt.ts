@@ -84,9 +84,17 @@ export function endpoints(target: Pick<SocketTarget, "local" | "remote">): {
 
 /**
  * Finds the descriptor whose addresses are the target's: first among the hints (the first that
- * verifies wins, so the common case is a handful of system calls), then by a full scan. The scan
- * throws `ERR_SOCKET_AMBIGUOUS` when two different sockets match (possible only across network
- * namespaces; duplicates of one socket are fine) and `ERR_SOCKET_NOT_FOUND` when none does.
+ * verifies wins, so the common case is a handful of system calls), then by a full scan.
+ *
+ * Within one network namespace no two connected TCP sockets share both addresses; across
+ * namespaces they can (a descriptor inherited from a process in another one). So where the OS has
+ * namespaces and the descriptor is a guess (the target has a scan: the runtime made the socket
+ * but hides its descriptor), only a socket in the namespace this process makes sockets in can be
+ * the connection's: a hint is taken only if it is one, and any other match sends the lookup to
+ * the scan, which never takes a socket from elsewhere. (That namespace is read once; a process
+ * that moves to another namespace afterwards finds no socket it makes there.) Where it cannot be
+ * read, every match counts. The scan throws `ERR_SOCKET_AMBIGUOUS` when two different sockets
+ * match (duplicates of one socket are fine) and `ERR_SOCKET_NOT_FOUND` when none does.
  */
 export function resolveTarget(
   platform: Platform,
@@ -94,45 +102,62 @@ export function resolveTarget(
   target: SocketTarget,
 ): ResolvedTarget {
   const { local, remote } = endpoints(target);
+  const guessed = target.scan !== undefined && platform.namespace !== undefined;
+  const home = guessed ? homeNamespace(platform, calls) : undefined;
   const tried: Descriptor[] = [];
   for (const fd of target.hints()) {
     if (tried.includes(fd)) continue;
     tried.push(fd);
-    if (matches(platform, calls, fd, local, remote)) {
+    if (!matches(platform, calls, fd, local, remote)) continue;
+    if (!guessed || (home !== undefined && platform.namespace!(calls, fd) === home)) {
       target.found?.(fd);
       return { local, remote, fd };
     }
+    // Our addresses in another namespace (or one we cannot tell): only the scan can decide.
+    tried.pop();
+    break;
   }
-  let found: Descriptor | undefined;
-  let foundCookie: bigint | undefined;
+  const candidates: Array<{ fd: Descriptor; cookie: bigint | undefined; atHome: boolean }> = [];
   for (const fd of target.scan?.() ?? []) {
-    if (fd === found || tried.includes(fd) || !matches(platform, calls, fd, local, remote)) {
-      continue;
-    }
-    if (found === undefined) {
-      found = fd;
-      foundCookie = platform.cookie(calls, fd);
-      continue;
-    }
-    const cookie = platform.cookie(calls, fd);
-    if (cookie === undefined || cookie !== foundCookie) {
-      throw new SocketOptionError(
-        `Cannot find the socket: descriptors ${found} and ${fd} both have local ` +
-          `${format(target.local)} and peer ${format(target.remote)}; refusing to guess`,
-        { code: "ERR_SOCKET_AMBIGUOUS", syscall: "lookup", option: "socket" },
-      );
-    }
+    if (tried.includes(fd) || !matches(platform, calls, fd, local, remote)) continue;
+    const atHome = home !== undefined && platform.namespace!(calls, fd) === home;
+    candidates.push({ fd, cookie: platform.cookie(calls, fd), atHome });
   }
-  if (found === undefined) {
+  const chosen = home === undefined ? candidates : candidates.filter((c) => c.atHome);
+  const first = chosen[0];
+  if (first === undefined) {
+    const elsewhere = candidates.length > 0
+      ? "; a socket with these addresses in another network namespace is not this connection's"
+      : " (is the connection closed?)";
     throw new SocketOptionError(
       `Cannot find the socket: no open TCP socket has local ${format(target.local)} and peer ` +
-        `${format(target.remote)} (is the connection closed?)`,
+        `${format(target.remote)}${elsewhere}`,
       { code: "ERR_SOCKET_NOT_FOUND", syscall: "lookup", option: "socket" },
     );
   }
-  target.found?.(found);
-  return { local, remote, fd: found };
+  // Duplicates of one socket share its cookie; without cookies, two descriptors are two sockets.
+  const other = chosen.slice(1).find((c) => c.cookie === undefined || c.cookie !== first.cookie);
+  if (other) {
+    throw new SocketOptionError(
+      `Cannot find the socket: descriptors ${first.fd} and ${other.fd} both have local ` +
+        `${format(target.local)} and peer ${format(target.remote)}; refusing to guess`,
+      { code: "ERR_SOCKET_AMBIGUOUS", syscall: "lookup", option: "socket" },
+    );
+  }
+  target.found?.(first.fd);
+  return { local, remote, fd: first.fd };
 }
+
+/** The namespace this process makes sockets in, read once per set of calls. */
+function homeNamespace(platform: Platform, calls: SocketCalls): bigint | undefined {
+  if (HOME.has(calls)) return HOME.get(calls);
+  const home = platform.homeNamespace?.(calls);
+  // Not remembered when unreadable: that may be passing (no descriptor free for the probe).
+  if (home !== undefined) HOME.set(calls, home);
+  return home;
+}
+
+const HOME = new WeakMap<SocketCalls, bigint>();
 
 /**
  * Re-verifies a previously resolved descriptor, immediately before use. Throws

@@ -20,7 +20,10 @@ import {
   POLLRDHUP,
   SO_COOKIE,
   SO_KEEPALIVE,
+  SO_NETNS_COOKIE,
   SO_TYPE,
+  SOCK_CLOEXEC,
+  SOCK_DGRAM,
   SOCK_STREAM,
   SOL_SOCKET,
   TCP_KEEPCNT,
@@ -95,10 +98,19 @@ export const linux: Platform = {
       SOCKET_TYPE[0] === SOCK_STREAM;
   },
   cookie(calls: SocketCalls, fd: Descriptor): bigint | undefined {
-    const buf = new Uint8Array(8);
-    return calls.getsockopt(fd, SOL_SOCKET, SO_COOKIE, buf) === 8
-      ? new BigUint64Array(buf.buffer)[0]
-      : undefined;
+    return getU64(calls, fd, SO_COOKIE);
+  },
+  namespace(calls: SocketCalls, fd: Descriptor): bigint | undefined {
+    return getU64(calls, fd, SO_NETNS_COOKIE);
+  },
+  homeNamespace(calls: SocketCalls): bigint | undefined {
+    const fd = calls.socket?.(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0) ?? -1;
+    if (fd < 0) return undefined;
+    try {
+      return getU64(calls, fd, SO_NETNS_COOKIE);
+    } finally {
+      calls.close?.(fd);
+    }
   },
   peek(calls: SocketCalls, fd: Descriptor): "open" | "ended" {
     // POLLRDHUP: the peer sent FIN; POLLERR: the kernel holds an error (ETIMEDOUT, ECONNRESET);
@@ -109,5 +121,13 @@ export const linux: Platform = {
   },
 };
 
+/** A 64-bit `SOL_SOCKET` option (the cookies), or `undefined` if it cannot be read. */
+function getU64(calls: SocketCalls, fd: Descriptor, name: number): bigint | undefined {
+  U64[0] = 0n;
+  return calls.getsockopt(fd, SOL_SOCKET, name, U64_BYTES) === 8 ? U64[0] : undefined;
+}
+
+const U64 = new BigUint64Array(1);
+const U64_BYTES = new Uint8Array(U64.buffer);
 const SOCKET_TYPE = new Int32Array(1);
 const SOCKET_TYPE_BYTES = new Uint8Array(SOCKET_TYPE.buffer);
