@@ -3,6 +3,7 @@
  * the same runtime as the tests (Deno or Bun) and the python peer on the other side.
  */
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import {
   command,
   fixture,
@@ -177,3 +178,45 @@ test("netns: every namespace the tests created is gone", () => {
   assert.ok(!TestNet.exists(net.client) && !TestNet.exists(net.server));
   assert.deepEqual(leftovers(), []);
 }, netnsTestOptions(10_000));
+
+test(
+  "faults: a socket inherited from another namespace with our connection's addresses is never touched",
+  async () => {
+    const net = TestNet.create();
+    let holder: Proc | undefined;
+    try {
+      // Both namespaces hold both addresses, so each can have 198.18.0.2:7100 <-> 198.18.0.1:40100.
+      for (const ns of [net.client, net.server]) {
+        for (const address of ["198.18.0.1/32", "198.18.0.2/32"]) {
+          execFileSync("ip", ["-n", ns, "addr", "replace", address, "dev", "lo"]);
+        }
+      }
+      holder = new Proc([
+        ...net.exec("client"),
+        "python3",
+        fixture("foreign.py"),
+        ...net.exec("server"),
+        ...runtimeCommand(fixture("foreign_child.ts")),
+      ]);
+      const result = JSON.parse(await holder.waitFor(/^\{"type":"(set|error)"/, 20_000));
+      const ss = (ns: string) =>
+        execFileSync("ip", ["netns", "exec", ns, "ss", "-tnoiH", "state", "established"])
+          .toString().split("\n").filter((l) => /198\.18\.0\.2:7100\s+198\.18\.0\.1:40100/.test(l));
+      const foreign = ss(net.client);
+      const own = ss(net.server);
+      holder.send("done");
+      assert.equal(foreign.length, 1, `the foreign socket: ${foreign}`);
+      assert.doesNotMatch(foreign[0], /keepalive/, "the foreign socket got keepalive");
+      assert.equal(result.type, "set", `setKeepAlive failed: ${JSON.stringify(result)}`);
+      assert.equal(result.keepAlive.idle, 7000);
+      assert.equal(result.keepAlive.userTimeout, 12_345);
+      assert.equal(own.length, 1, `our socket: ${own}`);
+      assert.match(own[0], /timer:\(keepalive,/, `our socket has no keepalive timer: ${own[0]}`);
+      assert.equal(await holder.exited(), 0);
+    } finally {
+      await holder?.kill();
+      net.destroy();
+    }
+  },
+  netnsTestOptions(30_000),
+);
