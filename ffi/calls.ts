@@ -32,6 +32,8 @@ export interface PosixLibrary {
   fdDirectory: string;
   /** Offset of `d_name` in `struct dirent`. */
   direntNameOffset: number;
+  /** `RLIMIT_NOFILE` for `getrlimit`. */
+  rlimitNofile: number;
 }
 
 /** Winsock. */
@@ -53,6 +55,7 @@ export function libraryFor(os: string): PosixLibrary | WinsockLibrary | undefine
         errnoSymbol: "__errno_location",
         fdDirectory: linux.FD_DIRECTORY,
         direntNameOffset: linux.DIRENT_NAME_OFFSET,
+        rlimitNofile: linux.RLIMIT_NOFILE,
       };
     case "darwin":
       return {
@@ -61,6 +64,7 @@ export function libraryFor(os: string): PosixLibrary | WinsockLibrary | undefine
         errnoSymbol: "__error",
         fdDirectory: macos.FD_DIRECTORY,
         direntNameOffset: macos.DIRENT_NAME_OFFSET,
+        rlimitNofile: macos.RLIMIT_NOFILE,
       };
     case "freebsd":
       return {
@@ -69,6 +73,7 @@ export function libraryFor(os: string): PosixLibrary | WinsockLibrary | undefine
         errnoSymbol: "__error",
         fdDirectory: freebsd.FD_DIRECTORY,
         direntNameOffset: freebsd.DIRENT_NAME_OFFSET,
+        rlimitNofile: freebsd.RLIMIT_NOFILE,
       };
     case "windows":
     case "win32":
@@ -79,6 +84,8 @@ export function libraryFor(os: string): PosixLibrary | WinsockLibrary | undefine
 }
 
 const STANDARD_DESCRIPTORS = [0, 1, 2] as const;
+/** The most descriptor numbers tried when they cannot be listed (the limit may be unlimited). */
+const MAX_PROBED = 1n << 20n;
 
 /**
  * `poll` on one descriptor without waiting, through `pollfd` (scratch of 2 ints): the returned
@@ -112,6 +119,7 @@ export interface BoundPosix<P> {
   getpeername(fd: number, address: Uint8Array, length: Uint32Array): number;
   poll(fds: Int32Array, count: bigint, timeout: number): number;
   socket(domain: number, type: number, protocol: number): number;
+  getrlimit(resource: number, limit: BigUint64Array): number;
   dup(fd: number): number;
   close(fd: number): number;
   opendir(name: Uint8Array): P;
@@ -166,7 +174,14 @@ export function posixCalls<P>(
     },
     listDescriptors() {
       const handle = c.opendir(dir);
-      if (handle === null || handle === undefined || handle === 0) return [];
+      if (handle === null || handle === undefined || handle === 0) {
+        // Listing takes a descriptor of its own, so a process at its limit (EMFILE) cannot
+        // list; every number below the limit is then a candidate (each is verified anyway).
+        const limit = new BigUint64Array(2);
+        if (c.getrlimit(library.rlimitNofile, limit) !== 0) return [];
+        const count = Number(limit[0] < MAX_PROBED ? limit[0] : MAX_PROBED);
+        return Array.from({ length: count }, (_, fd) => fd);
+      }
       const out: Descriptor[] = [];
       try {
         for (let entry = c.readdir(handle!); entry; entry = c.readdir(handle!)) {

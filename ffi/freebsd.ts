@@ -34,6 +34,8 @@ export const MAX_DURATION_SECONDS = 2147483;
 export const AF_INET6 = 28;
 /** BSD sockaddrs begin with `sin_len`. */
 export const SOCKADDR_HAS_LENGTH_BYTE = true;
+/** `getrlimit` resource: the most descriptors the process may hold (sys/resource.h). */
+export const RLIMIT_NOFILE = 8;
 /** Where a process's open descriptors are listed (needs fdescfs for more than 0-2). */
 export const FD_DIRECTORY = "/dev/fd";
 /** Offset of `d_name` in FreeBSD 12+'s `struct dirent` (fileno 8, off 8, reclen 2, type 1, pad 1, namlen 2, pad 2). */

@@ -107,6 +107,8 @@ export function epollEventLayout(arch: string): { size: number; dataOffset: numb
     : { size: 16, dataOffset: 8 };
 }
 
+/** `getrlimit` resource: the most descriptors the process may hold (sys/resource.h). */
+export const RLIMIT_NOFILE = 7;
 /** Where a process's open descriptors are listed, one entry per descriptor number. */
 export const FD_DIRECTORY = "/proc/self/fd";
 /** Offset of `d_name` in glibc's `struct dirent` (ino 8 + off 8 + reclen 2 + type 1). */

@@ -41,6 +41,8 @@ export const POLLERR = 0x0008;
 export const POLLHUP = 0x0010;
 /** See {@linkcode POLLERR}. */
 export const POLLNVAL = 0x0020;
+/** `getrlimit` resource: the most descriptors the process may hold (sys/resource.h). */
+export const RLIMIT_NOFILE = 8;
 /** Where a process's open descriptors are listed. */
 export const FD_DIRECTORY = "/dev/fd";
 /** Offset of `d_name` in the 64-bit-inode `struct dirent` (ino 8, seekoff 8, reclen 2, namlen 2, type 1). */

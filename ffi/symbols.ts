@@ -69,6 +69,14 @@ export const posixSymbols = {
     ],
     result: "i32",
   },
+  // int getrlimit(int resource, struct rlimit *rlim);
+  getrlimit: {
+    parameters: [
+      "i32", // int resource
+      "buffer", // struct rlimit *rlim (rlim_t rlim_cur, rlim_max: two 64-bit unsigned)
+    ],
+    result: "i32",
+  },
   // int dup(int oldfd);
   dup: {
     parameters: [
