@@ -158,6 +158,8 @@ let sinkTarget: {
 };
 /** The longest delay setTimeout honours (longer ones fire at once). */
 const MAX_TIMER_MS = 2 ** 31 - 1;
+/** How long a socket that could not be found is given to report that the kernel failed it. */
+const FAILURE_WAIT_MS = 100;
 /** How often a paused connection checks, without reading, whether the peer ended or failed. */
 const PAUSED_CHECK_MS = 100;
 
@@ -747,7 +749,17 @@ export class LiveConnection implements AsyncDisposable {
       );
     } catch (error) {
       // A connection we cannot monitor is not handed out as if we could.
-      this.#fail(error instanceof SocketOptionError ? error.code : errorCode(error), error);
+      const code = error instanceof SocketOptionError ? error.code : errorCode(error);
+      // A socket the kernel already failed has no peer address left to be found by: report what
+      // the kernel says (ECONNRESET) rather than the lookup that could not succeed.
+      const lost = code === "ERR_SOCKET_NOT_FOUND" || error instanceof TypeError;
+      if (lost && transport.failure) {
+        void transport.failure(FAILURE_WAIT_MS).then((failure) =>
+          failure === undefined ? this.#fail(code, error) : this.#fail(errorCode(failure), failure)
+        );
+      } else {
+        this.#fail(code, error);
+      }
       return;
     }
     if (this.#machine.send({ type: "opened" }) === undefined) return;

@@ -40,6 +40,13 @@ export interface Transport {
   scan?(): Iterable<Descriptor>;
   /** Told which descriptor carries the socket once it is verified. */
   found?(fd: Descriptor): void;
+  /**
+   * Before {@linkcode Transport.start}, when the socket could not be found: whether the kernel
+   * has already failed it (a reset right after accept leaves it without a peer address).
+   * Resolves with the runtime's error if the socket fails now or within `waitMs`, else with
+   * `undefined`; may take bytes from the socket, which is closed next either way.
+   */
+  failure?(waitMs: number): Promise<unknown>;
   /** Starts reading; keeps a read pending until paused, ended, failed or closed. */
   start(sink: TransportSink): void;
   /**

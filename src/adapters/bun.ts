@@ -271,6 +271,17 @@ class BunTransport implements Transport {
     return new Promise((resolve) => (this.#whenDone ??= []).push(() => resolve(this.failedEarly)));
   }
 
+  failure(waitMs: number): Promise<unknown> {
+    if (this.#done) return Promise.resolve(this.failedEarly);
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, waitMs, undefined);
+      void this.ended().then((error) => {
+        clearTimeout(timer);
+        resolve(error);
+      });
+    });
+  }
+
   onError(error: unknown): void {
     if (this.#done) return;
     this.#done = true;

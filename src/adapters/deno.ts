@@ -269,6 +269,20 @@ class DenoTransport implements Transport, ReadinessListener {
     this.#fd = fd;
   }
 
+  failure(waitMs: number): Promise<unknown> {
+    // A read returns at once on a socket the kernel has failed; on a live one it waits, and is
+    // ended by the close that follows.
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, waitMs, undefined);
+      this.#conn.read(new Uint8Array(1)).then(() => undefined, (error: unknown) => error).then(
+        (error) => {
+          clearTimeout(timer);
+          resolve(error);
+        },
+      );
+    });
+  }
+
   start(sink: TransportSink): void {
     this.#sink = sink;
     // A statechange listener may have closed the connection before this point.
