@@ -29,7 +29,7 @@ import type { KeepAliveInfo, KeepAliveOptions } from "../options.ts";
 import type { Platform } from "../platform.ts";
 import { platformFor } from "../platforms.ts";
 import { getKeepAliveOn, setKeepAliveOn, type SocketTarget } from "../sockopt.ts";
-import type { Runtime, Transport, TransportSink } from "../transport.ts";
+import type { Runtime, Transport, TransportSink, WriteProgress } from "../transport.ts";
 import { type AcceptSource, type ListenOptions, LiveListener } from "../listener.ts";
 
 /**
@@ -200,6 +200,7 @@ function platform(): Platform {
 interface PendingWrite {
   bytes: Uint8Array;
   offset: number;
+  progress: WriteProgress;
   resolve(): void;
   reject(error: unknown): void;
 }
@@ -299,14 +300,14 @@ class BunTransport implements Transport {
     this.#socket?.resume();
   }
 
-  write(bytes: Uint8Array): Promise<void> {
+  write(bytes: Uint8Array, progress: WriteProgress): Promise<void> {
     return new Promise((resolve, reject) => {
       if (this.#done || !this.#socket) {
         reject(new Error("The socket is closed"));
         return;
       }
       const writes = this.#writes ??= [];
-      writes.push({ bytes, offset: 0, resolve, reject });
+      writes.push({ bytes, offset: 0, progress, resolve, reject });
       if (writes.length === 1) this.#flush();
     });
   }
@@ -330,6 +331,7 @@ class BunTransport implements Transport {
         return;
       }
       w.offset += n;
+      if (n > 0) w.progress.sent(n);
       if (w.offset < w.bytes.byteLength) return; // the kernel is full: wait for drain
       writes.shift();
       w.resolve();
