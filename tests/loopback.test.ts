@@ -19,6 +19,7 @@ import {
   startPeer,
   test,
   withPeer,
+  withServer,
 } from "./harness.ts";
 import {
   type CloseInfo,
@@ -840,6 +841,40 @@ test(
   },
   opts,
 );
+
+if (isBun) {
+  test(
+    "bun: a node:net socket still connecting is reported as not connected yet, not as closed",
+    async () => {
+      await withServer(async (port) => {
+        const notYet = (e: unknown) =>
+          e instanceof SocketOptionError && e.code === "ERR_SOCKET_NOT_CONNECTED" &&
+          e.message ===
+            "Cannot find the socket: it is not connected yet; call this from the 'connect' event";
+        const closed = (e: unknown) =>
+          e instanceof SocketOptionError && e.code === "ERR_SOCKET_NOT_FOUND" &&
+          /it is closed/.test(e.message);
+        const socket = net.connect({ host: "127.0.0.1", port });
+        socket.on("error", () => {});
+        try {
+          assert.equal(socket.connecting, true);
+          assert.throws(() => getKeepAlive(socket as never), notYet);
+          assert.throws(() => setKeepAlive(socket as never, { idle: 1000 }), notYet);
+          // Nor is a socket that was never asked to connect.
+          assert.throws(() => getKeepAlive(new net.Socket() as never), notYet);
+          await new Promise((resolve) => socket.once("connect", resolve));
+          assert.equal(setKeepAlive(socket as never, { idle: 3000 }).idle, 3000);
+          socket.destroy();
+          await new Promise((resolve) => socket.once("close", resolve));
+          assert.throws(() => getKeepAlive(socket as never), closed);
+        } finally {
+          socket.destroy();
+        }
+      });
+    },
+    opts,
+  );
+}
 
 // Keep the fixture path helper referenced in both runtimes.
 void runtimeCommand;

@@ -72,6 +72,10 @@ export interface BunSocketLike {
 export interface NodeSocketLike {
   /** Bun's native socket behind the node:net wrapper. */
   readonly _handle?: { readonly fd?: number } | null;
+  /** Whether a connect is under way (no descriptor yet: Bun's is -1 until then). */
+  readonly connecting?: boolean;
+  /** Whether the socket has been destroyed (closed, or its connect failed). */
+  readonly destroyed?: boolean;
   /** Our address. */
   readonly localAddress?: string;
   /** Our port. */
@@ -412,6 +416,18 @@ function targetOf(socket: BunSocketLike | NodeSocketLike): SocketTarget {
     ? socket.fd
     : (socket as NodeSocketLike)._handle?.fd;
   const { localAddress, localPort, remoteAddress, remotePort } = socket;
+  // A node:net socket has no descriptor before it connects (Bun's handle says -1 while
+  // connecting, and there is none before connect() is called), just as after it closes: the two
+  // are told apart by `connecting` and `destroyed`, so the caller learns to wait, not to give up.
+  if ("_handle" in socket) {
+    const node = socket as NodeSocketLike;
+    if (node.connecting === true || (!node._handle && node.destroyed !== true)) {
+      throw new SocketOptionError(
+        "Cannot find the socket: it is not connected yet; call this from the 'connect' event",
+        { code: "ERR_SOCKET_NOT_CONNECTED", syscall: "lookup", option: "socket" },
+      );
+    }
+  }
   // Issue 5: only a negative fd means closed (Bun sets -1 and keeps the addresses). An open socket
   // without IP addresses (a Unix socket) was reported as "closed"; it now gets the TypeError below.
   // A destroyed node:net socket has dropped its native handle (`_handle` is null).
