@@ -15,6 +15,7 @@
  * @module
  */
 
+import { isIPv6 } from "node:net";
 import process from "node:process";
 import {
   type CloseInfo,
@@ -59,11 +60,14 @@ export class UsageError extends Error {
   }
 }
 
-const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000 };
+const UNITS: Record<string, bigint> = { ms: 1n, s: 1000n, m: 60_000n };
+/** Digits with an optional fraction, then an optional unit; no sign, exponent or spaces. */
+const DURATION = /^(\d*)(?:\.(\d*))?(ms|s|m)?$/;
 
 /**
  * Parses a duration: a number with `ms`, `s` or `m`, or a bare number of milliseconds. Returns
- * milliseconds; throws {@linkcode UsageError} naming `flag`.
+ * whole milliseconds; throws {@linkcode UsageError} naming `flag` and the text for anything else,
+ * including a duration that is not a whole number of milliseconds (a bare `0.4`).
  *
  * @example
  * ```ts
@@ -75,19 +79,43 @@ const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000 };
  * ```
  */
 export function parseDuration(text: string, flag = "duration"): number {
-  const m = /^(\d+(?:\.\d*)?|\.\d+)(ms|s|m)?$/.exec(text.trim());
-  if (!m) {
+  const m = DURATION.exec(text);
+  const whole = m?.[1] ?? "", fraction = m?.[2] ?? "";
+  if (!m || whole + fraction === "") {
     throw new UsageError(
       `${flag}: ${JSON.stringify(text)} is not a duration; give a number with ms, s or m ` +
         `(1500ms, 1.5s, 2m), or a bare number of milliseconds`,
     );
   }
-  return Math.round(Number(m[1]) * UNITS[m[2] ?? "ms"]);
+  // In exact decimal arithmetic, so 1.1s is 1100 ms rather than 1100.0000000000002. A part of a
+  // millisecond is refused rather than rounded: rounding would turn a bare 0.4 into 0, which as a
+  // user timeout means "the system default", and as anything else is refused as "got 0".
+  const scale = 10n ** BigInt(fraction.length);
+  const ms = BigInt(whole + fraction) * UNITS[m[3] ?? "ms"];
+  if (ms % scale !== 0n) {
+    throw new UsageError(
+      `${flag}: ${JSON.stringify(text)} is not a whole number of ms` +
+        (m[3] === undefined
+          ? ` (a bare number is milliseconds; for ${text} seconds, write ${text}s)`
+          : ""),
+    );
+  }
+  // Past 2^53 the value is approximate, but far past every limit, which the library then names.
+  return Number(ms / scale);
 }
+
+/** A {@linkcode UsageError} for a target, with the fix to suggest. */
+function badTarget(text: string, problem: string): UsageError {
+  return new UsageError(`${JSON.stringify(text)}${problem}`);
+}
+
+const NOT_A_TARGET = " is not HOST:PORT (e.g. 127.0.0.1:7000, [::1]:7000)";
+/** The port suggested where the text has none. */
+const EXAMPLE_PORT = 7000;
 
 /**
  * Parses `HOST:PORT`; an IPv6 address goes in brackets (`[::1]:7000`). Throws
- * {@linkcode UsageError}.
+ * {@linkcode UsageError} naming the text, with the corrected target where one can be guessed.
  *
  * @example
  * ```ts
@@ -98,37 +126,77 @@ export function parseDuration(text: string, flag = "duration"): number {
  * ```
  */
 export function parseTarget(text: string): { hostname: string; port: number } {
+  if (text === "") throw badTarget(text, NOT_A_TARGET);
+  if (/\s/.test(text)) throw badTarget(text, ": HOST:PORT has no spaces");
   let hostname: string, portText: string;
-  const bracketed = /^\[([^\]]+)\]:(.*)$/.exec(text);
-  if (bracketed) {
-    [, hostname, portText] = bracketed;
+  if (text.startsWith("[")) {
+    const close = text.indexOf("]");
+    hostname = text.slice(1, close);
+    const after = text.slice(close + 1);
+    if (close === -1 || /[[\]]/.test(hostname + after)) throw badTarget(text, NOT_A_TARGET);
+    const withPort = /^:\d+$/.test(after) ? after : `:${EXAMPLE_PORT}`;
+    if (hostname === "") {
+      throw badTarget(
+        text,
+        `: the brackets are empty; put an IPv6 address in them, e.g. [::1]${withPort}`,
+      );
+    }
+    if (!hostname.includes(":")) {
+      throw badTarget(text, `: brackets are for IPv6 addresses; write ${hostname}${withPort}`);
+    }
+    if (after !== "" && !after.startsWith(":")) {
+      if (!/^\d+$/.test(after)) throw badTarget(text, NOT_A_TARGET);
+      throw badTarget(text, `: put a colon between "]" and the port, e.g. [${hostname}]:${after}`);
+    }
+    portText = after.slice(1);
   } else {
+    if (/[[\]]/.test(text)) throw badTarget(text, NOT_A_TARGET);
     const colon = text.lastIndexOf(":");
-    if (colon <= 0) {
-      throw new UsageError(
-        `${JSON.stringify(text)} is not HOST:PORT (e.g. 127.0.0.1:7000, [::1]:7000)`,
-      );
-    }
-    hostname = text.slice(0, colon);
-    portText = text.slice(colon + 1);
+    hostname = colon === -1 ? text : text.slice(0, colon);
+    portText = colon === -1 ? "" : text.slice(colon + 1);
     if (hostname.includes(":")) {
-      throw new UsageError(
-        `${JSON.stringify(text)}: put an IPv6 address in brackets, e.g. [${hostname}]:${portText}`,
-      );
+      // Unbracketed IPv6: the part after the last colon is the port if what is before it is an
+      // address; else the whole text may be an address that lacks its port.
+      if (isIPv6(hostname) && /^\d*$/.test(portText)) {
+        throw badTarget(
+          text,
+          `: put an IPv6 address in brackets, e.g. [${hostname}]:${portText || EXAMPLE_PORT}`,
+        );
+      }
+      if (isIPv6(text)) {
+        throw badTarget(
+          text,
+          `: put an IPv6 address in brackets and add the port, e.g. [${text}]:${EXAMPLE_PORT}`,
+        );
+      }
+      throw badTarget(text, NOT_A_TARGET);
     }
+    if (hostname === "") {
+      throw badTarget(text, ` has no host; e.g. 127.0.0.1:${portText || EXAMPLE_PORT}`);
+    }
+  }
+  if (portText === "") {
+    const host = hostname.includes(":") ? `[${hostname}]` : hostname;
+    throw badTarget(text, ` has no port; e.g. ${host}:${EXAMPLE_PORT}`);
   }
   const port = Number(portText);
   if (!/^\d+$/.test(portText) || port < 1 || port > 65535) {
-    throw new UsageError(
-      `${JSON.stringify(text)}: the port must be a whole number from 1 to 65535, got ${
-        JSON.stringify(portText)
-      }`,
+    throw badTarget(
+      text,
+      `: the port must be a whole number from 1 to 65535, got ${JSON.stringify(portText)}`,
     );
   }
   return { hostname, port };
 }
 
-const VALUE_FLAGS = ["--idle", "--interval", "--count", "--user-timeout", "--connect-timeout"];
+/** Each flag that takes a value, and the `connect` option it sets (as the library names it). */
+const VALUE_FLAGS: Readonly<Record<string, string>> = {
+  "--idle": "idle",
+  "--interval": "interval",
+  "--count": "count",
+  "--user-timeout": "userTimeout",
+  "--connect-timeout": "connectTimeout",
+};
 
 /**
  * Parses the arguments after the program name. Returns `"help"` for `--help`; throws
@@ -149,7 +217,21 @@ const VALUE_FLAGS = ["--idle", "--interval", "--count", "--user-timeout", "--con
  * ```
  */
 export function parseArgs(args: readonly string[]): WatchCommand | "help" {
-  if (args.includes("--help") || args.includes("-h") || args[0] === "help") return "help";
+  return parse(args).command;
+}
+
+/**
+ * {@linkcode parseArgs}, plus what was typed for each option, by the library's name for it
+ * (`idle: '--idle: "40000s"'`): the library checks the ranges, and its message names the option
+ * and the milliseconds, not the text that gave them.
+ */
+function parse(
+  args: readonly string[],
+): { command: WatchCommand | "help"; typed: Map<string, string> } {
+  const typed = new Map<string, string>();
+  if (args.includes("--help") || args.includes("-h") || args[0] === "help") {
+    return { command: "help", typed };
+  }
   const positional: string[] = [];
   const keepAlive: WatchCommand["keepAlive"] = {};
   let connectTimeout: number | undefined;
@@ -167,7 +249,7 @@ export function parseArgs(args: readonly string[]): WatchCommand | "help" {
       json = true;
       continue;
     }
-    if (!VALUE_FLAGS.includes(flag)) {
+    if (!Object.hasOwn(VALUE_FLAGS, flag)) {
       throw new UsageError(`unknown flag ${JSON.stringify(flag)}`);
     }
     let value: string;
@@ -181,6 +263,7 @@ export function parseArgs(args: readonly string[]): WatchCommand | "help" {
       }
       value = args[++i];
     }
+    typed.set(VALUE_FLAGS[flag], `${flag}: ${JSON.stringify(value)}`);
     switch (flag) {
       case "--idle":
         keepAlive.idle = parseDuration(value, flag);
@@ -193,7 +276,9 @@ export function parseArgs(args: readonly string[]): WatchCommand | "help" {
         break;
       case "--connect-timeout":
         connectTimeout = parseDuration(value, flag);
-        if (connectTimeout === 0) throw new UsageError(`--connect-timeout must be more than 0`);
+        if (connectTimeout === 0) {
+          throw new UsageError(`--connect-timeout: ${JSON.stringify(value)} must be more than 0`);
+        }
         break;
       case "--count":
         if (!/^\d+$/.test(value)) {
@@ -213,11 +298,14 @@ export function parseArgs(args: readonly string[]): WatchCommand | "help" {
   if (target === undefined) throw new UsageError("watch needs HOST:PORT, e.g. 127.0.0.1:7000");
   if (rest.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(rest[0])}`);
   return {
-    command: "watch",
-    ...parseTarget(target),
-    keepAlive,
-    ...(connectTimeout === undefined ? {} : { connectTimeout }),
-    json,
+    command: {
+      command: "watch",
+      ...parseTarget(target),
+      keepAlive,
+      ...(connectTimeout === undefined ? {} : { connectTimeout }),
+      json,
+    },
+    typed,
   };
 }
 
@@ -242,6 +330,7 @@ for. Exits when the connection ends.
 HOST:PORT  127.0.0.1:7000, example.com:7000, or an IPv6 address in brackets: [::1]:7000
 
 Durations take a unit: ms, s or m (1500ms, 1.5s, 2m); a bare number is milliseconds.
+A duration is whole milliseconds: 0.4s is 400 ms, and a bare 0.4 is refused.
 
 Flags:
   --idle DURATION             silence before the first keepalive probe
@@ -379,19 +468,23 @@ export async function main(
     stderr: process.stderr,
   },
 ): Promise<number> {
-  let parsed: WatchCommand | "help";
+  const usage = (message: string) => {
+    io.stderr.write(`sockalive: ${message}\nRun "sockalive --help" for the flags.\n`);
+    return EXIT_USAGE;
+  };
+  let parsed: ReturnType<typeof parse>;
   try {
-    parsed = parseArgs(args);
+    parsed = parse(args);
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;
-    io.stderr.write(`sockalive: ${error.message}\nRun "sockalive --help" for the flags.\n`);
-    return EXIT_USAGE;
+    return usage(error.message);
   }
-  if (parsed === "help") {
+  const { command, typed } = parsed;
+  if (command === "help") {
     io.stdout.write(helpText());
     return 0;
   }
-  const { hostname, port, keepAlive, connectTimeout, json } = parsed;
+  const { hostname, port, keepAlive, connectTimeout, json } = command;
   const target = hostname.includes(":") ? `[${hostname}]:${port}` : `${hostname}:${port}`;
   let conn: LiveConnection;
   try {
@@ -403,9 +496,11 @@ export async function main(
     });
   } catch (error) {
     if (error instanceof TypeError || error instanceof RangeError) {
-      // The library checks ranges (and says which); its message is the usage error.
-      io.stderr.write(`sockalive: ${error.message}\nRun "sockalive --help" for the flags.\n`);
-      return EXIT_USAGE;
+      // The library checks ranges, and its message names the option, the limit and the value in
+      // ms; what the user typed for that option goes first, as typed.
+      const option = /^Cannot [a-z ]+: "(\w+)"/.exec(error.message)?.[1];
+      const given = option === undefined ? undefined : typed.get(option);
+      return usage(`${given === undefined ? "" : `${given} is out of range: `}${error.message}`);
     }
     // E.g. ERR_UNSUPPORTED_PLATFORM: nothing to watch here, and no fault of the command line.
     const code = (error as { code?: unknown }).code;

@@ -35,7 +35,7 @@ import {
   type Transition,
   type TransitionHandler,
 } from "./state.ts";
-import type { Runtime, Transport, TransportSink } from "./transport.ts";
+import type { Runtime, Transport, TransportSink, WriteProgress } from "./transport.ts";
 import type { Descriptor } from "./native.ts";
 
 /**
@@ -154,6 +154,7 @@ let sinkTarget: {
   error(conn: LiveConnection, error: unknown): void;
   destination(conn: LiveConnection): Uint8Array | undefined;
   filled(conn: LiveConnection, n: number): void;
+  sent(conn: LiveConnection, n: number): void;
   transition(conn: LiveConnection, t: Transition): void;
 };
 /** The longest delay setTimeout honours (longer ones fire at once). */
@@ -494,7 +495,10 @@ export class LiveConnection implements AsyncDisposable {
     return this.#bytesRead;
   }
 
-  /** Bytes handed to the kernel so far. */
+  /**
+   * Bytes handed to the kernel so far, counted as the kernel takes them: a large write in
+   * progress, or one that failed midway, counts the part that went out.
+   */
   get bytesWritten(): number {
     return this.#bytesWritten;
   }
@@ -633,8 +637,9 @@ export class LiveConnection implements AsyncDisposable {
       const transport = this.#transport;
       if (this.#machine.state !== "open" || !transport) throw this.#closedError("write");
       try {
-        await transport.write(bytes);
-        this.#bytesWritten += bytes.byteLength;
+        // The transport counts the bytes as the kernel takes them (Sink.sent), so a write that
+        // fails midway, or is still in progress, has counted what already went out.
+        await transport.write(bytes, this.#sink);
       } catch (error) {
         if (this.#machine.state === "open") this.#fail(errorCode(error), error);
         throw this.#closedError("write", error);
@@ -774,6 +779,9 @@ export class LiveConnection implements AsyncDisposable {
       error: (conn, error) => conn.#fail(errorCode(error), error),
       destination: (conn) => conn.#destination(),
       filled: (conn, n) => conn.#filled(n),
+      sent: (conn, n) => {
+        conn.#bytesWritten += n;
+      },
       transition: (conn, t) => conn.#onTransition(t),
     };
   }
@@ -1065,7 +1073,7 @@ interface DirectRead {
  * The transport's view of a connection: one small object per connection instead of a closure per
  * callback (memory per idle connection is a target).
  */
-class Sink implements TransportSink, TransitionHandler {
+class Sink implements TransportSink, WriteProgress, TransitionHandler {
   readonly #conn: LiveConnection;
   constructor(conn: LiveConnection) {
     this.#conn = conn;
@@ -1084,6 +1092,9 @@ class Sink implements TransportSink, TransitionHandler {
   }
   filled(n: number): void {
     sinkTarget.filled(this.#conn, n);
+  }
+  sent(n: number): void {
+    sinkTarget.sent(this.#conn, n);
   }
   onTransition(t: Transition): void {
     sinkTarget.transition(this.#conn, t);

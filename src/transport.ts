@@ -28,6 +28,15 @@ export interface TransportSink {
   filled(n: number): void;
 }
 
+/**
+ * Told how a write goes: one object per connection, passed to every
+ * {@linkcode Transport.write}, so a write in progress costs no closure and no allocation.
+ */
+export interface WriteProgress {
+  /** `n` (> 0) more bytes of the write in progress were handed to the kernel. */
+  sent(n: number): void;
+}
+
 /** One connected socket, as the core needs it. */
 export interface Transport {
   /** Our end. */
@@ -59,8 +68,14 @@ export interface Transport {
   pause(): void;
   /** Takes bytes from the kernel again. */
   resume(): void;
-  /** Hands all of `bytes` to the kernel; rejects with the runtime's error. */
-  write(bytes: Uint8Array): Promise<void>;
+  /**
+   * Hands all of `bytes` to the kernel; rejects with the runtime's error. Each time the kernel
+   * takes part of them, and before the promise settles, the transport calls `progress.sent` with
+   * how many bytes it took, so that a large write counts as it goes and one that fails midway
+   * has counted what the kernel had already taken. The parts add up to `bytes.byteLength` when
+   * the write resolves, and to at most that when it rejects.
+   */
+  write(bytes: Uint8Array, progress: WriteProgress): Promise<void>;
   /** Sends FIN after what was written (half-close); reading goes on. */
   closeWrite(): Promise<void>;
   /**

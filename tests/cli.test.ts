@@ -4,7 +4,15 @@
  */
 import assert from "node:assert/strict";
 import { command, isBun, Proc, runtimeCommand, startPeer, test, withPeer } from "./harness.ts";
-import { helpText, parseArgs, parseDuration, parseTarget, UsageError } from "../cli.ts";
+import {
+  helpText,
+  main,
+  type Output,
+  parseArgs,
+  parseDuration,
+  parseTarget,
+  UsageError,
+} from "../cli.ts";
 
 // Child processes (the CLI, the python peer) are spawned in these tests.
 const opts = { sanitize: false, timeout: 10_000 };
@@ -46,7 +54,10 @@ test("cli: parses durations, targets and flags", () => {
   assert.deepEqual(parseTarget("[fe80::1%eth0]:80"), { hostname: "fe80::1%eth0", port: 80 });
   assert.deepEqual(parseTarget("localhost:65535"), { hostname: "localhost", port: 65535 });
   assert.throws(() => parseTarget("::1:7000"), /IPv6 address in brackets, e.g. \[::1\]:7000/);
-  assert.throws(() => parseTarget("127.0.0.1"), /is not HOST:PORT/);
+  assert.throws(
+    () => parseTarget("127.0.0.1"),
+    /"127\.0\.0\.1" has no port; e\.g\. 127\.0\.0\.1:7000/,
+  );
   assert.throws(() => parseTarget("127.0.0.1:0"), /port must be a whole number from 1 to 65535/);
   assert.throws(() => parseTarget("127.0.0.1:70000"), /from 1 to 65535/);
   assert.throws(() => parseTarget("[::1]:x"), /from 1 to 65535/);
@@ -217,6 +228,9 @@ test("cli: bad flags and arguments exit 2 with a clear message on stderr", async
     [["watch", "::1:7000"], /put an IPv6 address in brackets, e\.g\. \[::1\]:7000/],
     [["watch", "127.0.0.1:7000", "--count", "500"], /"count" must be an integer from 1 to 127/],
     [[], /missing command/],
+    [["watch", "[]:80"], /"\[\]:80": the brackets are empty/],
+    [["watch", "[::1]"], /"\[::1\]" has no port; e\.g\. \[::1\]:7000/],
+    [["watch", "127.0.0.1:7000", "--idle", "0.4"], /--idle: "0\.4" is not a whole number of ms/],
   ];
   const procs = cases.map(([args]) => watch(...args));
   for (const [i, p] of procs.entries()) {
@@ -226,3 +240,98 @@ test("cli: bad flags and arguments exit 2 with a clear message on stderr", async
     assert.deepEqual(p.lines, [], "nothing on stdout");
   }
 }, opts);
+
+/** Runs the CLI in process (nothing here gets as far as a socket) and collects what it prints. */
+async function mainWith(
+  args: string[],
+): Promise<{ status: number; stdout: string; stderr: string }> {
+  let stdout = "", stderr = "";
+  const sink = (write: (text: string) => void): Output => ({ write });
+  const status = await main(args, {
+    stdout: sink((t) => (stdout += t)),
+    stderr: sink((t) => (stderr += t)),
+  });
+  return { status, stdout, stderr };
+}
+
+test("cli: every bad target or duration is a usage error naming what was typed", async () => {
+  const cases: Array<[string, string[], RegExp]> = [
+    // Targets; the suggestion is the target written correctly, or with PORT for a missing port.
+    ["::1:7000", [], /"::1:7000": put an IPv6 address in brackets, e\.g\. \[::1\]:7000$/m],
+    ["[::1]", [], /"\[::1\]" has no port; e\.g\. \[::1\]:7000$/m],
+    ["::1", [], /"::1": put an IPv6 address in brackets and add the port, e\.g\. \[::1\]:7000$/m],
+    ["fe80::1%eth0", [], /e\.g\. \[fe80::1%eth0\]:7000$/m],
+    [
+      "[::1]7000",
+      [],
+      /"\[::1\]7000": put a colon between "\]" and the port, e\.g\. \[::1\]:7000$/m,
+    ],
+    ["[::1]:", [], /"\[::1\]:" has no port; e\.g\. \[::1\]:7000$/m],
+    ["[]:80", [], /"\[\]:80": the brackets are empty; put an IPv6 address in them/],
+    [
+      "[127.0.0.1]:1",
+      [],
+      /"\[127\.0\.0\.1\]:1": brackets are for IPv6 addresses; write 127\.0\.0\.1:1$/m,
+    ],
+    ["[[::1]]:80", [], /"\[\[::1\]\]:80" is not HOST:PORT/],
+    ["[::1", [], /"\[::1" is not HOST:PORT/],
+    ["1.2.3.4:80:90", [], /"1\.2\.3\.4:80:90" is not HOST:PORT/],
+    ["host:", [], /"host:" has no port; e\.g\. host:7000$/m],
+    [":80", [], /":80" has no host; e\.g\. 127\.0\.0\.1:80$/m],
+    ["127.0.0.1", [], /"127\.0\.0\.1" has no port; e\.g\. 127\.0\.0\.1:7000$/m],
+    [" 127.0.0.1:1", [], /" 127\.0\.0\.1:1": HOST:PORT has no spaces/],
+    ["127.0.0.1:1e3", [], /port must be a whole number from 1 to 65535, got "1e3"/],
+    // Durations, then the range the library checks, named by the flag and the text typed.
+    ["127.0.0.1:1", ["--idle", "0.4"], /--idle: "0\.4" is not a whole number of ms/],
+    ["127.0.0.1:1", ["--user-timeout", "0.4"], /--user-timeout: "0\.4" is not a whole number/],
+    ["127.0.0.1:1", ["--connect-timeout", "0.4"], /--connect-timeout: "0\.4" is not a whole/],
+    ["127.0.0.1:1", ["--interval", "0.0004s"], /--interval: "0\.0004s" is not a whole number/],
+    ["127.0.0.1:1", ["--idle", "-1s"], /--idle: "-1s" is not a duration/],
+    ["127.0.0.1:1", ["--idle", "1e3"], /--idle: "1e3" is not a duration/],
+    ["127.0.0.1:1", ["--idle", "Infinity"], /--idle: "Infinity" is not a duration/],
+    ["127.0.0.1:1", ["--idle", " 1s"], /--idle: " 1s" is not a duration/],
+    ["127.0.0.1:1", ["--idle=1s "], /--idle: "1s " is not a duration/],
+    ["127.0.0.1:1", ["--idle", "."], /--idle: "\." is not a duration/],
+    ["127.0.0.1:1", ["--idle", "0"], /--idle: "0" is out of range: .*"idle" must be more than 0/],
+    [
+      "127.0.0.1:1",
+      ["--interval", "40000s"],
+      /--interval: "40000s" is out of range: .* got 40000000/,
+    ],
+    ["127.0.0.1:1", ["--idle", "1".repeat(30) + "s"], /--idle: "1{30}s" is out of range/],
+    ["127.0.0.1:1", ["--user-timeout", "25d"], /--user-timeout: "25d" is not a duration/],
+    [
+      "127.0.0.1:1",
+      ["--user-timeout", "3000000000"],
+      /--user-timeout: "3000000000" is out of range/,
+    ],
+    ["127.0.0.1:1", ["--count", "500"], /--count: "500" is out of range: .*from 1 to 127/],
+    ["127.0.0.1:1", ["--connect-timeout", "0"], /--connect-timeout: "0" must be more than 0/],
+    [
+      "127.0.0.1:1",
+      ["--connect-timeout", "2500000000000"],
+      /--connect-timeout: "2500000000000" is out of range/,
+    ],
+  ];
+  // Every case is run and every miss reported at once, so one fix cannot hide another's need.
+  const misses: string[] = [];
+  for (const [target, flags, message] of cases) {
+    const args = ["watch", target, ...flags];
+    const { status, stdout, stderr } = await mainWith(args);
+    const usage = status === 2 && message.test(stderr) && /--help/.test(stderr) && stdout === "";
+    if (!usage) misses.push(`${JSON.stringify(args)} -> ${status}: ${stderr.split("\n")[0]}`);
+  }
+  assert.deepEqual(misses, []);
+  // The same families, spelled correctly.
+  assert.equal(parseDuration("0.4s"), 400);
+  assert.equal(parseDuration("1.5m"), 90_000);
+  assert.equal(parseDuration(".5s"), 500);
+  assert.equal(parseDuration("1.1s"), 1100, "exactly, not 1100.0000000000002");
+  assert.equal(parseDuration("0.0015m"), 90);
+  assert.equal(parseDuration("1.000s"), 1000);
+  assert.deepEqual(parseTarget("[::1]:07000"), { hostname: "::1", port: 7000 });
+  assert.deepEqual(parseTarget("[::ffff:127.0.0.1]:80"), {
+    hostname: "::ffff:127.0.0.1",
+    port: 80,
+  });
+});

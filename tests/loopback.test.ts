@@ -3,6 +3,7 @@
  * (with `ss` as an outside witness), and every way a connection ends.
  */
 import assert from "node:assert/strict";
+import net from "node:net";
 import {
   command,
   concat,
@@ -18,6 +19,7 @@ import {
   startPeer,
   test,
   withPeer,
+  withServer,
 } from "./harness.ts";
 import {
   type CloseInfo,
@@ -771,6 +773,104 @@ if (isBun) {
         globalThis.setTimeout = realSetTimeout;
         bun.connect = realConnect;
       }
+    },
+    opts,
+  );
+}
+
+test(
+  "loopback: bytesWritten counts what the kernel took, while a 64 MiB write is in flight and after the peer resets midway",
+  async () => {
+    const size = 64 << 20;
+    const littleBytes = 1 << 20;
+    // The first connection's peer reads everything; the second's reads a little, then stops.
+    const accepted: net.Socket[] = [];
+    let received = 0;
+    let readALittle!: () => void;
+    const aLittle = new Promise<void>((resolve) => (readALittle = resolve));
+    const server = net.createServer((s) => {
+      const readsAll = accepted.push(s) === 1;
+      s.on("error", () => {});
+      s.on("data", (chunk: Uint8Array) => {
+        if (readsAll) return;
+        received += chunk.byteLength;
+        if (received < littleBytes) return;
+        s.pause();
+        readALittle();
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const port = (server.address() as net.AddressInfo).port;
+    try {
+      const whole = connect({ port });
+      await whole.opened;
+      await whole.write(new Uint8Array(size));
+      assert.equal(whole.bytesWritten, size, "a write that completed counts all of it");
+      await whole.close();
+
+      const conn = connect({ port });
+      await conn.opened;
+      const writing = conn.write(new Uint8Array(size));
+      let settled = false;
+      writing.then(() => (settled = true), () => (settled = true));
+      await aLittle;
+      await sleep(50); // the peer has stopped reading: the kernel's buffers fill, then stay full
+      assert.equal(settled, false, "the write is still in flight");
+      const during = conn.bytesWritten;
+      assert.ok(
+        during >= received && during < size,
+        `in flight: ${during} bytes counted, the peer has read ${received}, of ${size}`,
+      );
+      accepted[1].resetAndDestroy();
+      await assert.rejects(
+        writing,
+        (e: unknown) =>
+          e instanceof ConnectionClosedError && (e.code === "ECONNRESET" || e.code === "EPIPE"),
+      );
+      const info = await conn.closed;
+      assert.equal(info.state, "broken");
+      const after = conn.bytesWritten;
+      assert.ok(
+        after > 0 && after >= during && after <= size,
+        `after the reset: ${after} bytes counted (${during} while in flight), of ${size}`,
+      );
+    } finally {
+      for (const s of accepted) s.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  },
+  opts,
+);
+
+if (isBun) {
+  test(
+    "bun: a node:net socket still connecting is reported as not connected yet, not as closed",
+    async () => {
+      await withServer(async (port) => {
+        const notYet = (e: unknown) =>
+          e instanceof SocketOptionError && e.code === "ERR_SOCKET_NOT_CONNECTED" &&
+          e.message ===
+            "Cannot find the socket: it is not connected yet; call this from the 'connect' event";
+        const closed = (e: unknown) =>
+          e instanceof SocketOptionError && e.code === "ERR_SOCKET_NOT_FOUND" &&
+          /it is closed/.test(e.message);
+        const socket = net.connect({ host: "127.0.0.1", port });
+        socket.on("error", () => {});
+        try {
+          assert.equal(socket.connecting, true);
+          assert.throws(() => getKeepAlive(socket as never), notYet);
+          assert.throws(() => setKeepAlive(socket as never, { idle: 1000 }), notYet);
+          // Nor is a socket that was never asked to connect.
+          assert.throws(() => getKeepAlive(new net.Socket() as never), notYet);
+          await new Promise((resolve) => socket.once("connect", resolve));
+          assert.equal(setKeepAlive(socket as never, { idle: 3000 }).idle, 3000);
+          socket.destroy();
+          await new Promise((resolve) => socket.once("close", resolve));
+          assert.throws(() => getKeepAlive(socket as never), closed);
+        } finally {
+          socket.destroy();
+        }
+      });
     },
     opts,
   );

@@ -29,7 +29,7 @@ import type { KeepAliveInfo, KeepAliveOptions } from "../options.ts";
 import type { Platform } from "../platform.ts";
 import { platformFor } from "../platforms.ts";
 import { getKeepAliveOn, setKeepAliveOn, type SocketTarget } from "../sockopt.ts";
-import type { Runtime, Transport, TransportSink } from "../transport.ts";
+import type { Runtime, Transport, TransportSink, WriteProgress } from "../transport.ts";
 import { type AcceptSource, type ListenOptions, LiveListener } from "../listener.ts";
 
 /**
@@ -72,6 +72,10 @@ export interface BunSocketLike {
 export interface NodeSocketLike {
   /** Bun's native socket behind the node:net wrapper. */
   readonly _handle?: { readonly fd?: number } | null;
+  /** Whether a connect is under way (no descriptor yet: Bun's is -1 until then). */
+  readonly connecting?: boolean;
+  /** Whether the socket has been destroyed (closed, or its connect failed). */
+  readonly destroyed?: boolean;
   /** Our address. */
   readonly localAddress?: string;
   /** Our port. */
@@ -200,6 +204,7 @@ function platform(): Platform {
 interface PendingWrite {
   bytes: Uint8Array;
   offset: number;
+  progress: WriteProgress;
   resolve(): void;
   reject(error: unknown): void;
 }
@@ -310,14 +315,14 @@ class BunTransport implements Transport {
     this.#socket?.resume();
   }
 
-  write(bytes: Uint8Array): Promise<void> {
+  write(bytes: Uint8Array, progress: WriteProgress): Promise<void> {
     return new Promise((resolve, reject) => {
       if (this.#done || !this.#socket) {
         reject(new Error("The socket is closed"));
         return;
       }
       const writes = this.#writes ??= [];
-      writes.push({ bytes, offset: 0, resolve, reject });
+      writes.push({ bytes, offset: 0, progress, resolve, reject });
       if (writes.length === 1) this.#flush();
     });
   }
@@ -341,6 +346,7 @@ class BunTransport implements Transport {
         return;
       }
       w.offset += n;
+      if (n > 0) w.progress.sent(n);
       if (w.offset < w.bytes.byteLength) return; // the kernel is full: wait for drain
       writes.shift();
       w.resolve();
@@ -421,6 +427,18 @@ function targetOf(socket: BunSocketLike | NodeSocketLike): SocketTarget {
     ? socket.fd
     : (socket as NodeSocketLike)._handle?.fd;
   const { localAddress, localPort, remoteAddress, remotePort } = socket;
+  // A node:net socket has no descriptor before it connects (Bun's handle says -1 while
+  // connecting, and there is none before connect() is called), just as after it closes: the two
+  // are told apart by `connecting` and `destroyed`, so the caller learns to wait, not to give up.
+  if ("_handle" in socket) {
+    const node = socket as NodeSocketLike;
+    if (node.connecting === true || (!node._handle && node.destroyed !== true)) {
+      throw new SocketOptionError(
+        "Cannot find the socket: it is not connected yet; call this from the 'connect' event",
+        { code: "ERR_SOCKET_NOT_CONNECTED", syscall: "lookup", option: "socket" },
+      );
+    }
+  }
   // Issue 5: only a negative fd means closed (Bun sets -1 and keeps the addresses). An open socket
   // without IP addresses (a Unix socket) was reported as "closed"; it now gets the TypeError below.
   // A destroyed node:net socket has dropped its native handle (`_handle` is null).

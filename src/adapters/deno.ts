@@ -28,7 +28,7 @@ import type { KeepAliveInfo, KeepAliveOptions } from "../options.ts";
 import type { Platform } from "../platform.ts";
 import { platformFor } from "../platforms.ts";
 import { getKeepAliveOn, setKeepAliveOn, type SocketTarget } from "../sockopt.ts";
-import type { Runtime, Transport, TransportSink } from "../transport.ts";
+import type { Runtime, Transport, TransportSink, WriteProgress } from "../transport.ts";
 import { DescriptorHints } from "../hints.ts";
 import { type ReadinessListener, ReadinessMonitor } from "../readiness.ts";
 import { type AcceptSource, type ListenOptions, LiveListener } from "../listener.ts";
@@ -415,9 +415,11 @@ class DenoTransport implements Transport, ReadinessListener {
     this.#wake = undefined;
   }
 
-  async write(bytes: Uint8Array): Promise<void> {
+  async write(bytes: Uint8Array, progress: WriteProgress): Promise<void> {
     for (let offset = 0; offset < bytes.byteLength;) {
-      offset += await this.#conn.write(bytes.subarray(offset));
+      const n = await this.#conn.write(bytes.subarray(offset));
+      offset += n;
+      if (n > 0) progress.sent(n);
     }
   }
 
