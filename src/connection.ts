@@ -32,6 +32,7 @@ import {
   ConnectionStateMachine,
   isTerminal,
   reportObserverError,
+  reportSafely,
   type Transition,
   type TransitionHandler,
 } from "./state.ts";
@@ -906,7 +907,7 @@ export class LiveConnection implements AsyncDisposable {
         if (typeof listener === "function") listener.call(this, event);
         else listener.handleEvent(event);
       } catch (error) {
-        this.#onListenerError(error);
+        reportSafely(this.#onListenerError, error);
       }
     }
   }

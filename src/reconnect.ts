@@ -9,7 +9,7 @@
 import { connect as defaultConnect } from "../mod.ts";
 import type { ConnectOptions, LiveConnection, StateChangeEvent } from "./connection.ts";
 import { describe } from "./options.ts";
-import type { CloseInfo, ConnectionState } from "./state.ts";
+import { type CloseInfo, type ConnectionState, reportSafely } from "./state.ts";
 
 /**
  * How long to wait between attempts. All durations are in milliseconds.
@@ -667,7 +667,7 @@ export class ReconnectingClient implements AsyncIterable<LiveConnection>, AsyncD
         if (typeof listener === "function") listener.call(this, event);
         else (listener as { handleEvent(e: Event): void }).handleEvent(event);
       } catch (error) {
-        this.#onListenerError(error);
+        reportSafely(this.#onListenerError, error);
       }
     }
   }

@@ -1,0 +1,172 @@
+/**
+ * What a connection leaves behind and what user callbacks can do to it, in whichever runtime runs
+ * the tests: a callback that throws (even the error handler itself) cannot wedge the state machine,
+ * `closed` or the process.
+ */
+import assert from "node:assert/strict";
+import net from "node:net";
+import process from "node:process";
+import { preloadFfi, sleep, test, withServer } from "./harness.ts";
+import { connect, reconnecting, type StateChangeEvent } from "../mod.ts";
+import { ConnectionStateMachine, type Transition } from "../src/state.ts";
+
+/** Resolves with `promise`, or rejects once `ms` have passed; the timer never outlives it. */
+async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * Runs `fn` while collecting what escapes to the runtime (unhandled rejections, uncaught
+ * exceptions) and what is printed with console.error, then restores both.
+ */
+async function watchingEscapes(
+  fn: (printed: unknown[][]) => Promise<void> | void,
+): Promise<unknown[]> {
+  const escaped: unknown[] = [];
+  const printed: unknown[][] = [];
+  const onEscape = (error: unknown) => escaped.push(error);
+  const consoleError = console.error;
+  process.on("unhandledRejection", onEscape);
+  process.on("uncaughtException", onEscape);
+  console.error = (...args: unknown[]) => printed.push(args);
+  try {
+    await fn(printed);
+    // A rejection nobody handles is reported a moment after the promise settles.
+    await sleep(20);
+  } finally {
+    console.error = consoleError;
+    process.off("unhandledRejection", onEscape);
+    process.off("uncaughtException", onEscape);
+  }
+  return escaped;
+}
+
+preloadFfi();
+
+const rethrow = (error: unknown) => {
+  throw error;
+};
+
+/** A port nothing listens on: bound once, then closed. */
+async function refusedPort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const port = (server.address() as net.AddressInfo).port;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+test("lifetime: a throwing onObserverError cannot stop the state machine's deliveries", async () => {
+  const escaped = await watchingEscapes((printed) => {
+    const machine = new ConnectionStateMachine({ onObserverError: rethrow });
+    const seen: string[] = [];
+    machine.observe(() => {
+      throw new Error("observer bug");
+    });
+    machine.observe((t: Transition) => {
+      seen.push(`${t.from}->${t.to}`);
+      // A transition caused by an observer is queued behind the current one.
+      if (t.to === "open") machine.send({ type: "close" });
+    });
+    assert.doesNotThrow(() => machine.send({ type: "opened" }));
+    assert.deepEqual(seen, ["connecting->open", "open->closed-gracefully"]);
+    assert.equal(machine.state, "closed-gracefully");
+    // Both observer errors reached the fallback, each with the handler's own error.
+    assert.equal(printed.length, 2);
+    assert.match(String(printed[0][0]), /onListenerError threw/);
+  });
+  assert.deepEqual(escaped, []);
+});
+
+test(
+  "lifetime: a throwing onListenerError is contained: every listener is called, close() does not throw, closed settles after a peer FIN",
+  async () => {
+    const escaped = await watchingEscapes(async (printed) => {
+      await withServer(async (port, server) => {
+        const seen: string[] = [];
+        const record = (e: StateChangeEvent) => seen.push(`${e.from}->${e.to}`);
+        const wedge = (conn: ReturnType<typeof connect>) => {
+          conn.addEventListener("statechange", () => {
+            throw new Error("listener bug");
+          });
+          conn.addEventListener("statechange", {
+            get handleEvent(): (e: StateChangeEvent) => void {
+              throw new Error("handleEvent getter bug");
+            },
+          });
+          conn.addEventListener("statechange", record);
+        };
+
+        // Ended by the peer: `closed` needs the connection to be read, which starts only after
+        // the open transition has been delivered.
+        const byPeer = connect({ port, onListenerError: rethrow });
+        wedge(byPeer);
+        await within(byPeer.opened, 2000, "opened");
+        const closed = byPeer.closed;
+        let info: Awaited<typeof closed> | undefined;
+        void closed.then((i) => (info = i));
+        // The server may see the connection a moment after the client does.
+        for (const deadline = Date.now() + 3000; !info && Date.now() < deadline;) {
+          server.endAll();
+          await sleep(20);
+        }
+        assert.equal(info?.state, "closed-gracefully", "closed settles after the peer's FIN");
+        assert.equal(info?.by, "peer");
+
+        // Ended locally: close() runs the listeners synchronously.
+        const byUs = connect({ port, onListenerError: rethrow });
+        wedge(byUs);
+        await within(byUs.opened, 2000, "opened");
+        let closing: Promise<unknown> | undefined;
+        assert.doesNotThrow(() => (closing = byUs.close()));
+        assert.equal((await within(closing!, 2000, "close()") as { by: string }).by, "local");
+
+        assert.deepEqual(seen, [
+          "connecting->open",
+          "open->closed-gracefully",
+          "connecting->open",
+          "open->closed-gracefully",
+        ]);
+        // Two throwing listeners, four transitions: each error reached the fallback.
+        assert.equal(printed.length, 8);
+      });
+    });
+    assert.deepEqual(escaped, []);
+  },
+  { timeout: 10_000 },
+);
+
+test(
+  "lifetime: reconnecting with a throwing onListenerError and throwing listeners still gives up and stops",
+  async () => {
+    const port = await refusedPort();
+    const escaped = await watchingEscapes(async (printed) => {
+      const client = reconnecting({
+        port,
+        onListenerError: rethrow,
+        reconnect: { initialDelay: 1, maxDelay: 1, maxAttempts: 2 },
+      });
+      const log: string[] = [];
+      for (const type of ["attempt", "statechange", "giveup"] as const) {
+        client.addEventListener(type, () => {
+          throw new Error(`${type} listener bug`);
+        });
+        client.addEventListener(type, (e: Event) => log.push(e.type));
+      }
+      const stopped = await within(client.stopped, 3000, "stopped");
+      assert.equal(stopped.reason, "giveup");
+      assert.deepEqual(log, ["attempt", "statechange", "attempt", "statechange", "giveup"]);
+      assert.ok(printed.length >= 5, `each listener error was reported (${printed.length})`);
+    });
+    assert.deepEqual(escaped, []);
+  },
+  { timeout: 10_000 },
+);
