@@ -32,11 +32,17 @@ import {
   ConnectionStateMachine,
   isTerminal,
   reportObserverError,
-  reportSafely,
   type Transition,
   type TransitionHandler,
 } from "./state.ts";
 import type { Runtime, Transport, TransportSink } from "./transport.ts";
+import {
+  addListener,
+  clearListeners,
+  dispatchTo,
+  type Listeners,
+  removeListener,
+} from "./listeners.ts";
 import type { Descriptor } from "./native.ts";
 
 /**
@@ -208,10 +214,10 @@ export class LiveConnection implements AsyncDisposable {
     if (this.#c || value !== NOT_CONNECTING[key]) (this.#c ??= new Connecting())[key] = value;
   }
 
-  get #listeners(): Map<StateChangeListener, { once: boolean }> | undefined {
+  get #listeners(): Listeners<StateChangeEvent> | undefined {
     return (this.#x ?? NO_EXTRAS).listeners;
   }
-  set #listeners(value: Map<StateChangeListener, { once: boolean }> | undefined) {
+  set #listeners(value: Listeners<StateChangeEvent> | undefined) {
     this.#setExtra("listeners", value);
   }
   get #closed(): Promise<CloseInfo> | undefined {
@@ -698,15 +704,17 @@ export class LiveConnection implements AsyncDisposable {
     options?: boolean | AddEventListenerOptions,
   ): void {
     if (type !== "statechange" || !listener) return;
-    const opts = typeof options === "object" ? options : {};
-    if (opts.signal?.aborted) return;
-    (this.#listeners ??= new Map()).set(listener, { once: opts.once === true });
-    opts.signal?.addEventListener("abort", () => this.#listeners?.delete(listener), { once: true });
+    // An ended connection dispatches nothing more; a listener kept now would only hold on to
+    // its signal.
+    if (isTerminal(this.#machine.state)) return;
+    addListener(this.#listeners ??= new Map(), listener, options);
   }
 
   /** Removes a `statechange` listener. */
   removeEventListener(type: "statechange", listener: StateChangeListener | null): void {
-    if (type === "statechange" && listener) this.#listeners?.delete(listener);
+    if (type === "statechange" && listener && this.#listeners) {
+      removeListener(this.#listeners, listener);
+    }
   }
 
   #open(
@@ -899,16 +907,13 @@ export class LiveConnection implements AsyncDisposable {
       this.#opened = undefined;
     }
     if (isTerminal(t.to)) this.#finish(t.info!);
-    if (!this.#listeners) return;
-    const event = new StateChangeEvent(t);
-    for (const [listener, { once }] of [...this.#listeners]) {
-      if (once) this.#listeners.delete(listener);
-      try {
-        if (typeof listener === "function") listener.call(this, event);
-        else listener.handleEvent(event);
-      } catch (error) {
-        reportSafely(this.#onListenerError, error);
-      }
+    const listeners = this.#listeners;
+    if (!listeners) return;
+    dispatchTo(listeners, this, new StateChangeEvent(t), this.#onListenerError);
+    if (isTerminal(t.to)) {
+      // Nothing follows a terminal state: what the listeners added to their signals goes now.
+      clearListeners(listeners);
+      this.#listeners = undefined;
     }
   }
 
@@ -987,7 +992,7 @@ export class LiveConnection implements AsyncDisposable {
 
 /** A LiveConnection's state that only some connections need, made on first use. */
 class Extras {
-  listeners: Map<StateChangeListener, { once: boolean }> | undefined = undefined;
+  listeners: Listeners<StateChangeEvent> | undefined = undefined;
   closed: Promise<CloseInfo> | undefined = undefined;
   resolveClosed: ((info: CloseInfo) => void) | undefined = undefined;
   releasing: Promise<void> | undefined = undefined;

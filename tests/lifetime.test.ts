@@ -1,13 +1,14 @@
 /**
  * What a connection leaves behind and what user callbacks can do to it, in whichever runtime runs
  * the tests: a callback that throws (even the error handler itself) cannot wedge the state machine,
- * `closed` or the process.
+ * `closed` or the process, and an ended connection, listener or client leaves nothing on a signal
+ * that outlives it.
  */
 import assert from "node:assert/strict";
 import net from "node:net";
 import process from "node:process";
 import { preloadFfi, sleep, test, withServer } from "./harness.ts";
-import { connect, reconnecting, type StateChangeEvent } from "../mod.ts";
+import { connect, listen, reconnecting, type StateChangeEvent } from "../mod.ts";
 import { ConnectionStateMachine, type Transition } from "../src/state.ts";
 
 /** Resolves with `promise`, or rejects once `ms` have passed; the timer never outlives it. */
@@ -170,3 +171,102 @@ test(
   },
   { timeout: 10_000 },
 );
+
+/**
+ * A real AbortSignal that keeps the listeners currently on it, as a long-lived signal shared by
+ * many connections would hold them.
+ */
+function countingSignal(): { signal: AbortSignal; live: Set<unknown> } {
+  const signal = new AbortController().signal;
+  const live = new Set<unknown>();
+  const add = signal.addEventListener.bind(signal);
+  const remove = signal.removeEventListener.bind(signal);
+  Object.assign(signal, {
+    addEventListener(type: string, fn: EventListener, options?: AddEventListenerOptions) {
+      live.add(fn);
+      add(type, fn, options);
+    },
+    removeEventListener(type: string, fn: EventListener, options?: EventListenerOptions) {
+      live.delete(fn);
+      remove(type, fn, options);
+    },
+  });
+  return { signal, live };
+}
+
+test("lifetime: an ended connection leaves no listener on its signals, however it ended", async () => {
+  const port = await refusedPort();
+  await withServer(async (open, server) => {
+    const endings: Record<string, (conn: ReturnType<typeof connect>) => Promise<unknown>> = {
+      "peer FIN": async (conn) => {
+        await conn.opened;
+        for (const deadline = Date.now() + 3000; conn.state === "open" && Date.now() < deadline;) {
+          server.endAll();
+          await sleep(20);
+        }
+      },
+      "close() while open": async (conn) => {
+        await conn.opened;
+        await conn.close();
+      },
+      "close() while connecting": (conn) => conn.close(),
+      "refused": () => Promise.resolve(),
+    };
+    for (const [how, end] of Object.entries(endings)) {
+      const { signal, live } = countingSignal();
+      const conn = connect({ port: how === "refused" ? port : open, signal });
+      conn.addEventListener("statechange", () => {}, { signal });
+      conn.addEventListener("statechange", { handleEvent() {} }, { signal, once: true });
+      assert.equal(live.size, 3, `${how}: connect's and both listeners' abort listeners`);
+      await end(conn);
+      await within(conn.closed, 3000, `${how}: closed`);
+      assert.equal(live.size, 0, `${how}: left on the signal after closed`);
+      // Added after the end: never called, so nothing is kept for it.
+      conn.addEventListener("statechange", () => {}, { signal });
+      assert.equal(live.size, 0, `${how}: a listener added after the end`);
+    }
+
+    // Removing a listener takes its abort listener off at once, while the connection goes on.
+    const { signal, live } = countingSignal();
+    const conn = connect({ port: open });
+    const listener = () => {};
+    conn.addEventListener("statechange", listener, { signal });
+    conn.addEventListener("statechange", listener, { signal }); // replaces, adds no second one
+    assert.equal(live.size, 1);
+    conn.removeEventListener("statechange", listener);
+    assert.equal(live.size, 0);
+    await conn.close();
+  });
+});
+
+test("lifetime: a closed listener leaves no listener on its signal", async () => {
+  const { signal, live } = countingSignal();
+  for (let i = 0; i < 3; i++) {
+    const server = listen({ port: 0, signal });
+    assert.equal(live.size, 1);
+    server.close();
+    assert.equal(live.size, 0);
+  }
+});
+
+test("lifetime: a stopped reconnecting client leaves no listener on its signals", async () => {
+  const port = await refusedPort();
+  for (const stop of ["giveup", "close"] as const) {
+    const { signal, live } = countingSignal();
+    const client = reconnecting({
+      port,
+      signal,
+      reconnect: { initialDelay: 1, maxDelay: 1, maxAttempts: stop === "giveup" ? 2 : Infinity },
+    });
+    client.addEventListener("attempt", () => {}, { signal });
+    client.addEventListener("statechange", () => {}, { signal, once: true });
+    client.addEventListener("giveup", () => {}, { signal });
+    assert.equal(live.size, 4, `${stop}: the client's and three listeners' abort listeners`);
+    if (stop === "close") await client.close();
+    const stopped = await within(client.stopped, 3000, `${stop}: stopped`);
+    assert.equal(stopped.reason, stop);
+    assert.equal(live.size, 0, `${stop}: left on the signal after stopped`);
+    client.addEventListener("attempt", () => {}, { signal });
+    assert.equal(live.size, 0, `${stop}: a listener added after the stop`);
+  }
+});
