@@ -330,6 +330,12 @@ export class LiveConnection implements AsyncDisposable {
   set #dialAbort(value: AbortController | undefined) {
     this.#setConnecting("dialAbort", value);
   }
+  get #dialing(): Promise<void> | undefined {
+    return (this.#c ?? NOT_CONNECTING).dialing;
+  }
+  set #dialing(value: Promise<void> | undefined) {
+    this.#setConnecting("dialing", value);
+  }
   get #settleOpened(): { resolve(): void; reject(error: unknown): void } | undefined {
     return (this.#c ?? NOT_CONNECTING).settleOpened;
   }
@@ -442,7 +448,7 @@ export class LiveConnection implements AsyncDisposable {
         this.#fail("ETIMEDOUT", Object.assign(error, { code: "ETIMEDOUT" }));
       }, connectTimeout);
     }
-    void this.#open({ hostname, port }, wanted, bestEffort);
+    this.#dialing = this.#open({ hostname, port }, wanted, bestEffort);
   }
 
   /** The current state. */
@@ -924,10 +930,14 @@ export class LiveConnection implements AsyncDisposable {
     this.#dialAbort?.abort();
     this.#dialAbort = undefined;
     // In Deno on Linux, closing the last watched connection ends the shared wait a moment later;
-    // `closed` settles after that, so a test that awaits it leaves no operation behind.
-    const released = this.#transport?.close();
+    // `closed` settles after that, so a test that awaits it leaves no operation behind. A dial
+    // still in progress was aborted just above: `closed` settles once it has let go of its
+    // socket, which the runtimes do promptly (see Runtime.dial), so nothing of the connection
+    // is left by then.
+    const released = this.#transport?.close() ?? this.#dialing;
     if (released) {
-      this.#releasing = released.then(() => void (this.#releasing = undefined));
+      const done = () => void (this.#releasing = undefined);
+      this.#releasing = released.then(done, done);
     }
     this.#settleOpened?.reject(this.#openError(info));
     this.#c = undefined;
@@ -1015,6 +1025,8 @@ class Extras {
 /** A LiveConnection's state while it connects; dropped once it opens or ends. */
 class Connecting {
   dialAbort: AbortController | undefined = undefined;
+  /** Settles once the dial has (its outcome handled). */
+  dialing: Promise<void> | undefined = undefined;
   settleOpened: { resolve(): void; reject(error: unknown): void } | undefined = undefined;
   connectTimer: ReturnType<typeof setTimeout> | undefined = undefined;
 }

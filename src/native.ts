@@ -30,6 +30,11 @@ export interface SocketCalls {
    * Windows only.
    */
   ioctl?(fd: Descriptor, code: number, input: Uint8Array): number;
+  /**
+   * `shutdown(fd, SHUT_RDWR)`: 0 on success, else the errno. It ends a connect in progress
+   * without closing the descriptor, which stays its owner's to close. POSIX only.
+   */
+  shutdown?(fd: Descriptor): number;
   /** `poll` on one descriptor without waiting: the returned events (0 or more), else -errno. */
   poll(fd: Descriptor, events: number): number;
   /** The process's open descriptor numbers, in no particular order. */

@@ -1,13 +1,24 @@
 /**
  * What a connection leaves behind and what user callbacks can do to it, in whichever runtime runs
- * the tests: a callback that throws (even the error handler itself) cannot wedge the state machine,
- * `closed` or the process, and an ended connection, listener or client leaves nothing on a signal
- * that outlives it.
+ * the tests: once `closed` settles, no socket of a connect that never completed is left, nor
+ * anything that keeps the process running; a callback that throws (even the error handler itself)
+ * cannot wedge the state machine, `closed` or the process; and an ended connection, listener or
+ * client leaves nothing on a signal that outlives it.
  */
 import assert from "node:assert/strict";
 import net from "node:net";
 import process from "node:process";
-import { preloadFfi, sleep, test, withServer } from "./harness.ts";
+import {
+  fixture,
+  netnsTestOptions,
+  preloadFfi,
+  Proc,
+  runtimeCommand,
+  sleep,
+  test,
+  withServer,
+} from "./harness.ts";
+import { SERVER_IP, TestNet } from "../tools/netns.ts";
 import { connect, listen, reconnecting, type StateChangeEvent } from "../mod.ts";
 import { ConnectionStateMachine, type Transition } from "../src/state.ts";
 
@@ -270,3 +281,42 @@ test("lifetime: a stopped reconnecting client leaves no listener on its signals"
     assert.equal(live.size, 0, `${stop}: a listener added after the stop`);
   }
 });
+
+test(
+  "lifetime/netns: a connect that is never answered, ended by connectTimeout, close() or abort, leaves no socket and no process once closed settles",
+  async () => {
+    const net = TestNet.create();
+    try {
+      net.pull(); // the server's end goes down: SYNs to it are never answered
+      const expected = {
+        timeout: { state: "broken", code: "ETIMEDOUT" },
+        close: { state: "closed-gracefully", by: "local" },
+        abort: { state: "broken", code: "ABORTED" },
+      };
+      for (const [end, outcome] of Object.entries(expected)) {
+        const config = { hostname: SERVER_IP, port: 7000, end };
+        const child = new Proc([
+          ...net.exec("client"),
+          ...runtimeCommand(fixture("lifetime_client.ts"), [JSON.stringify(config)]),
+        ]);
+        try {
+          const closed = JSON.parse(await child.waitFor(/^\{/, 10_000));
+          assert.deepEqual(
+            { state: closed.state, by: closed.by, code: closed.code },
+            { by: undefined, code: undefined, ...outcome },
+          );
+          assert.equal(closed.connecting, "", `${end}: still connecting once closed settled`);
+          const code = await within(child.exited(), 3000, `${end}: the process ends`);
+          const after = Date.now() - closed.at;
+          assert.equal(code, 0, child.stderr);
+          assert.ok(after < 1000, `${end}: the process ended ${after} ms after closed settled`);
+        } finally {
+          await child.kill();
+        }
+      }
+    } finally {
+      net.destroy();
+    }
+  },
+  netnsTestOptions(30_000),
+);
