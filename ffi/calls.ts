@@ -86,6 +86,8 @@ export function libraryFor(os: string): PosixLibrary | WinsockLibrary | undefine
 const STANDARD_DESCRIPTORS = [0, 1, 2] as const;
 /** The most descriptor numbers tried when they cannot be listed (the limit may be unlimited). */
 const MAX_PROBED = 1n << 20n;
+/** `shutdown`'s "both directions": 2 on Linux, macOS and FreeBSD alike. */
+const SHUT_RDWR = 2;
 
 /**
  * `poll` on one descriptor without waiting, through `pollfd` (scratch of 2 ints): the returned
@@ -121,6 +123,7 @@ export interface BoundPosix<P> {
   socket(domain: number, type: number, protocol: number): number;
   getrlimit(resource: number, limit: BigUint64Array): number;
   dup(fd: number): number;
+  shutdown(fd: number, how: number): number;
   close(fd: number): number;
   opendir(name: Uint8Array): P;
   readdir(dir: NonNullable<P>): P;
@@ -161,6 +164,7 @@ export function posixCalls<P>(
       const revents = pollNow(c.poll, pollfd, fd, events);
       return revents < 0 ? -errno() : revents;
     },
+    shutdown: (fd) => c.shutdown(fd, SHUT_RDWR) === 0 ? 0 : errno(),
     lowestFreeDescriptor() {
       // dup() returns the lowest free number; closing our own duplicate at once frees it again.
       for (const std of STANDARD_DESCRIPTORS) {

@@ -26,6 +26,14 @@ export const SO_COOKIE = 57;
  * lifetime (Linux 5.14+).
  */
 export const SO_NETNS_COOKIE = 71;
+ * `SOL_SOCKET`: the peer's sockaddr. Unlike `getpeername` it answers while a connect is still in
+ * progress, and only for a buffer no longer than the address (else `EINVAL`).
+ */
+export const SO_PEERNAME = 28;
+/** Sizes of `struct sockaddr_in` and `struct sockaddr_in6`. */
+export const SOCKADDR_IN_SIZE = 16;
+/** See {@linkcode SOCKADDR_IN_SIZE}. */
+export const SOCKADDR_IN6_SIZE = 28;
 /** `SOL_SOCKET`: the socket protocol (int), `IPPROTO_TCP` for TCP. */
 export const SO_PROTOCOL = 38;
 /** `SOCK_STREAM` as answered by `SO_TYPE`. */

@@ -84,6 +84,14 @@ export const posixSymbols = {
     ],
     result: "i32",
   },
+  // int shutdown(int sockfd, int how);
+  shutdown: {
+    parameters: [
+      "i32", // int sockfd
+      "i32", // int how
+    ],
+    result: "i32",
+  },
   // int close(int fd);
   close: {
     parameters: [

@@ -108,6 +108,13 @@ function mapped(v4: number[]): Uint8Array {
   return bytes;
 }
 
+/** Whether `endpoint` is an IPv4 address (held as ::ffff:a.b.c.d). */
+export function isIpv4(endpoint: Endpoint): boolean {
+  const address = endpoint.address;
+  for (let i = 0; i < 10; i++) if (address[i] !== 0) return false;
+  return address[10] === 0xff && address[11] === 0xff;
+}
+
 /** Brings a runtime's address into comparable form; `undefined` if it is not a literal IP. */
 export function toEndpoint(address: SocketAddress): Endpoint | undefined {
   const bytes = parseIp(address.hostname);

@@ -36,6 +36,13 @@ import {
   type TransitionHandler,
 } from "./state.ts";
 import type { Runtime, Transport, TransportSink, WriteProgress } from "./transport.ts";
+import {
+  addListener,
+  clearListeners,
+  dispatchTo,
+  type Listeners,
+  removeListener,
+} from "./listeners.ts";
 import type { Descriptor } from "./native.ts";
 
 /**
@@ -210,10 +217,10 @@ export class LiveConnection implements AsyncDisposable {
     if (this.#c || value !== NOT_CONNECTING[key]) (this.#c ??= new Connecting())[key] = value;
   }
 
-  get #listeners(): Map<StateChangeListener, { once: boolean }> | undefined {
+  get #listeners(): Listeners<StateChangeEvent> | undefined {
     return (this.#x ?? NO_EXTRAS).listeners;
   }
-  set #listeners(value: Map<StateChangeListener, { once: boolean }> | undefined) {
+  set #listeners(value: Listeners<StateChangeEvent> | undefined) {
     this.#setExtra("listeners", value);
   }
   get #closed(): Promise<CloseInfo> | undefined {
@@ -325,6 +332,12 @@ export class LiveConnection implements AsyncDisposable {
   }
   set #dialAbort(value: AbortController | undefined) {
     this.#setConnecting("dialAbort", value);
+  }
+  get #dialing(): Promise<void> | undefined {
+    return (this.#c ?? NOT_CONNECTING).dialing;
+  }
+  set #dialing(value: Promise<void> | undefined) {
+    this.#setConnecting("dialing", value);
   }
   get #settleOpened(): { resolve(): void; reject(error: unknown): void } | undefined {
     return (this.#c ?? NOT_CONNECTING).settleOpened;
@@ -438,7 +451,7 @@ export class LiveConnection implements AsyncDisposable {
         this.#fail("ETIMEDOUT", Object.assign(error, { code: "ETIMEDOUT" }));
       }, connectTimeout);
     }
-    void this.#open({ hostname, port }, wanted, bestEffort);
+    this.#dialing = this.#open({ hostname, port }, wanted, bestEffort);
   }
 
   /** The current state. */
@@ -704,15 +717,17 @@ export class LiveConnection implements AsyncDisposable {
     options?: boolean | AddEventListenerOptions,
   ): void {
     if (type !== "statechange" || !listener) return;
-    const opts = typeof options === "object" ? options : {};
-    if (opts.signal?.aborted) return;
-    (this.#listeners ??= new Map()).set(listener, { once: opts.once === true });
-    opts.signal?.addEventListener("abort", () => this.#listeners?.delete(listener), { once: true });
+    // An ended connection dispatches nothing more; a listener kept now would only hold on to
+    // its signal.
+    if (isTerminal(this.#machine.state)) return;
+    addListener(this.#listeners ??= new Map(), listener, options);
   }
 
   /** Removes a `statechange` listener. */
   removeEventListener(type: "statechange", listener: StateChangeListener | null): void {
-    if (type === "statechange" && listener) this.#listeners?.delete(listener);
+    if (type === "statechange" && listener && this.#listeners) {
+      removeListener(this.#listeners, listener);
+    }
   }
 
   #open(
@@ -918,16 +933,13 @@ export class LiveConnection implements AsyncDisposable {
       this.#opened = undefined;
     }
     if (isTerminal(t.to)) this.#finish(t.info!);
-    if (!this.#listeners) return;
-    const event = new StateChangeEvent(t);
-    for (const [listener, { once }] of [...this.#listeners]) {
-      if (once) this.#listeners.delete(listener);
-      try {
-        if (typeof listener === "function") listener.call(this, event);
-        else listener.handleEvent(event);
-      } catch (error) {
-        this.#onListenerError(error);
-      }
+    const listeners = this.#listeners;
+    if (!listeners) return;
+    dispatchTo(listeners, this, new StateChangeEvent(t), this.#onListenerError);
+    if (isTerminal(t.to)) {
+      // Nothing follows a terminal state: what the listeners added to their signals goes now.
+      clearListeners(listeners);
+      this.#listeners = undefined;
     }
   }
 
@@ -938,10 +950,14 @@ export class LiveConnection implements AsyncDisposable {
     this.#dialAbort?.abort();
     this.#dialAbort = undefined;
     // In Deno on Linux, closing the last watched connection ends the shared wait a moment later;
-    // `closed` settles after that, so a test that awaits it leaves no operation behind.
-    const released = this.#transport?.close();
+    // `closed` settles after that, so a test that awaits it leaves no operation behind. A dial
+    // still in progress was aborted just above: `closed` settles once it has let go of its
+    // socket, which the runtimes do promptly (see Runtime.dial), so nothing of the connection
+    // is left by then.
+    const released = this.#transport?.close() ?? this.#dialing;
     if (released) {
-      this.#releasing = released.then(() => void (this.#releasing = undefined));
+      const done = () => void (this.#releasing = undefined);
+      this.#releasing = released.then(done, done);
     }
     this.#settleOpened?.reject(this.#openError(info));
     this.#c = undefined;
@@ -1006,7 +1022,7 @@ export class LiveConnection implements AsyncDisposable {
 
 /** A LiveConnection's state that only some connections need, made on first use. */
 class Extras {
-  listeners: Map<StateChangeListener, { once: boolean }> | undefined = undefined;
+  listeners: Listeners<StateChangeEvent> | undefined = undefined;
   closed: Promise<CloseInfo> | undefined = undefined;
   resolveClosed: ((info: CloseInfo) => void) | undefined = undefined;
   releasing: Promise<void> | undefined = undefined;
@@ -1029,6 +1045,8 @@ class Extras {
 /** A LiveConnection's state while it connects; dropped once it opens or ends. */
 class Connecting {
   dialAbort: AbortController | undefined = undefined;
+  /** Settles once the dial has (its outcome handled). */
+  dialing: Promise<void> | undefined = undefined;
   settleOpened: { resolve(): void; reject(error: unknown): void } | undefined = undefined;
   connectTimer: ReturnType<typeof setTimeout> | undefined = undefined;
 }

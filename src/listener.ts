@@ -68,6 +68,7 @@ export class LiveListener implements AsyncIterable<LiveConnection>, AsyncDisposa
   }> = [];
   #closed = false;
   #error: unknown;
+  #removeAbortListener: (() => void) | undefined;
 
   /** @internal Use `listen`. */
   constructor(runtime: Runtime, source: AcceptSource, options: ListenOptions) {
@@ -93,8 +94,14 @@ export class LiveListener implements AsyncIterable<LiveConnection>, AsyncDisposa
       this.#error = error;
       this.close();
     });
-    if (signal?.aborted) this.close();
-    else signal?.addEventListener("abort", () => this.close(), { once: true });
+    if (signal?.aborted) {
+      this.close();
+    } else if (signal) {
+      const onAbort = () => this.close();
+      signal.addEventListener("abort", onAbort, { once: true });
+      // A signal can outlive many listeners: a closed one takes its abort listener off it.
+      this.#removeAbortListener = () => signal.removeEventListener("abort", onAbort);
+    }
   }
 
   /** The bound address (with the port chosen when 0 was asked for). */
@@ -106,6 +113,8 @@ export class LiveListener implements AsyncIterable<LiveConnection>, AsyncDisposa
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#removeAbortListener?.();
+    this.#removeAbortListener = undefined;
     this.#source.close();
     for (const w of this.#waiters.splice(0)) {
       if (this.#error) w.reject(this.#error);

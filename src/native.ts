@@ -37,6 +37,10 @@ export interface SocketCalls {
   socket?(domain: number, type: number, protocol: number): number;
   /** `close` on a descriptor {@linkcode SocketCalls.socket} returned: 0, else the errno. */
   close?(fd: Descriptor): number;
+   * `shutdown(fd, SHUT_RDWR)`: 0 on success, else the errno. It ends a connect in progress
+   * without closing the descriptor, which stays its owner's to close. POSIX only.
+   */
+  shutdown?(fd: Descriptor): number;
   /** `poll` on one descriptor without waiting: the returned events (0 or more), else -errno. */
   poll(fd: Descriptor, events: number): number;
   /** The process's open descriptor numbers, in no particular order. */

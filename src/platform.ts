@@ -56,6 +56,13 @@ export interface Platform {
   homeNamespace?(calls: SocketCalls): bigint | undefined;
   /** Without reading: `"ended"` once the peer sent FIN or the kernel holds an error. */
   peek(calls: SocketCalls, fd: Descriptor): "open" | "ended";
+  /**
+   * While `fd`'s connect is still in progress: the address it is connecting to, written to
+   * `out` (an IPv6 sockaddr if `inet6`, else IPv4), and its length; negative once the connect
+   * has completed, or on any error. Absent where the OS does not tell a connecting socket's peer:
+   * such a socket cannot be verified, so it is never touched.
+   */
+  connectingPeer?(calls: SocketCalls, fd: Descriptor, out: Uint8Array, inet6: boolean): number;
 }
 
 /** Options after validation: `enabled` is always present. */

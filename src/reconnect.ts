@@ -9,6 +9,14 @@
 import { connect as defaultConnect } from "../mod.ts";
 import type { ConnectOptions, LiveConnection, StateChangeEvent } from "./connection.ts";
 import { describe } from "./options.ts";
+import {
+  addListener,
+  clearListeners,
+  dispatchTo,
+  type Listener,
+  type Listeners,
+  removeListener,
+} from "./listeners.ts";
 import type { CloseInfo, ConnectionState } from "./state.ts";
 
 /**
@@ -414,10 +422,12 @@ export class ReconnectingClient implements AsyncIterable<LiveConnection>, AsyncD
   readonly #backoff: ResolvedBackoff;
   readonly #connect: ConnectFunction;
   readonly #onListenerError: (error: unknown) => void;
-  readonly #listeners = new Map<string, Map<unknown, { once: boolean }>>();
+  readonly #listeners = new Map<string, Listeners<Event>>();
   readonly #stopped: Promise<ReconnectingStopInfo>;
   #resolveStopped!: (info: ReconnectingStopInfo) => void;
   #stopInfo: ReconnectingStopInfo | undefined;
+  /** Stopped, and the current connection closed: nothing is dispatched any more. */
+  #finished = false;
   /** Events emitted while the constructor runs, delivered once listeners could be added. */
   #held: Event[] | undefined = [];
   #current: LiveConnection | undefined;
@@ -457,6 +467,7 @@ export class ReconnectingClient implements AsyncIterable<LiveConnection>, AsyncD
       const held = this.#held ?? [];
       this.#held = undefined;
       for (const event of held) this.#dispatch(event);
+      if (this.#finished) this.#clearListeners();
     });
     if (signal?.aborted) {
       this.#stop({ reason: "abort", attempts: 0 });
@@ -534,12 +545,12 @@ export class ReconnectingClient implements AsyncIterable<LiveConnection>, AsyncD
     options?: boolean | AddEventListenerOptions,
   ): void {
     if (!listener) return;
-    const opts = typeof options === "object" ? options : {};
-    if (opts.signal?.aborted) return;
+    // A finished client dispatches nothing more; a listener kept now would only hold on to its
+    // signal.
+    if (this.#finished && !this.#held) return;
     let forType = this.#listeners.get(type);
     if (!forType) this.#listeners.set(type, forType = new Map());
-    forType.set(listener, { once: opts.once === true });
-    opts.signal?.addEventListener("abort", () => forType.delete(listener), { once: true });
+    addListener(forType, listener as Listener<Event>, options);
   }
 
   /** Removes a listener. */
@@ -547,7 +558,8 @@ export class ReconnectingClient implements AsyncIterable<LiveConnection>, AsyncD
     type: K,
     listener: ReconnectingListener<K> | null,
   ): void {
-    if (listener) this.#listeners.get(type)?.delete(listener);
+    const forType = this.#listeners.get(type);
+    if (listener && forType) removeListener(forType, listener as Listener<Event>);
   }
 
   async #run(first: LiveConnection): Promise<void> {
@@ -642,6 +654,9 @@ export class ReconnectingClient implements AsyncIterable<LiveConnection>, AsyncD
     const done = () => {
       this.#resolveStopped(info);
       this.#notify();
+      this.#finished = true;
+      // Events held for listeners not yet added are still to be delivered, then this runs.
+      if (!this.#held) this.#clearListeners();
     };
     if (current) current.close().then(done, done);
     else done();
@@ -660,16 +675,13 @@ export class ReconnectingClient implements AsyncIterable<LiveConnection>, AsyncD
 
   #dispatch(event: Event): void {
     const forType = this.#listeners.get(event.type);
-    if (!forType) return;
-    for (const [listener, { once }] of [...forType]) {
-      if (once) forType.delete(listener);
-      try {
-        if (typeof listener === "function") listener.call(this, event);
-        else (listener as { handleEvent(e: Event): void }).handleEvent(event);
-      } catch (error) {
-        this.#onListenerError(error);
-      }
-    }
+    if (forType) dispatchTo(forType, this, event, this.#onListenerError);
+  }
+
+  /** Removes every listener, and what each added to its signal. */
+  #clearListeners(): void {
+    for (const forType of this.#listeners.values()) clearListeners(forType);
+    this.#listeners.clear();
   }
 }
 

@@ -9,7 +9,7 @@
  * @module
  */
 
-import { type Endpoint, sockaddrIs, type SocketAddress, toEndpoint } from "./address.ts";
+import { type Endpoint, isIpv4, sockaddrIs, type SocketAddress, toEndpoint } from "./address.ts";
 import { SocketOptionError } from "./errors.ts";
 import type { Descriptor, SocketCalls } from "./native.ts";
 import { type KeepAliveInfo, type KeepAliveOptions, validateKeepAlive } from "./options.ts";
@@ -64,6 +64,52 @@ export function matches(
   if (remoteLength < 0 || !sockaddrIs(buf, remoteLength, platform.families, remote)) return false;
   // A connected UDP socket can have the same two addresses; only a stream socket will do.
   return platform.isStream(calls, fd);
+}
+
+/**
+ * A socket whose connect is still in progress, as first verified: its descriptor, the address it
+ * connects to, and the local address the connect bound it to, which identifies it from then on.
+ */
+export interface ConnectingTarget {
+  readonly fd: Descriptor;
+  readonly remote: Endpoint;
+  /** The sockaddr getsockname gave. */
+  readonly local: Uint8Array;
+}
+
+/**
+ * `fd` as a {@linkcode ConnectingTarget} if it is, right now, a stream socket still connecting
+ * to `remote`; `undefined` otherwise, and wherever the OS does not tell a connecting socket's
+ * peer. Never throws.
+ */
+export function findConnecting(
+  platform: Platform,
+  calls: SocketCalls,
+  fd: Descriptor,
+  remote: Endpoint,
+): ConnectingTarget | undefined {
+  if (!platform.connectingPeer) return undefined;
+  const buf = SOCKADDR.fill(0);
+  const peerLength = platform.connectingPeer(calls, fd, buf, !isIpv4(remote));
+  if (peerLength < 0 || !sockaddrIs(buf, peerLength, platform.families, remote)) return undefined;
+  const localLength = calls.getsockname(fd, buf.fill(0));
+  if (localLength < 0 || !platform.isStream(calls, fd)) return undefined;
+  return { fd, remote, local: buf.slice(0, localLength) };
+}
+
+/**
+ * Whether `target` is still what {@linkcode findConnecting} found: the same local address, and
+ * still connecting to the same peer. Checked immediately before anything is done to it: once
+ * the connect ends, its owner may close the descriptor, and the number be reused.
+ */
+export function stillConnecting(
+  platform: Platform,
+  calls: SocketCalls,
+  target: ConnectingTarget,
+): boolean {
+  const now = findConnecting(platform, calls, target.fd, target.remote);
+  return now !== undefined && now.local.length === target.local.length &&
+    now.local.every((byte, i) => byte === target.local[i]);
 }
 
 /** Converts a target's addresses, refusing what is not a literal IP address and port. */

@@ -355,7 +355,7 @@ export class ConnectionStateMachine {
       if (typeof observer === "function") observer(t);
       else observer.onTransition(t);
     } catch (error) {
-      this.#onObserverError(error);
+      reportSafely(this.#onObserverError, error);
     }
   }
 
@@ -370,4 +370,27 @@ export class ConnectionStateMachine {
 /** The default for a listener that throws: report it and go on. */
 export function reportObserverError(error: unknown): void {
   console.error("sockalive: a statechange listener threw; the connection goes on:", error);
+}
+
+/**
+ * Hands what a listener threw to `report` (the user's `onListenerError`, say). That is user code
+ * too: if it throws, both errors go to `console.error` instead, so nothing a user callback does
+ * can escape into the code that called it, where it would stop the delivery to further
+ * listeners, escape from `close()`, or reject a promise nobody handles.
+ */
+export function reportSafely(report: (error: unknown) => void, error: unknown): void {
+  try {
+    report(error);
+  } catch (reportError) {
+    try {
+      console.error(
+        "sockalive: onListenerError threw while reporting a listener's error; both errors:",
+        reportError,
+        error,
+      );
+    } catch {
+      // console.error itself failed (replaced, or an error that cannot be printed): nothing is
+      // left that could report it without throwing.
+    }
+  }
 }

@@ -102,6 +102,9 @@ export interface Runtime {
   platform(): Platform;
   /** The FFI, opened on first call; throws `SocketOptionError` if it cannot be. */
   calls(): SocketCalls;
-  /** Opens a TCP connection; rejects with the runtime's error (code `ECONNREFUSED`, ...). */
+  /**
+   * Opens a TCP connection; rejects with the runtime's error (code `ECONNREFUSED`, ...). Once
+   * `signal` aborts, it settles promptly, and where it can, only after the socket is gone.
+   */
   dial(options: DialOptions, signal: AbortSignal): Promise<Transport>;
 }

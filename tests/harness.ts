@@ -156,10 +156,11 @@ export async function withPeer(
 
 /**
  * Runs `fn` with an in-process node:net server on loopback (works in Deno and Bun); the server
- * keeps every accepted socket open, `resetAll` sends RST on each, and everything is closed after.
+ * keeps every accepted socket open, `resetAll` sends RST on each, `endAll` sends FIN on each, and
+ * everything is closed after.
  */
 export async function withServer<T>(
-  fn: (port: number, server: { resetAll(): void }) => Promise<T>,
+  fn: (port: number, server: { resetAll(): void; endAll(): void }) => Promise<T>,
 ): Promise<T> {
   const sockets = new Set<net.Socket>();
   const server = net.createServer((s) => {
@@ -172,6 +173,9 @@ export async function withServer<T>(
     return await fn((server.address() as net.AddressInfo).port, {
       resetAll: () => {
         for (const s of sockets) s.resetAndDestroy();
+      },
+      endAll: () => {
+        for (const s of sockets) s.end();
       },
     });
   } finally {

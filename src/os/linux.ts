@@ -21,10 +21,13 @@ import {
   SO_COOKIE,
   SO_KEEPALIVE,
   SO_NETNS_COOKIE,
+  SO_PEERNAME,
   SO_TYPE,
   SOCK_CLOEXEC,
   SOCK_DGRAM,
   SOCK_STREAM,
+  SOCKADDR_IN6_SIZE,
+  SOCKADDR_IN_SIZE,
   SOL_SOCKET,
   TCP_KEEPCNT,
   TCP_KEEPIDLE,
@@ -118,6 +121,16 @@ export const linux: Platform = {
     const revents = calls.poll(fd, POLLRDHUP);
     if (revents < 0) return "ended";
     return revents & (POLLRDHUP | POLLERR | POLLHUP | POLLNVAL) ? "ended" : "open";
+  },
+  connectingPeer(calls: SocketCalls, fd: Descriptor, out: Uint8Array, inet6: boolean): number {
+    // getpeername answers once connected: then the connect is no longer in progress.
+    if (calls.getpeername(fd, out) >= 0) return -1;
+    return calls.getsockopt(
+      fd,
+      SOL_SOCKET,
+      SO_PEERNAME,
+      out.subarray(0, inet6 ? SOCKADDR_IN6_SIZE : SOCKADDR_IN_SIZE),
+    );
   },
 };
 
