@@ -26,6 +26,7 @@ export const SO_COOKIE = 57;
  * lifetime (Linux 5.14+).
  */
 export const SO_NETNS_COOKIE = 71;
+/**
  * `SOL_SOCKET`: the peer's sockaddr. Unlike `getpeername` it answers while a connect is still in
  * progress, and only for a buffer no longer than the address (else `EINVAL`).
  */

@@ -37,6 +37,7 @@ export interface SocketCalls {
   socket?(domain: number, type: number, protocol: number): number;
   /** `close` on a descriptor {@linkcode SocketCalls.socket} returned: 0, else the errno. */
   close?(fd: Descriptor): number;
+  /**
    * `shutdown(fd, SHUT_RDWR)`: 0 on success, else the errno. It ends a connect in progress
    * without closing the descriptor, which stays its owner's to close. POSIX only.
    */
