@@ -6,10 +6,8 @@
  * @module
  */
 
-import type { Descriptor, ReadinessPoller, SocketCalls } from "../src/native.ts";
-import * as freebsd from "./freebsd.ts";
+import type { Descriptor, PosixLibrary, ReadinessPoller, SocketCalls } from "./types.ts";
 import * as linux from "./linux.ts";
-import * as macos from "./macos.ts";
 import * as windows from "./windows.ts";
 
 /** How to read memory behind a pointer of the runtime's pointer type `P`. */
@@ -18,69 +16,6 @@ export interface PointerReader<P> {
   i32(pointer: NonNullable<P>): number;
   /** The NUL-terminated string at `offset` bytes past the pointer. */
   cstring(pointer: NonNullable<P>, offset: number): string;
-}
-
-/** A POSIX C library as one OS ships it. */
-export interface PosixLibrary {
-  /** `"posix"`. */
-  kind: "posix";
-  /** Path for dlopen. */
-  path: string;
-  /** Name of the function returning errno's address. */
-  errnoSymbol: "__errno_location" | "__error";
-  /** Directory listing the open descriptors. */
-  fdDirectory: string;
-  /** Offset of `d_name` in `struct dirent`. */
-  direntNameOffset: number;
-  /** `RLIMIT_NOFILE` for `getrlimit`. */
-  rlimitNofile: number;
-}
-
-/** Winsock. */
-export interface WinsockLibrary {
-  /** `"winsock"`. */
-  kind: "winsock";
-  /** Path for dlopen. */
-  path: string;
-}
-
-/** The library for an OS as `Deno.build.os` / `process.platform` name it. */
-export function libraryFor(os: string): PosixLibrary | WinsockLibrary | undefined {
-  switch (os) {
-    case "linux":
-    case "android":
-      return {
-        kind: "posix",
-        path: linux.LIBC,
-        errnoSymbol: "__errno_location",
-        fdDirectory: linux.FD_DIRECTORY,
-        direntNameOffset: linux.DIRENT_NAME_OFFSET,
-        rlimitNofile: linux.RLIMIT_NOFILE,
-      };
-    case "darwin":
-      return {
-        kind: "posix",
-        path: macos.LIBC,
-        errnoSymbol: "__error",
-        fdDirectory: macos.FD_DIRECTORY,
-        direntNameOffset: macos.DIRENT_NAME_OFFSET,
-        rlimitNofile: macos.RLIMIT_NOFILE,
-      };
-    case "freebsd":
-      return {
-        kind: "posix",
-        path: freebsd.LIBC,
-        errnoSymbol: "__error",
-        fdDirectory: freebsd.FD_DIRECTORY,
-        direntNameOffset: freebsd.DIRENT_NAME_OFFSET,
-        rlimitNofile: freebsd.RLIMIT_NOFILE,
-      };
-    case "windows":
-    case "win32":
-      return { kind: "winsock", path: windows.WINSOCK };
-    default:
-      return undefined;
-  }
 }
 
 const STANDARD_DESCRIPTORS = [0, 1, 2] as const;

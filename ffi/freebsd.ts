@@ -5,6 +5,8 @@
  * @module
  */
 
+import type { PosixLibrary } from "./types.ts";
+
 export {
   AF_INET,
   ERRNO_NAMES,
@@ -40,3 +42,13 @@ export const RLIMIT_NOFILE = 8;
 export const FD_DIRECTORY = "/dev/fd";
 /** Offset of `d_name` in FreeBSD 12+'s `struct dirent` (fileno 8, off 8, reclen 2, type 1, pad 1, namlen 2, pad 2). */
 export const DIRENT_NAME_OFFSET = 24;
+
+/** The C library as sockalive opens it: where it is and how to read errno and descriptors. */
+export const LIBRARY: PosixLibrary = {
+  kind: "posix",
+  path: LIBC,
+  errnoSymbol: "__error",
+  fdDirectory: FD_DIRECTORY,
+  direntNameOffset: DIRENT_NAME_OFFSET,
+  rlimitNofile: RLIMIT_NOFILE,
+};

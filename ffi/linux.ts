@@ -6,6 +6,8 @@
  * @module
  */
 
+import type { PosixLibrary } from "./types.ts";
+
 /** The C library opened with `dlopen`. */
 export const LIBC = "libc.so.6";
 
@@ -150,4 +152,14 @@ export const ERRNO_NAMES: Readonly<Record<number, string>> = {
   110: "ETIMEDOUT",
   111: "ECONNREFUSED",
   113: "EHOSTUNREACH",
+};
+
+/** The C library as sockalive opens it: where it is and how to read errno and descriptors. */
+export const LIBRARY: PosixLibrary = {
+  kind: "posix",
+  path: LIBC,
+  errnoSymbol: "__errno_location",
+  fdDirectory: FD_DIRECTORY,
+  direntNameOffset: DIRENT_NAME_OFFSET,
+  rlimitNofile: RLIMIT_NOFILE,
 };

@@ -5,6 +5,8 @@
  * @module
  */
 
+import type { PosixLibrary } from "./types.ts";
+
 /** The C library opened with `dlopen`. */
 export const LIBC = "libSystem.B.dylib";
 /** The function that returns errno's address. */
@@ -76,4 +78,14 @@ export const ERRNO_NAMES: Readonly<Record<number, string>> = {
   61: "ECONNREFUSED",
   65: "EHOSTUNREACH",
   102: "EOPNOTSUPP",
+};
+
+/** The C library as sockalive opens it: where it is and how to read errno and descriptors. */
+export const LIBRARY: PosixLibrary = {
+  kind: "posix",
+  path: LIBC,
+  errnoSymbol: "__error",
+  fdDirectory: FD_DIRECTORY,
+  direntNameOffset: DIRENT_NAME_OFFSET,
+  rlimitNofile: RLIMIT_NOFILE,
 };

@@ -5,6 +5,8 @@
  * @module
  */
 
+import type { WinsockLibrary } from "./types.ts";
+
 /** The library opened with `dlopen`. */
 export const WINSOCK = "ws2_32.dll";
 /** Option level for socket-wide options. */
@@ -76,3 +78,6 @@ export const WSA_ERROR_NAMES: Readonly<Record<number, string>> = {
   10065: "WSAEHOSTUNREACH",
   10093: "WSANOTINITIALISED",
 };
+
+/** Winsock as sockalive opens it. */
+export const LIBRARY: WinsockLibrary = { kind: "winsock", path: WINSOCK };

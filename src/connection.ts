@@ -43,7 +43,7 @@ import {
   type Listeners,
   removeListener,
 } from "./listeners.ts";
-import type { Descriptor } from "./native.ts";
+import type { Descriptor } from "../ffi/types.ts";
 
 /**
  * Options of {@linkcode connect}.

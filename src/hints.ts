@@ -11,7 +11,7 @@
  * @module
  */
 
-import type { Descriptor } from "./native.ts";
+import type { Descriptor } from "../ffi/types.ts";
 
 /** Remembered descriptors and how lookups went. */
 export class DescriptorHints {

@@ -11,7 +11,7 @@
  * @module
  */
 
-import type { Descriptor, ReadinessPoller } from "./native.ts";
+import type { Descriptor, ReadinessPoller } from "../ffi/types.ts";
 
 /** A connection watched by a {@linkcode ReadinessMonitor}. */
 export interface ReadinessListener {
@@ -31,7 +31,7 @@ const MAX_FAILED_WAITS = 5;
  * @example
  * ```ts
  * import { ReadinessMonitor } from "./readiness.ts";
- * import type { ReadinessPoller } from "./native.ts";
+ * import type { ReadinessPoller } from "../ffi/types.ts";
  * import assert from "node:assert/strict";
  * // A poller that reports token 1 once, as epoll would when socket 7 gets bytes.
  * let report: ((tokens: number[]) => void) | undefined;

@@ -11,9 +11,9 @@
 
 import { type Endpoint, isIpv4, sockaddrIs, type SocketAddress, toEndpoint } from "./address.ts";
 import { SocketOptionError } from "./errors.ts";
-import type { Descriptor, SocketCalls } from "./native.ts";
+import type { Descriptor, SocketCalls } from "../ffi/types.ts";
 import { type KeepAliveInfo, type KeepAliveOptions, validateKeepAlive } from "./options.ts";
-import type { Platform } from "./platform.ts";
+import type { Platform } from "./os/platform.ts";
 
 /** A connection as its runtime describes it: the addresses to match and where to look. */
 export interface SocketTarget {

@@ -7,8 +7,8 @@
  */
 
 import type { SocketAddress } from "./address.ts";
-import type { Descriptor, SocketCalls } from "./native.ts";
-import type { Platform } from "./platform.ts";
+import type { Descriptor, SocketCalls } from "../ffi/types.ts";
+import type { Platform } from "./os/platform.ts";
 
 /** Receives what happens on a transport, in order; after `end` or `error` nothing more comes. */
 export interface TransportSink {

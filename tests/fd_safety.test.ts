@@ -29,7 +29,7 @@ import { setKeepAliveOn } from "../src/sockopt.ts";
 import { linux } from "../src/os/linux.ts";
 import { denoCalls } from "../src/adapters/deno.ts";
 import { bunCalls } from "../src/adapters/bun.ts";
-import type { SocketCalls } from "../src/native.ts";
+import type { SocketCalls } from "../ffi/types.ts";
 import type { SocketAddress } from "../src/address.ts";
 
 preloadFfi();

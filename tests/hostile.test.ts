@@ -1,7 +1,7 @@
 /**
  * Hostile input (issue 5, part 2): property-based tests (fast-check) over option objects and
  * connect options. Each input is either refused with TypeError/RangeError before any FFI call
- * (counted with a fake of the SocketCalls interface, src/native.ts) or applied and read back
+ * (counted with a fake of the SocketCalls interface, ffi/types.ts) or applied and read back
  * exactly as documented (Linux rounds idle and interval up to whole seconds; limits from
  * LINUX_LIMITS). Then wrong targets: a closed connection, a UDP socket, a Unix socket, a
  * non-socket object or descriptor: a clear error, nothing touched.
@@ -29,7 +29,7 @@ import { applyKeepAlive, setKeepAliveOn } from "../src/sockopt.ts";
 import { linux } from "../src/os/linux.ts";
 import { denoCalls } from "../src/adapters/deno.ts";
 import { bunCalls } from "../src/adapters/bun.ts";
-import type { SocketCalls } from "../src/native.ts";
+import type { SocketCalls } from "../ffi/types.ts";
 import { SO_KEEPALIVE, SOL_SOCKET } from "../ffi/linux.ts";
 
 preloadFfi();

@@ -250,7 +250,7 @@ test("lifetime: an ended connection leaves no listener on its signals, however i
   });
 });
 
-test("lifetime: a closed listener leaves no listener on its signal", async () => {
+test("lifetime: a closed listener leaves no listener on its signal", () => {
   const { signal, live } = countingSignal();
   for (let i = 0; i < 3; i++) {
     const server = listen({ port: 0, signal });

@@ -12,7 +12,7 @@ import { FakeKernel } from "./fixtures/fake_kernel.ts";
 import { getKeepAliveOn, setKeepAliveOn, type SocketTarget } from "../src/sockopt.ts";
 import { linux } from "../src/os/linux.ts";
 import { SocketOptionError } from "../src/errors.ts";
-import type { Descriptor } from "../src/native.ts";
+import type { Descriptor } from "../ffi/types.ts";
 
 const LOCAL = { hostname: "198.18.0.1", port: 40000 };
 const REMOTE = { hostname: "198.18.0.2", port: 7000 };

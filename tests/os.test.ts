@@ -4,13 +4,13 @@
  */
 import assert from "node:assert/strict";
 import { test } from "./harness.ts";
-import type { SocketCalls } from "../src/native.ts";
+import type { SocketCalls } from "../ffi/types.ts";
 import { linux } from "../src/os/linux.ts";
 import { freebsd, macos } from "../src/os/bsd.ts";
 import { tcpKeepaliveStruct, windows } from "../src/os/windows.ts";
 import { applyKeepAlive } from "../src/sockopt.ts";
 import { SocketOptionError } from "../src/errors.ts";
-import type { Platform } from "../src/platform.ts";
+import type { Platform } from "../src/os/platform.ts";
 
 const hex = (b: Uint8Array) => [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
 const int = (v: number) => hex(new Uint8Array(new Int32Array([v]).buffer));

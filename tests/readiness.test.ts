@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { test } from "./harness.ts";
 import { ReadinessMonitor } from "../src/readiness.ts";
-import type { ReadinessPoller } from "../src/native.ts";
+import type { ReadinessPoller } from "../ffi/types.ts";
 import { type BoundEpoll, epollPoller } from "../ffi/calls.ts";
 import {
   EPOLL_CTL_ADD,

@@ -8,13 +8,7 @@
  * @module
  */
 
-import {
-  type BoundPosix,
-  type BoundWinsock,
-  libraryFor,
-  posixCalls,
-  winsockCalls,
-} from "../../ffi/calls.ts";
+import { type BoundPosix, type BoundWinsock, posixCalls, winsockCalls } from "../../ffi/calls.ts";
 import {
   bsdErrnoSymbols,
   linuxErrnoSymbols,
@@ -24,10 +18,10 @@ import {
 import { type Endpoint, type SocketAddress, toEndpoint } from "../address.ts";
 import { type ConnectOptions, LiveConnection } from "../connection.ts";
 import { SocketOptionError } from "../errors.ts";
-import type { Descriptor, SocketCalls } from "../native.ts";
+import type { Descriptor, SocketCalls } from "../../ffi/types.ts";
 import type { KeepAliveInfo, KeepAliveOptions } from "../options.ts";
-import type { Platform } from "../platform.ts";
-import { platformFor } from "../platforms.ts";
+import type { Platform } from "../os/platform.ts";
+import { platformFor, systemFor } from "../os/systems.ts";
 import {
   findConnecting,
   getKeepAliveOn,
@@ -184,8 +178,7 @@ function dlopen(
 export function bunCalls(): SocketCalls {
   if (calls) return calls;
   const os = (globalThis as unknown as { process: { platform: string } }).process.platform;
-  const library = libraryFor(os);
-  if (!library) return platformFor(os) as never; // throws ERR_UNSUPPORTED_PLATFORM
+  const { library } = systemFor(os);
   const ffi = loadFfi();
   if (library.kind === "winsock") {
     calls = winsockCalls(dlopen(ffi, library.path, winsockSymbols) as unknown as BoundWinsock);

@@ -6,13 +6,7 @@
  * @module
  */
 
-import {
-  type BoundEpoll,
-  epollPoller,
-  libraryFor,
-  posixCalls,
-  winsockCalls,
-} from "../../ffi/calls.ts";
+import { type BoundEpoll, epollPoller, posixCalls, winsockCalls } from "../../ffi/calls.ts";
 import {
   bsdErrnoSymbols,
   epollSymbols,
@@ -23,10 +17,10 @@ import {
 import type { SocketAddress } from "../address.ts";
 import { type ConnectOptions, LiveConnection } from "../connection.ts";
 import { SocketOptionError } from "../errors.ts";
-import type { Descriptor, SocketCalls } from "../native.ts";
+import type { Descriptor, SocketCalls } from "../../ffi/types.ts";
 import type { KeepAliveInfo, KeepAliveOptions } from "../options.ts";
-import type { Platform } from "../platform.ts";
-import { platformFor } from "../platforms.ts";
+import type { Platform } from "../os/platform.ts";
+import { platformFor, systemFor } from "../os/systems.ts";
 import { getKeepAliveOn, setKeepAliveOn, type SocketTarget } from "../sockopt.ts";
 import type { Runtime, Transport, TransportSink, WriteProgress } from "../transport.ts";
 import { DescriptorHints } from "../hints.ts";
@@ -58,8 +52,7 @@ function dlopen<S extends Deno.ForeignLibraryInterface>(
 /** The socket calls through `Deno.dlopen`: libc or ws2_32.dll, opened once on first use. */
 export function denoCalls(): SocketCalls {
   if (calls) return calls;
-  const library = libraryFor(Deno.build.os);
-  if (!library) return platformFor(Deno.build.os) as never; // throws ERR_UNSUPPORTED_PLATFORM
+  const { library } = systemFor(Deno.build.os);
   if (library.kind === "winsock") {
     const { symbols: w } = dlopen(library.path, winsockSymbols);
     calls = winsockCalls(w);

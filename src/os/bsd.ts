@@ -11,8 +11,8 @@ import * as freebsdNumbers from "../../ffi/freebsd.ts";
 import * as macosNumbers from "../../ffi/macos.ts";
 import type { KeepAliveInfo, KeepAliveLimits } from "../options.ts";
 import { toMillis, toSeconds } from "../options.ts";
-import type { Descriptor, SocketCalls } from "../native.ts";
-import { applyEach, getInt, type Platform, setInt } from "../platform.ts";
+import type { Descriptor, SocketCalls } from "../../ffi/types.ts";
+import { applyEach, getInt, type Platform, setInt } from "./platform.ts";
 
 interface BsdNumbers {
   os: string;

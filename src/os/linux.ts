@@ -36,8 +36,8 @@ import {
 } from "../../ffi/linux.ts";
 import type { KeepAliveInfo, KeepAliveLimits } from "../options.ts";
 import { toMillis, toSeconds } from "../options.ts";
-import type { Descriptor, SocketCalls } from "../native.ts";
-import { applyEach, getInt, type Platform, setInt } from "../platform.ts";
+import type { Descriptor, SocketCalls } from "../../ffi/types.ts";
+import { applyEach, getInt, type Platform, setInt } from "./platform.ts";
 
 /**
  * What Linux accepts, in ms: whole seconds for `idle` and `interval`.

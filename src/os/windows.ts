@@ -36,8 +36,8 @@ import {
 import { SocketOptionError } from "../errors.ts";
 import type { KeepAliveInfo, KeepAliveLimits } from "../options.ts";
 import { toMillis, toSeconds } from "../options.ts";
-import type { Descriptor, SocketCalls } from "../native.ts";
-import { getInt, optionError, type Platform, setInt } from "../platform.ts";
+import type { Descriptor, SocketCalls } from "../../ffi/types.ts";
+import { getInt, optionError, type Platform, setInt } from "./platform.ts";
 
 /** What Windows accepts, in ms: ULONG milliseconds for the times, a byte for the count. */
 export const WINDOWS_LIMITS: KeepAliveLimits = Object.freeze({

@@ -5,9 +5,9 @@
  * @module
  */
 
-import type { KeepAliveInfo, KeepAliveLimits, KeepAliveOptions } from "./options.ts";
-import type { Descriptor, SocketCalls } from "./native.ts";
-import { SocketOptionError, type SocketOptionName } from "./errors.ts";
+import type { KeepAliveInfo, KeepAliveLimits, KeepAliveOptions } from "../options.ts";
+import type { Descriptor, SocketCalls } from "../../ffi/types.ts";
+import { SocketOptionError, type SocketOptionName } from "../errors.ts";
 
 /** One operating system's keepalive implementation. */
 export interface Platform {

@@ -83,3 +83,27 @@ export interface ReadinessPoller {
   /** Makes a pending (or the next) wait resolve now. */
   wake(): void;
 }
+
+/** A POSIX C library as one OS ships it. */
+export interface PosixLibrary {
+  /** `"posix"`. */
+  kind: "posix";
+  /** Path for dlopen. */
+  path: string;
+  /** Name of the function returning errno's address. */
+  errnoSymbol: "__errno_location" | "__error";
+  /** Directory listing the open descriptors. */
+  fdDirectory: string;
+  /** Offset of `d_name` in `struct dirent`. */
+  direntNameOffset: number;
+  /** `RLIMIT_NOFILE` for `getrlimit`. */
+  rlimitNofile: number;
+}
+
+/** Winsock. */
+export interface WinsockLibrary {
+  /** `"winsock"`. */
+  kind: "winsock";
+  /** Path for dlopen. */
+  path: string;
+}
