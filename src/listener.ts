@@ -7,6 +7,7 @@
 
 import type { SocketAddress } from "./address.ts";
 import { type ConnectOptions, keepAliveRequest, LiveConnection } from "./connection.ts";
+import { errorCode } from "./errors.ts";
 import type { Runtime, Transport } from "./transport.ts";
 
 /**
@@ -39,16 +40,39 @@ export interface ListenOptions
 export interface AcceptSource {
   /** The bound address. */
   readonly addr: SocketAddress;
-  /** Starts accepting; each accepted socket goes to `accepted`. */
-  start(accepted: (transport: Transport) => void, failed: (error: unknown) => void): void;
+  /**
+   * Starts accepting; each accepted socket goes to `accepted`. When an accept fails, `failed`
+   * returns how long to wait, in ms, before accepting again (0: at once).
+   */
+  start(accepted: (transport: Transport) => void, failed: (error: unknown) => number): void;
   /** Stops accepting and releases the listening socket. */
   close(): void;
 }
 
+/** The accept errors that are one client's (it left before it was accepted), not the server's. */
+const CLIENT_GONE: ReadonlySet<string> = new Set([
+  "ECONNABORTED",
+  "ECONNRESET",
+  "ENOTCONN",
+  "EPROTO",
+  "EPERM", // a firewall rule refused this one
+  "ETIMEDOUT",
+  // Linux passes a new socket's pending network error as accept's own (accept(2), "Error
+  // handling"): the next client is not affected.
+  "ENETDOWN",
+  "ENOPROTOOPT",
+  "EHOSTDOWN",
+  "ENONET",
+  "EHOSTUNREACH",
+  "EOPNOTSUPP",
+  "ENETUNREACH",
+]);
+
 /**
  * A TCP listener whose accepted connections are monitored. Iterate it for each connection once
  * keepalive is applied; closing it (or aborting its signal) ends the iteration; connections
- * already accepted stay open.
+ * already accepted stay open. No client ends it: one that resets before it is accepted is
+ * skipped.
  *
  * @example
  * ```ts ignore
@@ -77,7 +101,8 @@ export class LiveListener implements AsyncIterable<LiveConnection>, AsyncDisposa
     const { keepAlive, maxBufferedBytes, onListenerError, signal } = options;
     source.start((transport) => {
       if (this.#closed) return transport.close();
-      // The accepted socket is the "dial": the connection applies keepalive, then reads.
+      // The accepted socket is the "dial": the connection applies keepalive, then reads. A socket
+      // already dead by then ends as a broken connection, like any other that breaks.
       const accepted: Runtime = { ...runtime, dial: () => Promise.resolve(transport) };
       const conn = new LiveConnection(accepted, {
         hostname: transport.remoteAddr.hostname,
@@ -90,8 +115,10 @@ export class LiveListener implements AsyncIterable<LiveConnection>, AsyncDisposa
       if (waiter) waiter.resolve({ value: conn, done: false });
       else this.#queue.push(conn);
     }, (error) => {
+      if (CLIENT_GONE.has(errorCode(error))) return 0;
       this.#error = error;
       this.close();
+      return 0;
     });
     if (signal?.aborted) this.close();
     else signal?.addEventListener("abort", () => this.close(), { once: true });

@@ -510,6 +510,13 @@ export function listen(options: ListenOptions): LiveListener {
         // Accepted sockets get their transport here; the shared handlers then route to it.
         const transport = new BunTransport();
         socket.data = transport;
+        // A client that reset before it was accepted has no peer address any more: it is gone,
+        // and skipped, as Deno's accept skips it.
+        if (typeof socket.remoteAddress !== "string") {
+          transport.close();
+          socket.end();
+          return;
+        }
         transport.attach(socket);
         if (onAccepted) onAccepted(transport);
         else pending.push(transport);

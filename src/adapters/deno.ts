@@ -532,8 +532,9 @@ export function listen(options: ListenOptions): LiveListener {
           try {
             conn = await listener.accept();
           } catch (error) {
-            if (!closed) failed(error);
-            return;
+            if (closed) return;
+            failed(error);
+            continue;
           }
           accepted(new DenoTransport(conn, lowestFree));
         }
