@@ -6,7 +6,8 @@
  */
 
 import type { SocketAddress } from "./address.ts";
-import { type ConnectOptions, keepAliveRequest, LiveConnection } from "./connection.ts";
+import type { CheckedListenOptions } from "./checks.ts";
+import { type ConnectOptions, LiveConnection } from "./connection.ts";
 import { errorCode } from "./errors.ts";
 import type { Runtime, Transport } from "./transport.ts";
 
@@ -93,24 +94,16 @@ export class LiveListener implements AsyncIterable<LiveConnection>, AsyncDisposa
   #closed = false;
   #error: unknown;
 
-  /** @internal Use `listen`. */
-  constructor(runtime: Runtime, source: AcceptSource, options: ListenOptions) {
-    // Checked once, up front, so a bad option is an error here and not on every accept.
-    keepAliveRequest(options.keepAlive, runtime.platform().limits);
+  /** @internal Use `listen`, which checks the options before binding. */
+  constructor(runtime: Runtime, source: AcceptSource, options: CheckedListenOptions) {
     this.#source = source;
-    const { keepAlive, maxBufferedBytes, onListenerError, signal } = options;
+    const { accepted: connectionOptions, signal } = options;
     source.start((transport) => {
       if (this.#closed) return transport.close();
       // The accepted socket is the "dial": the connection applies keepalive, then reads. A socket
       // already dead by then ends as a broken connection, like any other that breaks.
       const accepted: Runtime = { ...runtime, dial: () => Promise.resolve(transport) };
-      const conn = new LiveConnection(accepted, {
-        hostname: transport.remoteAddr.hostname,
-        port: transport.remoteAddr.port,
-        keepAlive,
-        maxBufferedBytes,
-        onListenerError,
-      });
+      const conn = new LiveConnection(accepted, connectionOptions);
       const waiter = this.#waiters.shift();
       if (waiter) waiter.resolve({ value: conn, done: false });
       else this.#queue.push(conn);

@@ -31,6 +31,7 @@ import { platformFor } from "../platforms.ts";
 import { getKeepAliveOn, setKeepAliveOn, type SocketTarget } from "../sockopt.ts";
 import type { Runtime, Transport, TransportSink } from "../transport.ts";
 import { type AcceptSource, type ListenOptions, LiveListener } from "../listener.ts";
+import { checkListenOptions } from "../checks.ts";
 
 /**
  * The subset of a Bun TCP `Socket` sockalive uses.
@@ -498,11 +499,13 @@ export function getKeepAlive(socket: BunSocketLike | NodeSocketLike): KeepAliveI
  * ```
  */
 export function listen(options: ListenOptions): LiveListener {
+  // Checked before binding: a bad option must not leave the port taken.
+  const checked = checkListenOptions(options, platform().limits);
   let onAccepted: ((transport: Transport) => void) | undefined;
   const pending: Transport[] = [];
   const server = bun().listen<BunTransport>({
-    hostname: options.hostname ?? "127.0.0.1",
-    port: options.port,
+    hostname: checked.hostname,
+    port: checked.port,
     binaryType: "uint8array",
     socket: {
       ...handlers,
@@ -534,5 +537,5 @@ export function listen(options: ListenOptions): LiveListener {
       server.stop(false);
     },
   };
-  return new LiveListener(bunRuntime, source, options);
+  return new LiveListener(bunRuntime, source, checked);
 }

@@ -32,6 +32,7 @@ import type { Runtime, Transport, TransportSink } from "../transport.ts";
 import { DescriptorHints } from "../hints.ts";
 import { type ReadinessListener, ReadinessMonitor } from "../readiness.ts";
 import { type AcceptSource, type ListenOptions, LiveListener } from "../listener.ts";
+import { checkListenOptions } from "../checks.ts";
 
 let calls: SocketCalls | undefined;
 
@@ -514,7 +515,9 @@ export function getKeepAlive(conn: DenoTcpConnLike): KeepAliveInfo {
  * ```
  */
 export function listen(options: ListenOptions): LiveListener {
-  const listener = Deno.listen({ hostname: options.hostname ?? "127.0.0.1", port: options.port });
+  // Checked before binding: a bad option must not leave the port taken.
+  const checked = checkListenOptions(options, platform().limits);
+  const listener = Deno.listen({ hostname: checked.hostname, port: checked.port });
   let closed = false;
   const source: AcceptSource = {
     addr: netAddr(listener.addr),
@@ -549,5 +552,5 @@ export function listen(options: ListenOptions): LiveListener {
       }
     },
   };
-  return new LiveListener(denoRuntime, source, options);
+  return new LiveListener(denoRuntime, source, checked);
 }
