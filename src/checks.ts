@@ -42,6 +42,7 @@ const LISTEN_KEYS = [
   "maxBufferedBytes",
   "signal",
   "onListenerError",
+  "onAcceptError",
 ] as const;
 const RECONNECTING_KEYS = [...CONNECT_KEYS, "reconnect"] as const;
 const TUNABLE_KEYS = ["idle", "interval", "count", "userTimeout"] as const;
@@ -74,6 +75,7 @@ export interface CheckedListenOptions {
   hostname: string;
   port: number;
   signal: AbortSignal | undefined;
+  onAcceptError: ((error: Error, delay: number) => void) | undefined;
   /** What each accepted connection runs with (no signal: the listener's closes the listener). */
   accepted: CheckedConnectOptions;
 }
@@ -129,6 +131,7 @@ export function checkListenOptions(
     hostname: checkHostname("listen", options.hostname),
     port: checkPort("listen", options.port, 0),
     signal: checkSignal("listen", options.signal),
+    onAcceptError: checkFunction("listen", "onAcceptError", options.onAcceptError),
   };
 }
 

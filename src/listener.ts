@@ -22,6 +22,7 @@ import type { Runtime, Transport } from "./transport.ts";
  *   hostname: "127.0.0.1",
  *   port: 0, // any free port
  *   keepAlive: { idle: 1000, interval: 1000, count: 3 },
+ *   onAcceptError: (error, delay) => console.warn(error.message, "- accepting again in", delay, "ms"),
  * };
  * await using server = listen(options);
  * assert.ok(server.addr.port > 0);
@@ -35,6 +36,17 @@ export interface ListenOptions
   port: number;
   /** Aborting closes the listener. */
   signal?: AbortSignal;
+  /**
+   * Told each time accepting fails for a reason that is not one client's — out of descriptors
+   * (`EMFILE`, `ENFILE`) or memory (`ENOBUFS`, `ENOMEM`), say — with the runtime's error and the
+   * `delay`, in ms, before the listener accepts again: 10 ms, doubling up to 1 s while the
+   * failures go on, and 10 ms again after a connection is accepted. Clients wait in the kernel's
+   * backlog meanwhile. A client that resets before it is accepted (`ECONNABORTED`, `ENOTCONN`,
+   * `ECONNRESET`, `EPROTO`, ...) is skipped without a report: the listener goes on at once.
+   * Default: `console.error`; what it throws goes to `onListenerError`. Bun does not report its
+   * accept errors: there, this is never called (Bun retries by itself).
+   */
+  onAcceptError?: (error: Error, delay: number) => void;
 }
 
 /** What a runtime adapter provides for listening. */
@@ -68,12 +80,15 @@ const CLIENT_GONE: ReadonlySet<string> = new Set([
   "EOPNOTSUPP",
   "ENETUNREACH",
 ]);
+const FIRST_ACCEPT_DELAY_MS = 10;
+const MAX_ACCEPT_DELAY_MS = 1000;
 
 /**
  * A TCP listener whose accepted connections are monitored. Iterate it for each connection once
  * keepalive is applied; closing it (or aborting its signal) ends the iteration; connections
  * already accepted stay open. No client ends it: one that resets before it is accepted is
- * skipped.
+ * skipped, and when the server runs out of descriptors accepting pauses and resumes (see
+ * {@linkcode ListenOptions.onAcceptError}).
  *
  * @example
  * ```ts ignore
@@ -87,31 +102,41 @@ const CLIENT_GONE: ReadonlySet<string> = new Set([
 export class LiveListener implements AsyncIterable<LiveConnection>, AsyncDisposable {
   readonly #source: AcceptSource;
   readonly #queue: LiveConnection[] = [];
-  readonly #waiters: Array<{
-    resolve: (r: IteratorResult<LiveConnection>) => void;
-    reject: (e: unknown) => void;
-  }> = [];
+  readonly #waiters: Array<(r: IteratorResult<LiveConnection>) => void> = [];
   #closed = false;
-  #error: unknown;
+  /** The wait after the last failed accept, in ms; 0 after an accept succeeded. */
+  #acceptDelay = 0;
 
   /** @internal Use `listen`, which checks the options before binding. */
   constructor(runtime: Runtime, source: AcceptSource, options: CheckedListenOptions) {
     this.#source = source;
     const { accepted: connectionOptions, signal } = options;
+    const onAcceptError = options.onAcceptError ?? reportAcceptError;
+    const onListenerError = connectionOptions.onListenerError ?? reportThrownAcceptError;
     source.start((transport) => {
+      this.#acceptDelay = 0;
       if (this.#closed) return transport.close();
       // The accepted socket is the "dial": the connection applies keepalive, then reads. A socket
       // already dead by then ends as a broken connection, like any other that breaks.
       const accepted: Runtime = { ...runtime, dial: () => Promise.resolve(transport) };
       const conn = new LiveConnection(accepted, connectionOptions);
       const waiter = this.#waiters.shift();
-      if (waiter) waiter.resolve({ value: conn, done: false });
+      if (waiter) waiter({ value: conn, done: false });
       else this.#queue.push(conn);
     }, (error) => {
       if (CLIENT_GONE.has(errorCode(error))) return 0;
-      this.#error = error;
-      this.close();
-      return 0;
+      // The server's own shortage, which retrying at once would not end (it would only spin):
+      // wait, longer each time while it lasts, as mature servers do.
+      const delay = this.#acceptDelay = Math.min(
+        MAX_ACCEPT_DELAY_MS,
+        this.#acceptDelay * 2 || FIRST_ACCEPT_DELAY_MS,
+      );
+      try {
+        onAcceptError(error instanceof Error ? error : new Error(String(error)), delay);
+      } catch (thrown) {
+        onListenerError(thrown);
+      }
+      return delay;
     });
     if (signal?.aborted) this.close();
     else signal?.addEventListener("abort", () => this.close(), { once: true });
@@ -127,10 +152,7 @@ export class LiveListener implements AsyncIterable<LiveConnection>, AsyncDisposa
     if (this.#closed) return;
     this.#closed = true;
     this.#source.close();
-    for (const w of this.#waiters.splice(0)) {
-      if (this.#error) w.reject(this.#error);
-      else w.resolve({ value: undefined, done: true });
-    }
+    for (const w of this.#waiters.splice(0)) w({ value: undefined, done: true });
   }
 
   /** Closes the listener, for `await using`. */
@@ -145,12 +167,8 @@ export class LiveListener implements AsyncIterable<LiveConnection>, AsyncDisposa
       next: () => {
         const conn = this.#queue.shift();
         if (conn) return Promise.resolve({ value: conn, done: false });
-        if (this.#closed) {
-          return this.#error
-            ? Promise.reject(this.#error)
-            : Promise.resolve({ value: undefined, done: true });
-        }
-        return new Promise((resolve, reject) => this.#waiters.push({ resolve, reject }));
+        if (this.#closed) return Promise.resolve({ value: undefined, done: true });
+        return new Promise((resolve) => this.#waiters.push(resolve));
       },
       return: () => {
         this.close();
@@ -158,4 +176,12 @@ export class LiveListener implements AsyncIterable<LiveConnection>, AsyncDisposa
       },
     };
   }
+}
+
+function reportAcceptError(error: Error, delay: number): void {
+  console.error(`sockalive: accepting failed; the listener accepts again in ${delay} ms:`, error);
+}
+
+function reportThrownAcceptError(error: unknown): void {
+  console.error("sockalive: onAcceptError threw; the listener goes on:", error);
 }

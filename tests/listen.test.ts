@@ -186,6 +186,75 @@ test(
   { ...opts, skip: isBun ? "Deno's accept path (Bun hands its sockets over in open)" : undefined },
 );
 
+test(
+  "listen: out of descriptors (EMFILE), accepting pauses, is reported, and resumes once they are free",
+  async () => {
+    // A server process limited to 64 descriptors, flooded with 80 clients that stay. Bun
+    // reports no accept error (it retries by itself): there, only the recovery is asserted.
+    let port = 0;
+    const server = new Proc([
+      "bash",
+      "-c",
+      'ulimit -n 64 && exec "$@"',
+      "bash",
+      ...runtimeCommand(fixture("server.ts"), [JSON.stringify({ port: 0 })]),
+    ]);
+    const clients: net.Socket[] = [];
+    const flood = (n: number) => {
+      for (let i = 0; i < n; i++) {
+        clients.push(net.connect(port, "127.0.0.1").on("error", () => {}));
+      }
+    };
+    const opened = () => server.lines.filter((l) => l.includes('"type":"opened"')).length;
+    const acceptErrors = () =>
+      server.lines.filter((l) => l.includes('"acceptError"')).map((l) => JSON.parse(l));
+    /** Waits until no connection has opened for `quiet` ms. */
+    const settled = async (quiet = 500) => {
+      for (let count = -1; count !== opened();) {
+        count = opened();
+        await sleep(quiet);
+      }
+    };
+    try {
+      port = JSON.parse(await server.waitFor(/"type":"listening"/)).addr.port;
+      flood(80);
+      await settled();
+      const full = opened();
+      assert.ok(full < 80, `the limit was reached: ${full} of 80 opened`);
+      if (!isBun) {
+        // Deno reports each failed accept with the pause before the next: 10 ms, doubling.
+        const errors = acceptErrors();
+        assert.ok(errors.length >= 3, server.lines.join("\n"));
+        assert.deepEqual(errors.slice(0, 3), [
+          { type: "acceptError", code: "EMFILE", delay: 10 },
+          { type: "acceptError", code: "EMFILE", delay: 20 },
+          { type: "acceptError", code: "EMFILE", delay: 40 },
+        ]);
+        assert.ok(errors.every((e) => e.delay <= 1000));
+      }
+      // The clients leave; their connections close and give their descriptors back.
+      for (const c of clients.splice(0)) c.destroy();
+      const fresh = net.connect(port, "127.0.0.1");
+      await new Promise((resolve, reject) => fresh.once("connect", resolve).once("error", reject));
+      await server.waitFor((l) => l.includes(`"peerPort":${fresh.localPort}`), 5000);
+      fresh.destroy();
+      if (!isBun) {
+        // After an accept succeeded, the pause starts again from 10 ms.
+        await settled();
+        const before = acceptErrors().length;
+        flood(80);
+        await server.waitFor((l) => l.includes('"acceptError"') && acceptErrors().length > before);
+        assert.equal(acceptErrors()[before].delay, 10);
+      }
+      assert.equal(server.child.exitCode, null, "the server is still running");
+    } finally {
+      for (const c of clients) c.destroy();
+      await server.kill();
+    }
+  },
+  { sanitize: false, timeout: 20_000 },
+);
+
 test("netns: a server notices a client whose cable was pulled (broken ETIMEDOUT)", async () => {
   const net = TestNet.create();
   let server: Proc | undefined;

@@ -34,6 +34,7 @@ test("options: listen refuses a bad option before binding, so the port stays fre
     [{ hostname: 127 }, /^TypeError: Cannot listen: "hostname" must be a string/],
     [{ signal: lookAlike }, /^TypeError: Cannot listen: "signal" must be an AbortSignal/],
     [{ onListenerError: "log" }, /^TypeError: Cannot listen: "onListenerError" must be/],
+    [{ onAcceptError: {} }, /^TypeError: Cannot listen: "onAcceptError" must be a function/],
     [{ backlog: 10 }, /^TypeError: Cannot listen: unknown option "backlog"; expected one of/],
   ];
   for (const [options, message] of refused) {

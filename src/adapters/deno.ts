@@ -519,6 +519,7 @@ export function listen(options: ListenOptions): LiveListener {
   const checked = checkListenOptions(options, platform().limits);
   const listener = Deno.listen({ hostname: checked.hostname, port: checked.port });
   let closed = false;
+  let wake: (() => void) | undefined;
   const source: AcceptSource = {
     addr: netAddr(listener.addr),
     start(accepted, failed) {
@@ -536,7 +537,17 @@ export function listen(options: ListenOptions): LiveListener {
             conn = await listener.accept();
           } catch (error) {
             if (closed) return;
-            failed(error);
+            const delay = failed(error);
+            if (delay > 0) {
+              await new Promise<void>((resolve) => {
+                const timer = setTimeout(resolve, delay);
+                wake = () => {
+                  clearTimeout(timer);
+                  resolve();
+                };
+              });
+              wake = undefined;
+            }
             continue;
           }
           accepted(new DenoTransport(conn, lowestFree));
@@ -545,6 +556,7 @@ export function listen(options: ListenOptions): LiveListener {
     },
     close() {
       closed = true;
+      wake?.(); // a pause after a failed accept ends now, leaving no timer behind
       try {
         listener.close();
       } catch {
