@@ -8,14 +8,8 @@
 
 import type { SocketAddress } from "./address.ts";
 import { ConnectionClosedError, errorCode, SocketOptionError } from "./errors.ts";
-import {
-  DEFAULT_KEEPALIVE,
-  describe,
-  type KeepAliveInfo,
-  type KeepAliveLimits,
-  type KeepAliveOptions,
-  validateKeepAlive,
-} from "./options.ts";
+import type { KeepAliveInfo, KeepAliveOptions } from "./options.ts";
+import { checkConnectOptions, CheckedConnectOptions, type ValidKeepAlive } from "./checks.ts";
 import {
   applyKeepAlive,
   applyValidKeepAlive,
@@ -147,13 +141,6 @@ export type StateChangeListener =
   | ((event: StateChangeEvent) => void)
   | { handleEvent(event: StateChangeEvent): void };
 
-const DEFAULT_MAX_BUFFERED = 1 << 20;
-const TUNABLE_KEYS = ["idle", "interval", "count", "userTimeout"] as const;
-/** For each set of written keys (bit i: TUNABLE_KEYS[i]), the keys left to best effort. */
-const BEST_EFFORT: ReadonlyArray<ReadonlySet<keyof KeepAliveOptions>> = Array.from(
-  { length: 1 << TUNABLE_KEYS.length },
-  (_, written) => new Set(TUNABLE_KEYS.filter((_, bit) => (written & (1 << bit)) === 0)),
-);
 /** The private handlers {@linkcode Sink} calls; set by LiveConnection's static block. */
 let sinkTarget: {
   data(conn: LiveConnection, chunk: Uint8Array): void;
@@ -164,8 +151,6 @@ let sinkTarget: {
   sent(conn: LiveConnection, n: number): void;
   transition(conn: LiveConnection, t: Transition): void;
 };
-/** The longest delay setTimeout honours (longer ones fire at once). */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 /** How long a socket that could not be found is given to report that the kernel failed it. */
 const FAILURE_WAIT_MS = 100;
 /** How often a paused connection checks, without reading, whether the peer ended or failed. */
@@ -352,75 +337,21 @@ export class LiveConnection implements AsyncDisposable {
     this.#setConnecting("connectTimer", value);
   }
 
-  /** @internal Use {@linkcode connect}. */
-  constructor(runtime: Runtime, options: ConnectOptions) {
-    const { keepAlive, port, hostname = "127.0.0.1", connectTimeout, signal } = options;
+  /**
+   * @internal Use {@linkcode connect}. `options` already checked (a {@linkcode
+   * CheckedConnectOptions}) are taken as they are: a listener checks its options once, not on
+   * every accept.
+   */
+  constructor(runtime: Runtime, options: ConnectOptions | CheckedConnectOptions) {
     // Everything is checked before anything touches the network.
-    if (typeof port !== "number" || !Number.isInteger(port) || port < 0 || port > 65535) {
-      throw port === undefined || typeof port !== "number"
-        ? new TypeError(`Cannot connect: "port" must be a number, got ${String(port)}`)
-        : new RangeError(`Cannot connect: "port" must be an integer from 0 to 65535, got ${port}`);
-    }
-    if (typeof hostname !== "string") {
-      throw new TypeError(`Cannot connect: "hostname" must be a string`);
-    }
-    // Only undefined means "the default"; null is a wrong type, as for connectTimeout.
-    const maxBuffered = options.maxBufferedBytes === undefined
-      ? DEFAULT_MAX_BUFFERED
-      : options.maxBufferedBytes;
-    // Issue 5 (hostile input): a wrong type is a TypeError, as for every other option; a
-    // Symbol here used to escape as an unrelated TypeError from the message's template.
-    if (typeof maxBuffered !== "number") {
-      throw new TypeError(
-        `Cannot connect: "maxBufferedBytes" must be a number, got ${describe(maxBuffered)}`,
-      );
-    }
-    if (!(maxBuffered >= 1) || !Number.isFinite(maxBuffered)) {
-      throw new RangeError(
-        `Cannot connect: "maxBufferedBytes" must be a finite number of at least 1, got ${maxBuffered}`,
-      );
-    }
-    if (connectTimeout !== undefined && typeof connectTimeout !== "number") {
-      throw new TypeError(
-        `Cannot connect: "connectTimeout" must be a number of ms, got ${describe(connectTimeout)}`,
-      );
-    }
-    // Issue 5: a signal or onListenerError of the wrong type failed late (a bad onListenerError
-    // threw out of the state machine the first time a listener threw); refuse both up front.
-    if (
-      signal !== undefined &&
-      (typeof signal !== "object" || signal === null ||
-        typeof (signal as { addEventListener?: unknown }).addEventListener !== "function")
-    ) {
-      throw new TypeError(`Cannot connect: "signal" must be an AbortSignal`);
-    }
-    if (options.onListenerError !== undefined && typeof options.onListenerError !== "function") {
-      throw new TypeError(`Cannot connect: "onListenerError" must be a function`);
-    }
-    // Issue 5: timers take at most 2^31 - 1 ms; a longer connectTimeout used to fire after 1 ms.
-    if (
-      connectTimeout !== undefined &&
-      (!(connectTimeout > 0) || !(connectTimeout <= MAX_TIMER_MS))
-    ) {
-      throw new RangeError(
-        `Cannot connect: "connectTimeout" must be a positive number of ms, at most ${MAX_TIMER_MS}, got ${connectTimeout}`,
-      );
-    }
-    const wanted = keepAliveRequest(keepAlive, runtime.platform().limits);
-    // Keys the caller did not write (own enumerable keys) are defaults: applied where the OS
-    // can, never a failure. One shared set per combination: nothing made per connection.
-    let written = 0;
-    if (typeof keepAlive === "object" && keepAlive !== null) {
-      for (let bit = 0; bit < TUNABLE_KEYS.length; bit++) {
-        const key = TUNABLE_KEYS[bit];
-        if (Object.prototype.propertyIsEnumerable.call(keepAlive, key)) written |= 1 << bit;
-      }
-    }
-    const bestEffort = BEST_EFFORT[written];
+    const checked = options instanceof CheckedConnectOptions
+      ? options
+      : checkConnectOptions(options, runtime.platform().limits);
+    const { hostname, port, keepAlive: wanted, bestEffort, connectTimeout, signal } = checked;
 
     this.#runtime = runtime;
-    this.#maxBuffered = maxBuffered;
-    this.#onListenerError = options.onListenerError ?? reportObserverError;
+    this.#maxBuffered = checked.maxBufferedBytes;
+    this.#onListenerError = checked.onListenerError ?? reportObserverError;
     // The Sink observes the machine too: one object per connection rather than a closure.
     this.#sink = new Sink(this);
     this.#machine = new ConnectionStateMachine({
@@ -1125,55 +1056,6 @@ function brokenError(info: CloseInfo): ConnectionClosedError {
     info.code ?? "EIO",
     { cause: info.error },
   );
-}
-
-/**
- * What `keepAlive` in {@linkcode ConnectOptions} asks for, validated against `limits` and rounded
- * to what the platform will store.
- */
-export function keepAliveRequest(
-  keepAlive: KeepAliveOptions | boolean | undefined,
-  limits: KeepAliveLimits,
-): ValidKeepAlive {
-  if (keepAlive === false) return { enabled: false };
-  if (keepAlive === undefined || keepAlive === true) return { ...validDefaults(limits) };
-  if (typeof keepAlive !== "object" || keepAlive === null || Array.isArray(keepAlive)) {
-    throw new TypeError(
-      `Cannot connect: "keepAlive" must be an options object or a boolean, got ${
-        describe(keepAlive)
-      }`,
-    );
-  }
-  // Validate what the caller wrote, so errors name their own keys and values; the defaults fill
-  // in the rest, already validated (once per platform). Issue 5: a key present with the value
-  // undefined is a key left out; validateKeepAlive leaves it out of its result, so it cannot
-  // replace a default with undefined (that made the derived userTimeout NaN).
-  const given = validateKeepAlive(keepAlive, limits);
-  const merged = { ...validDefaults(limits), ...given };
-  // A caller who sets idle/interval/count but not userTimeout means "this detection budget":
-  // the data-in-flight timeout defaults to the same budget, computed from the rounded values the
-  // kernel will hold, rather than to an unrelated default.
-  if (given.userTimeout === undefined && merged.enabled) {
-    merged.userTimeout = Math.min(
-      limits.userTimeout[1],
-      merged.idle! + merged.interval! * merged.count!,
-    );
-  }
-  return merged;
-}
-
-/** Keepalive options as validated and rounded for a platform. */
-type ValidKeepAlive = ReturnType<typeof validateKeepAlive>;
-
-const defaultsByLimits = new WeakMap<KeepAliveLimits, ValidKeepAlive>();
-
-/** DEFAULT_KEEPALIVE validated for a platform, once. Callers copy it. */
-function validDefaults(limits: KeepAliveLimits): ValidKeepAlive {
-  let valid = defaultsByLimits.get(limits);
-  if (!valid) {
-    defaultsByLimits.set(limits, valid = validateKeepAlive({ ...DEFAULT_KEEPALIVE }, limits));
-  }
-  return valid;
 }
 
 function abortError(signal: AbortSignal): Error {

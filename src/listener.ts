@@ -6,7 +6,9 @@
  */
 
 import type { SocketAddress } from "./address.ts";
-import { type ConnectOptions, keepAliveRequest, LiveConnection } from "./connection.ts";
+import type { CheckedListenOptions } from "./checks.ts";
+import { type ConnectOptions, LiveConnection } from "./connection.ts";
+import { errorCode } from "./errors.ts";
 import type { Runtime, Transport } from "./transport.ts";
 
 /**
@@ -20,6 +22,7 @@ import type { Runtime, Transport } from "./transport.ts";
  *   hostname: "127.0.0.1",
  *   port: 0, // any free port
  *   keepAlive: { idle: 1000, interval: 1000, count: 3 },
+ *   onAcceptError: (error, delay) => console.warn(error.message, "- accepting again in", delay, "ms"),
  * };
  * await using server = listen(options);
  * assert.ok(server.addr.port > 0);
@@ -33,22 +36,59 @@ export interface ListenOptions
   port: number;
   /** Aborting closes the listener. */
   signal?: AbortSignal;
+  /**
+   * Told each time accepting fails for a reason that is not one client's — out of descriptors
+   * (`EMFILE`, `ENFILE`) or memory (`ENOBUFS`, `ENOMEM`), say — with the runtime's error and the
+   * `delay`, in ms, before the listener accepts again: 10 ms, doubling up to 1 s while the
+   * failures go on, and 10 ms again after a connection is accepted. Clients wait in the kernel's
+   * backlog meanwhile. A client that resets before it is accepted (`ECONNABORTED`, `ENOTCONN`,
+   * `ECONNRESET`, `EPROTO`, ...) is skipped without a report: the listener goes on at once.
+   * Default: `console.error`; what it throws goes to `onListenerError`. Bun does not report its
+   * accept errors: there, this is never called (Bun retries by itself).
+   */
+  onAcceptError?: (error: Error, delay: number) => void;
 }
 
 /** What a runtime adapter provides for listening. */
 export interface AcceptSource {
   /** The bound address. */
   readonly addr: SocketAddress;
-  /** Starts accepting; each accepted socket goes to `accepted`. */
-  start(accepted: (transport: Transport) => void, failed: (error: unknown) => void): void;
+  /**
+   * Starts accepting; each accepted socket goes to `accepted`. When an accept fails, `failed`
+   * returns how long to wait, in ms, before accepting again (0: at once).
+   */
+  start(accepted: (transport: Transport) => void, failed: (error: unknown) => number): void;
   /** Stops accepting and releases the listening socket. */
   close(): void;
 }
 
+/** The accept errors that are one client's (it left before it was accepted), not the server's. */
+const CLIENT_GONE: ReadonlySet<string> = new Set([
+  "ECONNABORTED",
+  "ECONNRESET",
+  "ENOTCONN",
+  "EPROTO",
+  "EPERM", // a firewall rule refused this one
+  "ETIMEDOUT",
+  // Linux passes a new socket's pending network error as accept's own (accept(2), "Error
+  // handling"): the next client is not affected.
+  "ENETDOWN",
+  "ENOPROTOOPT",
+  "EHOSTDOWN",
+  "ENONET",
+  "EHOSTUNREACH",
+  "EOPNOTSUPP",
+  "ENETUNREACH",
+]);
+const FIRST_ACCEPT_DELAY_MS = 10;
+const MAX_ACCEPT_DELAY_MS = 1000;
+
 /**
  * A TCP listener whose accepted connections are monitored. Iterate it for each connection once
  * keepalive is applied; closing it (or aborting its signal) ends the iteration; connections
- * already accepted stay open.
+ * already accepted stay open. No client ends it: one that resets before it is accepted is
+ * skipped, and when the server runs out of descriptors accepting pauses and resumes (see
+ * {@linkcode ListenOptions.onAcceptError}).
  *
  * @example
  * ```ts ignore
@@ -62,37 +102,42 @@ export interface AcceptSource {
 export class LiveListener implements AsyncIterable<LiveConnection>, AsyncDisposable {
   readonly #source: AcceptSource;
   readonly #queue: LiveConnection[] = [];
-  readonly #waiters: Array<{
-    resolve: (r: IteratorResult<LiveConnection>) => void;
-    reject: (e: unknown) => void;
-  }> = [];
+  readonly #waiters: Array<(r: IteratorResult<LiveConnection>) => void> = [];
   #closed = false;
-  #error: unknown;
   #removeAbortListener: (() => void) | undefined;
+  /** The wait after the last failed accept, in ms; 0 after an accept succeeded. */
+  #acceptDelay = 0;
 
-  /** @internal Use `listen`. */
-  constructor(runtime: Runtime, source: AcceptSource, options: ListenOptions) {
-    // Checked once, up front, so a bad option is an error here and not on every accept.
-    keepAliveRequest(options.keepAlive, runtime.platform().limits);
+  /** @internal Use `listen`, which checks the options before binding. */
+  constructor(runtime: Runtime, source: AcceptSource, options: CheckedListenOptions) {
     this.#source = source;
-    const { keepAlive, maxBufferedBytes, onListenerError, signal } = options;
+    const { accepted: connectionOptions, signal } = options;
+    const onAcceptError = options.onAcceptError ?? reportAcceptError;
+    const onListenerError = connectionOptions.onListenerError ?? reportThrownAcceptError;
     source.start((transport) => {
+      this.#acceptDelay = 0;
       if (this.#closed) return transport.close();
-      // The accepted socket is the "dial": the connection applies keepalive, then reads.
+      // The accepted socket is the "dial": the connection applies keepalive, then reads. A socket
+      // already dead by then ends as a broken connection, like any other that breaks.
       const accepted: Runtime = { ...runtime, dial: () => Promise.resolve(transport) };
-      const conn = new LiveConnection(accepted, {
-        hostname: transport.remoteAddr.hostname,
-        port: transport.remoteAddr.port,
-        keepAlive,
-        maxBufferedBytes,
-        onListenerError,
-      });
+      const conn = new LiveConnection(accepted, connectionOptions);
       const waiter = this.#waiters.shift();
-      if (waiter) waiter.resolve({ value: conn, done: false });
+      if (waiter) waiter({ value: conn, done: false });
       else this.#queue.push(conn);
     }, (error) => {
-      this.#error = error;
-      this.close();
+      if (CLIENT_GONE.has(errorCode(error))) return 0;
+      // The server's own shortage, which retrying at once would not end (it would only spin):
+      // wait, longer each time while it lasts, as mature servers do.
+      const delay = this.#acceptDelay = Math.min(
+        MAX_ACCEPT_DELAY_MS,
+        this.#acceptDelay * 2 || FIRST_ACCEPT_DELAY_MS,
+      );
+      try {
+        onAcceptError(error instanceof Error ? error : new Error(String(error)), delay);
+      } catch (thrown) {
+        onListenerError(thrown);
+      }
+      return delay;
     });
     if (signal?.aborted) {
       this.close();
@@ -116,10 +161,7 @@ export class LiveListener implements AsyncIterable<LiveConnection>, AsyncDisposa
     this.#removeAbortListener?.();
     this.#removeAbortListener = undefined;
     this.#source.close();
-    for (const w of this.#waiters.splice(0)) {
-      if (this.#error) w.reject(this.#error);
-      else w.resolve({ value: undefined, done: true });
-    }
+    for (const w of this.#waiters.splice(0)) w({ value: undefined, done: true });
   }
 
   /** Closes the listener, for `await using`. */
@@ -134,12 +176,8 @@ export class LiveListener implements AsyncIterable<LiveConnection>, AsyncDisposa
       next: () => {
         const conn = this.#queue.shift();
         if (conn) return Promise.resolve({ value: conn, done: false });
-        if (this.#closed) {
-          return this.#error
-            ? Promise.reject(this.#error)
-            : Promise.resolve({ value: undefined, done: true });
-        }
-        return new Promise((resolve, reject) => this.#waiters.push({ resolve, reject }));
+        if (this.#closed) return Promise.resolve({ value: undefined, done: true });
+        return new Promise((resolve) => this.#waiters.push(resolve));
       },
       return: () => {
         this.close();
@@ -147,4 +185,12 @@ export class LiveListener implements AsyncIterable<LiveConnection>, AsyncDisposa
       },
     };
   }
+}
+
+function reportAcceptError(error: Error, delay: number): void {
+  console.error(`sockalive: accepting failed; the listener accepts again in ${delay} ms:`, error);
+}
+
+function reportThrownAcceptError(error: unknown): void {
+  console.error("sockalive: onAcceptError threw; the listener goes on:", error);
 }

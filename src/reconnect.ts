@@ -8,6 +8,7 @@
 
 import { connect as defaultConnect } from "../mod.ts";
 import type { ConnectOptions, LiveConnection, StateChangeEvent } from "./connection.ts";
+import { checkReconnectingOptions, MAX_TIMER_MS } from "./checks.ts";
 import { describe } from "./options.ts";
 import {
   addListener,
@@ -299,8 +300,6 @@ const BACKOFF_KEYS = [
   "maxAttempts",
   "random",
 ] as const;
-/** The longest delay `setTimeout` honours; longer ones fire at once in both runtimes. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /**
  * Checks backoff options and fills in the defaults. Throws `TypeError` for a wrong type or an
@@ -441,18 +440,13 @@ export class ReconnectingClient implements AsyncIterable<LiveConnection>, AsyncD
 
   /** @internal Use {@linkcode reconnecting}. */
   constructor(options: ReconnectingOptions, connectFn: ConnectFunction = defaultConnect) {
-    if (typeof options !== "object" || options === null) {
-      throw new TypeError(`Cannot reconnect: options must be an object, got ${describe(options)}`);
-    }
+    checkReconnectingOptions(options);
     if (typeof connectFn !== "function") {
       throw new TypeError(
         `Cannot reconnect: the connect function must be a function, got ${describe(connectFn)}`,
       );
     }
     const { reconnect, signal, ...connectOptions } = options;
-    if (signal !== undefined && !(signal instanceof AbortSignal)) {
-      throw new TypeError(`Cannot reconnect: "signal" must be an AbortSignal`);
-    }
     this.#backoff = resolveBackoff(reconnect);
     // The client owns each connection's lifetime; the signal stops the client, which then closes
     // the connection, so it is not handed to each connection as well.
@@ -473,8 +467,8 @@ export class ReconnectingClient implements AsyncIterable<LiveConnection>, AsyncD
       this.#stop({ reason: "abort", attempts: 0 });
       return;
     }
-    // The first attempt is made now, so that `connect`'s own validation (port, keepAlive, ...)
-    // throws from here rather than later, in the background.
+    // The first attempt is made now, so that what only `connect` can check (keepAlive against
+    // the platform's limits) throws from here rather than later, in the background.
     const first = this.#dial(1, 0, true);
     if (!first) return;
     if (signal) {

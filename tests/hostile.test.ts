@@ -401,7 +401,7 @@ test("hostile: connect options (port, hostname, connectTimeout, maxBufferedBytes
         } = o;
         const problems = new Set<string>();
         if (typeof port !== "number") problems.add("TypeError");
-        else if (!Number.isInteger(port) || port < 0 || port > 65535) problems.add("RangeError");
+        else if (!Number.isInteger(port) || port < 1 || port > 65535) problems.add("RangeError");
         if (hostname !== undefined && typeof hostname !== "string") problems.add("TypeError");
         for (const value of [ct, mb]) {
           if (value === undefined) continue; // only undefined means the default; null is a TypeError

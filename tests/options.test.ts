@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { test } from "./harness.ts";
 import { detectionTime, toMillis, toSeconds, validateKeepAlive } from "../src/options.ts";
 import { LINUX_LIMITS } from "../src/os/linux.ts";
-import { keepAliveRequest } from "../src/connection.ts";
+import { keepAliveRequest } from "../src/checks.ts";
 
 const L = LINUX_LIMITS;
 

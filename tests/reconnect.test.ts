@@ -321,8 +321,9 @@ test("reconnecting: options are checked up front, before any connect", () => {
   assert.throws(() => reconnecting({ port: 7000 }, 5 as never), /connect function/);
   assert.throws(() => reconnecting(null as never), TypeError);
   assert.equal(calls, 0);
-  // connect's own checks run on the first attempt, made synchronously, so they throw here too.
-  assert.throws(() => reconnecting({ port: 70000 }), /"port" must be an integer from 0 to 65535/);
+  assert.throws(() => reconnecting({ port: 70000 }), /"port" must be an integer from 1 to 65535/);
+  // Keepalive's ranges are the platform's, checked by connect on the first attempt, made
+  // synchronously, so they throw here too.
   assert.throws(() => reconnecting({ port: 7000, keepAlive: { count: 0 } }), RangeError);
 });
 

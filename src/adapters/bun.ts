@@ -31,6 +31,7 @@ import {
 } from "../sockopt.ts";
 import type { Runtime, Transport, TransportSink, WriteProgress } from "../transport.ts";
 import { type AcceptSource, type ListenOptions, LiveListener } from "../listener.ts";
+import { checkListenOptions } from "../checks.ts";
 
 /**
  * The subset of a Bun TCP `Socket` sockalive uses.
@@ -596,11 +597,13 @@ export function getKeepAlive(socket: BunSocketLike | NodeSocketLike): KeepAliveI
  * ```
  */
 export function listen(options: ListenOptions): LiveListener {
+  // Checked before binding: a bad option must not leave the port taken.
+  const checked = checkListenOptions(options, platform().limits);
   let onAccepted: ((transport: Transport) => void) | undefined;
   const pending: Transport[] = [];
   const server = bun().listen<BunTransport>({
-    hostname: options.hostname ?? "127.0.0.1",
-    port: options.port,
+    hostname: checked.hostname,
+    port: checked.port,
     binaryType: "uint8array",
     socket: {
       ...handlers,
@@ -608,6 +611,13 @@ export function listen(options: ListenOptions): LiveListener {
         // Accepted sockets get their transport here; the shared handlers then route to it.
         const transport = new BunTransport();
         socket.data = transport;
+        // A client that reset before it was accepted has no peer address any more: it is gone,
+        // and skipped, as Deno's accept skips it.
+        if (typeof socket.remoteAddress !== "string") {
+          transport.close();
+          socket.end();
+          return;
+        }
         transport.attach(socket);
         if (onAccepted) onAccepted(transport);
         else pending.push(transport);
@@ -625,5 +635,5 @@ export function listen(options: ListenOptions): LiveListener {
       server.stop(false);
     },
   };
-  return new LiveListener(bunRuntime, source, options);
+  return new LiveListener(bunRuntime, source, checked);
 }

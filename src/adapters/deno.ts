@@ -26,6 +26,7 @@ import type { Runtime, Transport, TransportSink, WriteProgress } from "../transp
 import { DescriptorHints } from "../hints.ts";
 import { type ReadinessListener, ReadinessMonitor } from "../readiness.ts";
 import { type AcceptSource, type ListenOptions, LiveListener } from "../listener.ts";
+import { checkListenOptions } from "../checks.ts";
 
 let calls: SocketCalls | undefined;
 
@@ -523,8 +524,11 @@ export function getKeepAlive(conn: DenoTcpConnLike): KeepAliveInfo {
  * ```
  */
 export function listen(options: ListenOptions): LiveListener {
-  const listener = Deno.listen({ hostname: options.hostname ?? "127.0.0.1", port: options.port });
+  // Checked before binding: a bad option must not leave the port taken.
+  const checked = checkListenOptions(options, platform().limits);
+  const listener = Deno.listen({ hostname: checked.hostname, port: checked.port });
   let closed = false;
+  let wake: (() => void) | undefined;
   const source: AcceptSource = {
     addr: netAddr(listener.addr),
     start(accepted, failed) {
@@ -541,8 +545,19 @@ export function listen(options: ListenOptions): LiveListener {
           try {
             conn = await listener.accept();
           } catch (error) {
-            if (!closed) failed(error);
-            return;
+            if (closed) return;
+            const delay = failed(error);
+            if (delay > 0) {
+              await new Promise<void>((resolve) => {
+                const timer = setTimeout(resolve, delay);
+                wake = () => {
+                  clearTimeout(timer);
+                  resolve();
+                };
+              });
+              wake = undefined;
+            }
+            continue;
           }
           accepted(new DenoTransport(conn, lowestFree));
         }
@@ -550,6 +565,7 @@ export function listen(options: ListenOptions): LiveListener {
     },
     close() {
       closed = true;
+      wake?.(); // a pause after a failed accept ends now, leaving no timer behind
       try {
         listener.close();
       } catch {
@@ -557,5 +573,5 @@ export function listen(options: ListenOptions): LiveListener {
       }
     },
   };
-  return new LiveListener(denoRuntime, source, options);
+  return new LiveListener(denoRuntime, source, checked);
 }
