@@ -15,10 +15,29 @@
  */
 import assert from "node:assert/strict";
 import { createHash, type Hash } from "node:crypto";
+import dgram from "node:dgram";
+import { readFileSync, rmSync } from "node:fs";
 import net from "node:net";
 import process from "node:process";
 import { isBun, openDescriptors, preloadFfi, sleep, test } from "./harness.ts";
 import { connect, ConnectionClosedError, type LiveConnection } from "../mod.ts";
+import { denoCalls } from "../src/adapters/deno.ts";
+import { bunCalls } from "../src/adapters/bun.ts";
+import type { SocketCalls } from "../src/native.ts";
+import {
+  AF_INET,
+  AF_INET6,
+  IPPROTO_TCP,
+  SO_COOKIE,
+  SO_KEEPALIVE,
+  SO_TYPE,
+  SOCK_STREAM,
+  SOL_SOCKET,
+  TCP_KEEPCNT,
+  TCP_KEEPIDLE,
+  TCP_KEEPINTVL,
+  TCP_USER_TIMEOUT,
+} from "../ffi/linux.ts";
 
 preloadFfi();
 
@@ -554,4 +573,332 @@ test(
   },
   // The descriptor count is the check here (the sanitizer would only say "a TCP connection").
   { timeout: 20_000, sanitize: false },
+);
+
+// ---------------------------------------------------------------------------------------------
+// 3. Descriptor churn: UDP, Unix and accepted sockets never get a connection's options.
+
+const CHURN_CONNECTIONS = FULL ? 20_000 : 2_000;
+const CHURN_CONCURRENCY = 4;
+/** Each connection's userTimeout is USER_TIMEOUT_BASE + its number: its options say whose. */
+const USER_TIMEOUT_BASE = 1_000_000;
+
+/** Options unique to connection `j`, in whole seconds so the kernel reports them unchanged. */
+function optionsOf(j: number) {
+  return {
+    enabled: true,
+    idle: (10 + (j % 500)) * 1000,
+    interval: (1 + (j % 60)) * 1000,
+    count: 1 + (j % 127),
+    userTimeout: USER_TIMEOUT_BASE + j,
+  };
+}
+
+/** The kernel's defaults for a socket nobody set anything on (Linux sysctls). */
+function kernelDefaults() {
+  const read = (name: string) =>
+    Number(readFileSync(`/proc/sys/net/ipv4/tcp_keepalive_${name}`, "utf8").trim());
+  return {
+    enabled: false,
+    idle: read("time") * 1000,
+    interval: read("intvl") * 1000,
+    count: read("probes"),
+    userTimeout: 0,
+  };
+}
+
+/** One socket as the kernel describes it, read through the project's FFI. */
+interface SocketView {
+  fd: number;
+  cookie: bigint;
+  family: number;
+  type: number | undefined;
+  localPort: number;
+  /** -1 when not connected. */
+  peerPort: number;
+  options: {
+    enabled: boolean;
+    idle?: number;
+    interval?: number;
+    count?: number;
+    userTimeout?: number;
+  };
+}
+
+const realCalls = (): SocketCalls => isBun ? bunCalls() : denoCalls();
+const INT = new Uint8Array(4);
+const COOKIE = new Uint8Array(8);
+const ADDRESS = new Uint8Array(128);
+
+function intOption(calls: SocketCalls, fd: number, level: number, name: number) {
+  INT.fill(0);
+  return calls.getsockopt(fd, level, name, INT) === 4
+    ? new DataView(INT.buffer).getInt32(0, true)
+    : undefined;
+}
+
+function cookieOf(calls: SocketCalls, fd: number): bigint | undefined {
+  return calls.getsockopt(fd, SOL_SOCKET, SO_COOKIE, COOKIE) === 8
+    ? new DataView(COOKIE.buffer).getBigUint64(0, true)
+    : undefined;
+}
+
+/**
+ * Every socket of this process with its keepalive options, read with getsockopt; a descriptor
+ * whose socket changed while it was read (another cookie after than before) is left out.
+ */
+function socketsNow(calls: SocketCalls): SocketView[] {
+  const views: SocketView[] = [];
+  for (const fd of calls.listDescriptors()) {
+    const cookie = cookieOf(calls, fd);
+    if (cookie === undefined) continue; // not a socket
+    const named = calls.getsockname(fd, ADDRESS.fill(0)) > 0;
+    const family = named ? ADDRESS[0] | (ADDRESS[1] << 8) : 0;
+    const inet = family === AF_INET || family === AF_INET6;
+    const localPort = inet ? (ADDRESS[2] << 8) | ADDRESS[3] : 0;
+    const peerPort = inet && calls.getpeername(fd, ADDRESS.fill(0)) > 0
+      ? (ADDRESS[2] << 8) | ADDRESS[3]
+      : -1;
+    const type = intOption(calls, fd, SOL_SOCKET, SO_TYPE);
+    const enabled = intOption(calls, fd, SOL_SOCKET, SO_KEEPALIVE) === 1;
+    const tcp = inet && type === SOCK_STREAM;
+    const options = tcp
+      ? {
+        enabled,
+        idle: intOption(calls, fd, IPPROTO_TCP, TCP_KEEPIDLE)! * 1000,
+        interval: intOption(calls, fd, IPPROTO_TCP, TCP_KEEPINTVL)! * 1000,
+        count: intOption(calls, fd, IPPROTO_TCP, TCP_KEEPCNT),
+        userTimeout: intOption(calls, fd, IPPROTO_TCP, TCP_USER_TIMEOUT),
+      }
+      : { enabled };
+    if (cookieOf(calls, fd) !== cookie) continue;
+    views.push({ fd, cookie, family, type, localPort, peerPort, options });
+  }
+  return views;
+}
+
+test(
+  `held: ${CHURN_CONNECTIONS} connections amid UDP, Unix and accepted socket churn: only they get their options`,
+  async () => {
+    const calls = realCalls();
+    const defaults = kernelDefaults();
+    const started = performance.now();
+    const unixPath = `/tmp/sockalive-held-${process.pid}.sock`;
+    rmSync(unixPath, { force: true });
+
+    // The peer of every TCP socket here: sockalive's connections and plain node:net clients.
+    const accepted = new Map<number, net.Socket>(); // by the client's port
+    const server = net.createServer((socket) => {
+      const port = socket.remotePort!;
+      accepted.set(port, socket);
+      socket.on("close", () => accepted.get(port) === socket && accepted.delete(port));
+      socket.on("error", () => {});
+      socket.on("end", () => socket.end());
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", 511, resolve));
+    const serverPort = (server.address() as net.AddressInfo).port;
+    const unixSockets = new Set<net.Socket>();
+    const unixServer = net.createServer((socket) => {
+      unixSockets.add(socket);
+      socket.on("close", () => unixSockets.delete(socket));
+      socket.on("error", () => {});
+      socket.on("end", () => socket.end());
+    });
+    await new Promise<void>((resolve) => unixServer.listen(unixPath, resolve));
+
+    /** Open sockalive connections, by number, and the local port each has. */
+    const open = new Map<number, number>();
+    /** Connections that ended: their socket may linger a moment (Bun closes it later). */
+    const ended = new Map<number, number>();
+    const foreignClients = new Set<number>(); // local ports of plain node:net clients
+    const checked = new Map<string, Set<bigint>>();
+    const problems: string[] = [];
+    let scans = 0;
+
+    const scan = (when: string) => {
+      scans++;
+      const openPorts = new Set(open.values());
+      for (const v of socketsNow(calls)) {
+        const tcp = (v.family === AF_INET || v.family === AF_INET6) && v.type === SOCK_STREAM;
+        const ut = v.options.userTimeout ?? 0;
+        const kind = v.family !== AF_INET && v.family !== AF_INET6
+          ? "unix"
+          : !tcp
+          ? (openPorts.has(v.localPort) ? "udp, a connection's own local port" : "udp")
+          : v.peerPort === -1
+          ? (v.localPort === serverPort ? "tcp listener" : "tcp, unconnected")
+          : v.localPort === serverPort
+          ? "tcp accepted"
+          : foreignClients.has(v.localPort)
+          ? "tcp node:net client"
+          : ut >= USER_TIMEOUT_BASE
+          ? "sockalive"
+          : "tcp not yet open";
+        (checked.get(kind) ?? checked.set(kind, new Set()).get(kind)!).add(v.cookie);
+        const what = `${when}: fd ${v.fd} (${kind}, local port ${v.localPort}, peer ${v.peerPort})`;
+        if (tcp && ut >= USER_TIMEOUT_BASE && ut < USER_TIMEOUT_BASE + CHURN_CONNECTIONS) {
+          // Options of connection j: it must be connection j's own socket, with all of them.
+          const j = ut - USER_TIMEOUT_BASE;
+          const port = open.get(j) ?? ended.get(j);
+          // No peer: reset by the server, or closing (Bun closes the descriptor a moment later).
+          const own = port === v.localPort && (v.peerPort === serverPort || v.peerPort === -1);
+          if (!own) {
+            problems.push(`${what} has connection ${j}'s options (it has port ${port})`);
+          } else {
+            try {
+              assert.deepEqual(v.options, optionsOf(j));
+            } catch {
+              problems.push(`${what}: ${JSON.stringify(v.options)} for connection ${j}`);
+            }
+          }
+          continue;
+        }
+        if (tcp && v.peerPort === serverPort && openPorts.has(v.localPort)) {
+          problems.push(`${what} is an open connection's without its options`);
+          continue;
+        }
+        const expected = tcp ? defaults : { enabled: false };
+        try {
+          assert.deepEqual(v.options, expected);
+        } catch {
+          problems.push(`${what} is not the kernel's default: ${JSON.stringify(v.options)}`);
+        }
+      }
+    };
+    scan("before");
+    const scanner = setInterval(() => scan("periodic"), 3);
+    let running = true;
+    const random = prng(SEED);
+    const pause = () => sleep(Math.floor(random() * 3));
+
+    /** UDP sockets, bound to a connection's own local port where one is open (a TCP port is
+     * free for UDP), connected to the server's address: the same addresses as a connection. */
+    const udpChurn = async () => {
+      let n = 0;
+      while (running) {
+        const ports = [...open.values()];
+        const port = ports.length > 0 && random() < 0.7
+          ? ports[Math.floor(random() * ports.length)]
+          : 0;
+        const socket = dgram.createSocket("udp4");
+        socket.on("error", () => {});
+        try {
+          await new Promise<void>((resolve, reject) => {
+            socket.once("error", reject);
+            socket.bind(port, "127.0.0.1", () => resolve());
+          });
+          await new Promise<void>((resolve) =>
+            socket.connect(serverPort, "127.0.0.1", () => resolve())
+          );
+          n++;
+          await pause();
+          scan("before a UDP socket closes");
+        } catch { /* the port was taken meanwhile: try another */ }
+        await new Promise<void>((resolve) => socket.close(() => resolve()));
+      }
+      return n;
+    };
+
+    const unixChurn = async () => {
+      let n = 0;
+      while (running) {
+        const socket = net.connect(unixPath);
+        socket.on("error", () => {});
+        await new Promise((resolve) => socket.once("connect", resolve));
+        n++;
+        await pause();
+        scan("before a Unix socket closes");
+        socket.destroy();
+        await pause();
+      }
+      return n;
+    };
+
+    /** Plain node:net clients of the same server: accepted sockets come and go with them. */
+    const tcpChurn = async () => {
+      let n = 0;
+      while (running) {
+        const socket = net.connect(serverPort, "127.0.0.1");
+        socket.on("error", () => {});
+        await new Promise((resolve) => socket.once("connect", resolve));
+        const port = socket.localPort!;
+        foreignClients.add(port);
+        n++;
+        await pause();
+        scan("before a node:net client closes");
+        if (random() < 0.5) socket.destroy();
+        else accepted.get(port)?.resetAndDestroy();
+        await new Promise((resolve) => socket.once("close", resolve));
+        await sleep(5);
+        foreignClients.delete(port);
+      }
+      return n;
+    };
+
+    let nextConnection = 0;
+    const connections = async () => {
+      while (nextConnection < CHURN_CONNECTIONS) {
+        const j = nextConnection++;
+        const conn = connect({ port: serverPort, keepAlive: optionsOf(j) });
+        // Registered in the same turn as the options are applied: no scan runs in between.
+        conn.addEventListener("statechange", (e) => {
+          if (e.to === "open") open.set(j, conn.localAddr!.port);
+        });
+        await conn.opened;
+        const port = conn.localAddr!.port;
+        assert.deepEqual(conn.keepAlive, optionsOf(j), `connection ${j} read back its options`);
+        const own = socketsNow(calls).filter((v) =>
+          v.type === SOCK_STREAM && v.localPort === port && v.peerPort === serverPort
+        );
+        assert.equal(own.length, 1, `connection ${j}: one socket with its addresses`);
+        assert.deepEqual(own[0].options, optionsOf(j), `connection ${j}: its options, exactly`);
+        await pause();
+        if (random() < 0.5) await conn.close();
+        else {
+          await until(() => accepted.has(port));
+          accepted.get(port)?.resetAndDestroy();
+          await conn.closed;
+        }
+        open.delete(j);
+        ended.set(j, port);
+      }
+    };
+
+    let counts: number[] = [];
+    try {
+      const churn = Promise.all([udpChurn(), unixChurn(), tcpChurn()]);
+      try {
+        await Promise.all(Array.from({ length: CHURN_CONCURRENCY }, connections));
+      } finally {
+        running = false;
+        counts = await churn;
+      }
+      await sleep(50);
+      scan("after");
+    } finally {
+      clearInterval(scanner);
+      for (const s of accepted.values()) s.destroy();
+      for (const s of unixSockets) s.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await new Promise<void>((resolve) => unixServer.close(() => resolve()));
+      rmSync(unixPath, { force: true });
+    }
+    const seen = Object.fromEntries([...checked].map(([k, v]) => [k, v.size]).sort());
+    console.log(
+      `HELD churn | ${RUNTIME} | seed ${SEED} | ${CHURN_CONNECTIONS} connections | UDP ${
+        counts[0]
+      }, Unix ${counts[1]}, node:net clients ${counts[2]} | ${scans} scans | distinct sockets checked ${
+        JSON.stringify(seen)
+      } | ${s(started)} s`,
+    );
+    assert.deepEqual(problems.slice(0, 20), [], `${problems.length} problems`);
+    for (const kind of ["udp", "unix", "tcp accepted", "tcp node:net client", "sockalive"]) {
+      assert.ok((checked.get(kind)?.size ?? 0) >= 20, `${kind}: checked ${checked.get(kind)?.size}`);
+    }
+    assert.ok(
+      (checked.get("udp, a connection's own local port")?.size ?? 0) >= 20,
+      "UDP sockets on a connection's own port were checked",
+    );
+  },
+  { timeout: FULL ? 600_000 : 30_000 },
 );
