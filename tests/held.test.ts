@@ -52,7 +52,7 @@ import { isBun, openDescriptors, preloadFfi, sleep, test } from "./harness.ts";
 import { connect, ConnectionClosedError, type LiveConnection, reconnecting } from "../mod.ts";
 import { denoCalls } from "../src/adapters/deno.ts";
 import { bunCalls } from "../src/adapters/bun.ts";
-import type { SocketCalls } from "../src/native.ts";
+import type { SocketCalls } from "../ffi/types.ts";
 import {
   AF_INET,
   AF_INET6,
