@@ -15,20 +15,15 @@ import {
   posixSymbols,
   winsockSymbols,
 } from "../../ffi/symbols.ts";
-import { type Endpoint, type SocketAddress, toEndpoint } from "../address.ts";
+import type { SocketAddress } from "../address.ts";
 import { type ConnectOptions, LiveConnection } from "../connection.ts";
 import { SocketOptionError } from "../errors.ts";
 import type { Descriptor, SocketCalls } from "../../ffi/types.ts";
 import type { KeepAliveInfo, KeepAliveOptions } from "../options.ts";
 import type { Platform } from "../os/platform.ts";
 import { platformFor, systemFor } from "../os/systems.ts";
-import {
-  findConnecting,
-  getKeepAliveOn,
-  setKeepAliveOn,
-  type SocketTarget,
-  stillConnecting,
-} from "../sockopt.ts";
+import { getKeepAliveOn, setKeepAliveOn, type SocketTarget } from "../sockopt.ts";
+import { type Dialer, dialUntil } from "../dial.ts";
 import type { Runtime, Transport, TransportSink, WriteProgress } from "../transport.ts";
 import { type AcceptSource, type ListenOptions, LiveListener } from "../listener.ts";
 import { checkListenOptions } from "../checks.ts";
@@ -390,7 +385,26 @@ export const bunRuntime: Runtime = {
   calls: bunCalls,
   async dial({ hostname, port }, signal) {
     const transport = new BunTransport();
-    const socket = await abortableConnect(transport, hostname, port, signal);
+    let calls: SocketCalls | undefined;
+    try {
+      calls = bunCalls();
+    } catch {
+      calls = undefined; // no FFI: the connection fails when keepalive is applied
+    }
+    // Bun cannot cancel a connect: dialUntil ends one that never completes.
+    const dialer: Dialer<BunSocket<BunTransport>> = {
+      start: () =>
+        bun().connect<BunTransport>({
+          hostname,
+          port,
+          data: transport,
+          binaryType: "uint8array",
+          socket: handlers,
+        }),
+      release: (socket) => socket.end(),
+    };
+    const free = calls?.lowestFreeDescriptor();
+    const socket = await dialUntil(dialer, { hostname, port }, signal, platform(), calls, free);
     // Issue 5: a peer that resets right after accepting can kill the socket before this point;
     // Bun then has no peer address (getpeername fails) and the lookup crashed on it (broken with
     // code EIO and an internal TypeError). The connect failed: wait for Bun to report how (its
@@ -412,82 +426,6 @@ export const bunRuntime: Runtime = {
     return transport;
   },
 };
-
-/**
- * `Bun.connect`, ended when `signal` aborts. Bun hands out the socket only once it has connected,
- * and has no way to cancel a connect: to an address that never answers the SYN, the socket, and
- * with it the process, would live on until the kernel gives up (about 130 s on Linux). But for a
- * literal address Bun makes the socket at once, inside the call, at the lowest free descriptor.
- * That descriptor, free just before and right after the call a stream socket connecting to this
- * very address, is the connect's; checked again on abort, it is shut down (not closed: Bun
- * still owns it), so Bun fails the connect (ECONNRESET) and closes the socket itself. The promise
- * settles only then: once it has, nothing of the attempt is left.
- *
- * Where that socket cannot be verified (a host name, for which Bun makes a socket per address
- * later on; an OS that does not tell a connecting socket's peer; no FFI), the promise rejects at
- * once on abort, and the socket is closed whenever Bun's connect ends.
- */
-function abortableConnect(
-  transport: BunTransport,
-  hostname: string,
-  port: number,
-  signal: AbortSignal,
-): Promise<BunSocket<BunTransport>> {
-  if (signal.aborted) return Promise.reject(signal.reason);
-  const os = platform();
-  const remote = os.connectingPeer && toEndpoint({ hostname, port });
-  let calls: SocketCalls | undefined;
-  try {
-    calls = remote ? bunCalls() : undefined;
-  } catch {
-    calls = undefined; // no FFI: the connection fails when keepalive is applied
-  }
-  const free = calls?.lowestFreeDescriptor();
-  const connecting = bun().connect<BunTransport>({
-    hostname,
-    port,
-    data: transport,
-    binaryType: "uint8array",
-    socket: handlers,
-  });
-  const stop = remote && calls && free !== undefined
-    ? stopperOf(os, calls, free, remote)
-    : undefined;
-  return new Promise((resolve, reject) => {
-    let abandoned = false;
-    const onAbort = () => {
-      if (stop?.()) return; // Bun now fails the connect, after closing the socket
-      abandoned = true;
-      reject(signal.reason);
-    };
-    signal.addEventListener("abort", onAbort, { once: true });
-    connecting.then((socket) => {
-      signal.removeEventListener("abort", onAbort);
-      if (abandoned) socket.end();
-      else resolve(socket);
-    }, (error) => {
-      signal.removeEventListener("abort", onAbort);
-      reject(error);
-    });
-  });
-}
-
-/**
- * Right after `Bun.connect` returned: if `fd` is a stream socket connecting to `remote`, a
- * function that ends that connect (true if it did), else `undefined`.
- */
-function stopperOf(
-  os: Platform,
-  calls: SocketCalls,
-  fd: Descriptor,
-  remote: Endpoint,
-): (() => boolean) | undefined {
-  const target = findConnecting(os, calls, fd, remote);
-  if (!target) return undefined;
-  // Checked again first: once the connect has ended, Bun may have closed the descriptor, and the
-  // number may carry another socket by now.
-  return () => stillConnecting(os, calls, target) && calls.shutdown?.(target.fd) === 0;
-}
 
 function targetOf(socket: BunSocketLike | NodeSocketLike): SocketTarget {
   if (typeof socket !== "object" || socket === null) {

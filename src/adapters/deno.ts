@@ -24,6 +24,7 @@ import { platformFor, systemFor } from "../os/systems.ts";
 import { getKeepAliveOn, setKeepAliveOn, type SocketTarget } from "../sockopt.ts";
 import type { Runtime, Transport, TransportSink, WriteProgress } from "../transport.ts";
 import { DescriptorHints } from "../hints.ts";
+import { type Dialer, dialUntil } from "../dial.ts";
 import { type ReadinessListener, ReadinessMonitor } from "../readiness.ts";
 import { type AcceptSource, type ListenOptions, LiveListener } from "../listener.ts";
 import { checkListenOptions } from "../checks.ts";
@@ -446,6 +447,13 @@ const SCANNED = 1, READING = 2, PAUSED = 4, CLOSED = 8;
 const MIN_READ_SIZE = 512;
 const MAX_READ_SIZE = 256 * 1024;
 
+function denoDialer(hostname: string, port: number): Dialer<Deno.TcpConn> {
+  return {
+    start: (signal) => Deno.connect({ hostname, port, signal }),
+    release: (conn) => conn.close(),
+  };
+}
+
 /** The Deno runtime for the core. */
 export const denoRuntime: Runtime = {
   name: "Deno",
@@ -454,16 +462,22 @@ export const denoRuntime: Runtime = {
   dial({ hostname, port }, signal) {
     // Deno's connect creates the socket at once, taking the lowest free descriptor: note it now
     // as the best guess. Without FFI there is no guess; the error comes when keepalive is applied.
-    let lowestFree: Descriptor | undefined;
+    let calls: SocketCalls | undefined;
     try {
-      lowestFree = denoCalls().lowestFreeDescriptor();
+      calls = denoCalls();
     } catch {
-      lowestFree = undefined;
+      calls = undefined;
     }
+    const lowestFree = calls?.lowestFreeDescriptor();
     // A callback rather than an async function: less is kept per connection while it connects.
-    return Deno.connect({ hostname, port, signal }).then((conn) =>
-      new DenoTransport(conn, lowestFree)
-    );
+    return dialUntil(
+      denoDialer(hostname, port),
+      { hostname, port },
+      signal,
+      platform(),
+      calls,
+      lowestFree,
+    ).then((conn) => new DenoTransport(conn, lowestFree));
   },
 };
 
