@@ -2,9 +2,9 @@
  * The real Windows code path: Windows builds of Deno and Bun under Wine call ws2_32.dll
  * (setsockopt, WSAIoctl SIO_KEEPALIVE_VALS, getsockname/getpeername on SOCKET handles). The
  * client runs under Wine against the python peer on Linux loopback, and the Linux side reads
- * what Wine applied to the real socket (../shared/wine/linux-sockopts.py) as an outside witness.
+ * what Wine applied to the real socket (tools/wine/linux-sockopts.py) as an outside witness.
  *
- * Needs WINE, DENO_EXE and BUN_EXE from `eval "$(../shared/wine/setup.sh)"` (.ci/run does it).
+ * Needs WINE, DENO_EXE and BUN_EXE from `eval "$(bash tools/wine/setup.sh)"` (.ci/run does it).
  * Without them it is skipped with a message, except under CI=true, where it fails.
  * Run by the Deno test runner only: one orchestrator drives both Windows runtimes.
  */
@@ -14,9 +14,9 @@ import process from "node:process";
 import { command, fixture, isBun, Proc, startPeer, test } from "./harness.ts";
 
 const { WINE, DENO_EXE, BUN_EXE } = process.env;
-const witness = new URL("../../shared/wine/linux-sockopts.py", import.meta.url).pathname;
+const witness = new URL("../tools/wine/linux-sockopts.py", import.meta.url).pathname;
 const missing = !WINE || !DENO_EXE || !BUN_EXE
-  ? 'WINE, DENO_EXE and BUN_EXE are not set; run: eval "$(../shared/wine/setup.sh)"'
+  ? 'WINE, DENO_EXE and BUN_EXE are not set; run: eval "$(bash tools/wine/setup.sh)"'
   : !existsSync(witness)
   ? `${witness} is missing`
   : undefined;
@@ -32,10 +32,9 @@ const windows = {
 async function linuxSide(port: number): Promise<Record<string, number>> {
   const p = new Proc(["python3", witness, String(port)]);
   await p.exited();
-  const line = p.lines.find((l) => l.includes("SO_KEEPALIVE"));
+  const line = p.lines.find((l) => l.startsWith("{"));
   assert.ok(line, `no socket with local port ${port}: ${p.lines.join("\n")}${p.stderr}`);
-  const json = line.slice(line.indexOf("{")).replaceAll("'", '"');
-  return JSON.parse(json);
+  return JSON.parse(line);
 }
 
 if (!isBun) {
