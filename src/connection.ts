@@ -7,37 +7,12 @@
  */
 
 import type { SocketAddress } from "./address.ts";
-import { ConnectionClosedError, errorCode, SocketOptionError } from "./errors.ts";
 import type { KeepAliveInfo, KeepAliveOptions } from "./options.ts";
-import { checkConnectOptions, CheckedConnectOptions, type ValidKeepAlive } from "./checks.ts";
-import {
-  applyKeepAlive,
-  applyValidKeepAlive,
-  endpoints,
-  matches,
-  type ResolvedTarget,
-  resolveTarget,
-  reverify,
-  type SocketTarget,
-} from "./sockopt.ts";
-import {
-  type CloseInfo,
-  type ConnectionState,
-  ConnectionStateMachine,
-  isTerminal,
-  reportObserverError,
-  type Transition,
-  type TransitionHandler,
-} from "./state.ts";
-import type { Runtime, Transport, TransportSink, WriteProgress } from "./transport.ts";
-import {
-  addListener,
-  clearListeners,
-  dispatchTo,
-  type Listeners,
-  removeListener,
-} from "./listeners.ts";
-import type { Descriptor } from "../ffi/types.ts";
+import { checkConnectOptions, CheckedConnectOptions } from "./checks.ts";
+import { type CloseInfo, type ConnectionState, isTerminal, type Transition } from "./state.ts";
+import type { Runtime, Transport } from "./transport.ts";
+import { addListener, type Listener, removeListener } from "./listeners.ts";
+import { ConnectionContext } from "./context.ts";
 
 /**
  * Options of {@linkcode connect}.
@@ -141,21 +116,6 @@ export type StateChangeListener =
   | ((event: StateChangeEvent) => void)
   | { handleEvent(event: StateChangeEvent): void };
 
-/** The private handlers {@linkcode Sink} calls; set by LiveConnection's static block. */
-let sinkTarget: {
-  data(conn: LiveConnection, chunk: Uint8Array): void;
-  end(conn: LiveConnection): void;
-  error(conn: LiveConnection, error: unknown): void;
-  destination(conn: LiveConnection): Uint8Array | undefined;
-  filled(conn: LiveConnection, n: number): void;
-  sent(conn: LiveConnection, n: number): void;
-  transition(conn: LiveConnection, t: Transition): void;
-};
-/** How long a socket that could not be found is given to report that the kernel failed it. */
-const FAILURE_WAIT_MS = 100;
-/** How often a paused connection checks, without reading, whether the peer ended or failed. */
-const PAUSED_CHECK_MS = 100;
-
 /**
  * A monitored TCP connection. Created by {@linkcode connect}.
  *
@@ -169,241 +129,34 @@ const PAUSED_CHECK_MS = 100;
  * ```
  */
 export class LiveConnection implements AsyncDisposable {
-  // Memory per idle connection is a target (BENCHMARKS.md), and most connections are idle most
-  // of the time: the promises, the readable stream, the listener map and the write chain are
-  // created on first use, resolvers are dropped once used, and the transport's callbacks go
-  // through one small object (Sink) rather than a closure each. State only some connections
-  // need lives in two objects made on first use (#c while connecting, #x after), behind private
-  // accessors below; an idle open connection has neither.
-  readonly #runtime: Runtime;
-  readonly #machine: ConnectionStateMachine;
-  readonly #onListenerError: (error: unknown) => void;
-  #opened: Promise<void> | undefined;
-  #transport: Transport | undefined;
-  // Only the descriptor is kept; the addresses it must carry are the transport's, converted
-  // again when it is re-verified (rarely), rather than held per connection.
-  #fd: Descriptor | undefined;
-  #keepAlive: KeepAliveInfo | undefined;
-  #readableDone = false;
-  #paused = false;
-  #bytesRead = 0;
-  #bytesWritten = 0;
-  readonly #maxBuffered: number;
-  readonly #sink: Sink;
-  #c: Connecting | undefined;
-  #x: Extras | undefined;
-
-  // Setting a value that is already the default makes nothing; anything else makes the holder.
-  #setExtra<K extends keyof Extras>(key: K, value: Extras[K]): void {
-    if (this.#x || value !== NO_EXTRAS[key]) (this.#x ??= new Extras())[key] = value;
-  }
-
-  #setConnecting<K extends keyof Connecting>(key: K, value: Connecting[K]): void {
-    if (this.#c || value !== NOT_CONNECTING[key]) (this.#c ??= new Connecting())[key] = value;
-  }
-
-  get #listeners(): Listeners<StateChangeEvent> | undefined {
-    return (this.#x ?? NO_EXTRAS).listeners;
-  }
-  set #listeners(value: Listeners<StateChangeEvent> | undefined) {
-    this.#setExtra("listeners", value);
-  }
-  get #closed(): Promise<CloseInfo> | undefined {
-    return (this.#x ?? NO_EXTRAS).closed;
-  }
-  set #closed(value: Promise<CloseInfo> | undefined) {
-    this.#setExtra("closed", value);
-  }
-  get #resolveClosed(): ((info: CloseInfo) => void) | undefined {
-    return (this.#x ?? NO_EXTRAS).resolveClosed;
-  }
-  set #resolveClosed(value: ((info: CloseInfo) => void) | undefined) {
-    this.#setExtra("resolveClosed", value);
-  }
-  get #releasing(): Promise<void> | undefined {
-    return (this.#x ?? NO_EXTRAS).releasing;
-  }
-  set #releasing(value: Promise<void> | undefined) {
-    this.#setExtra("releasing", value);
-  }
-  get #controller(): ReadableByteStreamController | undefined {
-    return (this.#x ?? NO_EXTRAS).controller;
-  }
-  set #controller(value: ReadableByteStreamController | undefined) {
-    this.#setExtra("controller", value);
-  }
-  get #readable(): ReadableStream<Uint8Array> | undefined {
-    return (this.#x ?? NO_EXTRAS).readable;
-  }
-  set #readable(value: ReadableStream<Uint8Array> | undefined) {
-    this.#setExtra("readable", value);
-  }
-  get #early(): Uint8Array[] | undefined {
-    return (this.#x ?? NO_EXTRAS).early;
-  }
-  set #early(value: Uint8Array[] | undefined) {
-    this.#setExtra("early", value);
-  }
-  get #earlyBytes(): number {
-    return (this.#x ?? NO_EXTRAS).earlyBytes;
-  }
-  set #earlyBytes(value: number) {
-    this.#setExtra("earlyBytes", value);
-  }
-  get #endedEarly(): boolean {
-    return (this.#x ?? NO_EXTRAS).endedEarly;
-  }
-  set #endedEarly(value: boolean) {
-    this.#setExtra("endedEarly", value);
-  }
-  get #writable(): WritableStream<Uint8Array> | undefined {
-    return (this.#x ?? NO_EXTRAS).writable;
-  }
-  set #writable(value: WritableStream<Uint8Array> | undefined) {
-    this.#setExtra("writable", value);
-  }
-  get #discard(): boolean {
-    return (this.#x ?? NO_EXTRAS).discard;
-  }
-  set #discard(value: boolean) {
-    this.#setExtra("discard", value);
-  }
-  get #pendingError(): Error | undefined {
-    return (this.#x ?? NO_EXTRAS).pendingError;
-  }
-  set #pendingError(value: Error | undefined) {
-    this.#setExtra("pendingError", value);
-  }
-  get #direct(): DirectRead | undefined {
-    return (this.#x ?? NO_EXTRAS).direct;
-  }
-  set #direct(value: DirectRead | undefined) {
-    // Set and cleared on every read(): a named store, which stays fast, where #setExtra's store
-    // by key is shared by every field and so slow (4 KiB reads in Deno: 0.17 µs a read).
-    if (this.#x || value !== undefined) (this.#x ??= new Extras()).direct = value;
-  }
-  get #directUsed(): boolean {
-    return (this.#x ?? NO_EXTRAS).directUsed;
-  }
-  set #directUsed(value: boolean) {
-    this.#setExtra("directUsed", value);
-  }
-  get #overflow(): boolean {
-    return (this.#x ?? NO_EXTRAS).overflow;
-  }
-  set #overflow(value: boolean) {
-    this.#setExtra("overflow", value);
-  }
-  get #pausedTimer(): ReturnType<typeof setInterval> | undefined {
-    return (this.#x ?? NO_EXTRAS).pausedTimer;
-  }
-  set #pausedTimer(value: ReturnType<typeof setInterval> | undefined) {
-    this.#setExtra("pausedTimer", value);
-  }
-  get #writeChain(): Promise<void> | undefined {
-    return (this.#x ?? NO_EXTRAS).writeChain;
-  }
-  set #writeChain(value: Promise<void> | undefined) {
-    this.#setExtra("writeChain", value);
-  }
-  get #removeAbortListener(): (() => void) | undefined {
-    return (this.#x ?? NO_EXTRAS).removeAbortListener;
-  }
-  set #removeAbortListener(value: (() => void) | undefined) {
-    this.#setExtra("removeAbortListener", value);
-  }
-  get #dialAbort(): AbortController | undefined {
-    return (this.#c ?? NOT_CONNECTING).dialAbort;
-  }
-  set #dialAbort(value: AbortController | undefined) {
-    this.#setConnecting("dialAbort", value);
-  }
-  get #dialing(): Promise<void> | undefined {
-    return (this.#c ?? NOT_CONNECTING).dialing;
-  }
-  set #dialing(value: Promise<void> | undefined) {
-    this.#setConnecting("dialing", value);
-  }
-  get #settleOpened(): { resolve(): void; reject(error: unknown): void } | undefined {
-    return (this.#c ?? NOT_CONNECTING).settleOpened;
-  }
-  set #settleOpened(value: { resolve(): void; reject(error: unknown): void } | undefined) {
-    this.#setConnecting("settleOpened", value);
-  }
-  get #connectTimer(): ReturnType<typeof setTimeout> | undefined {
-    return (this.#c ?? NOT_CONNECTING).connectTimer;
-  }
-  set #connectTimer(value: ReturnType<typeof setTimeout> | undefined) {
-    this.#setConnecting("connectTimer", value);
-  }
+  // A thin owner: each part of the connection is an object of its own, behind the context.
+  readonly #c: ConnectionContext;
 
   /**
-   * @internal Use {@linkcode connect}. `options` already checked (a {@linkcode
-   * CheckedConnectOptions}) are taken as they are: a listener checks its options once, not on
-   * every accept.
+   * @internal Use {@linkcode connect} (or `listen`, whose accepted sockets come as `accepted`).
+   * `options` already checked (a {@linkcode CheckedConnectOptions}) are taken as they are: a
+   * listener checks its options once, not on every accept.
    */
-  constructor(runtime: Runtime, options: ConnectOptions | CheckedConnectOptions) {
+  constructor(
+    runtime: Runtime,
+    options: ConnectOptions | CheckedConnectOptions,
+    accepted?: Transport,
+  ) {
     // Everything is checked before anything touches the network.
     const checked = options instanceof CheckedConnectOptions
       ? options
       : checkConnectOptions(options, runtime.platform().limits);
-    const { hostname, port, keepAlive: wanted, bestEffort, connectTimeout, signal } = checked;
-
-    this.#runtime = runtime;
-    this.#maxBuffered = checked.maxBufferedBytes;
-    this.#onListenerError = checked.onListenerError ?? reportObserverError;
-    // The Sink observes the machine too: one object per connection rather than a closure.
-    this.#sink = new Sink(this);
-    this.#machine = new ConnectionStateMachine({
-      onObserverError: this.#onListenerError,
-      observer: this.#sink,
-    });
-    // Aborts the dial when the connection is closed, aborted or timed out while connecting.
-    this.#dialAbort = new AbortController();
-
-    if (signal?.aborted) {
-      this.#fail("ABORTED", abortError(signal));
-      return;
-    }
-    if (signal) {
-      const onAbort = () => {
-        if (this.#machine.state === "connecting") this.#fail("ABORTED", abortError(signal));
-        else void this.close();
-      };
-      signal.addEventListener("abort", onAbort, { once: true });
-      this.#removeAbortListener = () => signal.removeEventListener("abort", onAbort);
-    }
-    if (connectTimeout !== undefined) {
-      this.#connectTimer = setTimeout(() => {
-        // Issue 5: the timer is for connecting only; it used to break an open connection with
-        // ETIMEDOUT once connectTimeout had passed (it is also cleared on open, below).
-        if (this.#machine.state !== "connecting") return;
-        const error = new Error(`Connect timed out after ${connectTimeout} ms`);
-        this.#fail("ETIMEDOUT", Object.assign(error, { code: "ETIMEDOUT" }));
-      }, connectTimeout);
-    }
-    this.#dialing = this.#open({ hostname, port }, wanted, bestEffort);
+    this.#c = new ConnectionContext(this, toEvent, runtime, checked, accepted);
   }
 
   /** The current state. */
   get state(): ConnectionState {
-    return this.#machine.state;
+    return this.#c.machine.state;
   }
 
   /** Resolves once open; rejects if the connection fails or is closed first. */
   get opened(): Promise<void> {
-    if (this.#opened) return this.#opened;
-    let opened: Promise<void>;
-    if (this.#machine.state === "connecting") {
-      opened = new Promise((resolve, reject) => (this.#settleOpened = { resolve, reject }));
-    } else if (this.#machine.openedAt !== undefined) {
-      opened = Promise.resolve();
-    } else {
-      opened = Promise.reject(this.#openError(this.#machine.info!));
-    }
-    // Nobody has to await `opened`: a failed connect is also reported through `closed`.
-    opened.catch(() => {});
-    return this.#opened = opened;
+    return this.#c.opened;
   }
 
   /**
@@ -411,32 +164,27 @@ export class LiveConnection implements AsyncDisposable {
    * rejects.
    */
   get closed(): Promise<CloseInfo> {
-    const info = this.#machine.info;
-    return this.#closed ??= !info
-      ? new Promise((resolve) => (this.#resolveClosed = resolve))
-      : this.#releasing
-      ? this.#releasing.then(() => info)
-      : Promise.resolve(info);
+    return this.#c.closed;
   }
 
   /** The keepalive values in force, read back from the kernel when the connection opened. */
   get keepAlive(): KeepAliveInfo | undefined {
-    return this.#keepAlive;
+    return this.#c.keepAlive;
   }
 
   /** Our address, once open. */
   get localAddr(): SocketAddress | undefined {
-    return this.#transport?.localAddr;
+    return this.#c.transport?.localAddr;
   }
 
   /** The peer's address, once open. */
   get remoteAddr(): SocketAddress | undefined {
-    return this.#transport?.remoteAddr;
+    return this.#c.transport?.remoteAddr;
   }
 
   /** Bytes received so far (including any dropped after `readable` was cancelled). */
   get bytesRead(): number {
-    return this.#bytesRead;
+    return this.#c.bytesRead;
   }
 
   /**
@@ -444,7 +192,7 @@ export class LiveConnection implements AsyncDisposable {
    * progress, or one that failed midway, counts the part that went out.
    */
   get bytesWritten(): number {
-    return this.#bytesWritten;
+    return this.#c.bytesWritten;
   }
 
   /**
@@ -472,28 +220,7 @@ export class LiveConnection implements AsyncDisposable {
    * ```
    */
   get readable(): ReadableStream<Uint8Array> {
-    if (this.#directUsed && !this.#readable) {
-      throw new TypeError("Cannot use readable: the connection is read with read()");
-    }
-    return this.#readable ??= new ReadableStream({
-      type: "bytes",
-      start: (controller) => {
-        this.#controller = controller;
-        const early = this.#early;
-        this.#early = undefined;
-        this.#earlyBytes = 0;
-        if (early) { for (const chunk of early) controller.enqueue(chunk); }
-        if (this.#endedEarly) controller.close();
-      },
-      pull: () => this.#onPull(),
-      cancel: () => {
-        // The consumer lost interest in the bytes, not in the connection: keep monitoring it
-        // so a dead peer is still noticed, and drop what arrives.
-        this.#discard = true;
-        this.#readableDone = true;
-        this.#unpause();
-      },
-    }, { highWaterMark: this.#maxBuffered });
+    return this.#c.reader.readable;
   }
 
   /**
@@ -515,56 +242,12 @@ export class LiveConnection implements AsyncDisposable {
    * ```
    */
   read(buffer: Uint8Array): Promise<number | null> {
-    if (!(buffer instanceof Uint8Array)) {
-      return Promise.reject(new TypeError("Cannot read: expected a Uint8Array"));
-    }
-    if (this.#readable) {
-      return Promise.reject(
-        new TypeError("Cannot read: the connection is read through readable"),
-      );
-    }
-    if (this.#direct) {
-      return Promise.reject(new TypeError("Cannot read: another read is still waiting"));
-    }
-    if (!this.#directUsed) this.#directUsed = true;
-    if (buffer.byteLength === 0) return Promise.resolve(0);
-    const n = this.#takeEarly(buffer);
-    if (n > 0) return Promise.resolve(n);
-    if (this.#pendingError) return Promise.reject(this.#pendingError);
-    if (this.#endedEarly || this.#readableDone) return Promise.resolve(null);
-    const waiting = new Promise<number | null>((resolve, reject) =>
-      this.#direct = { view: buffer, resolve, reject }
-    );
-    this.#transport?.wanted?.();
-    return waiting;
-  }
-
-  /** Moves bytes received before read() asked into `buffer`; returns how many. */
-  #takeEarly(buffer: Uint8Array): number {
-    const early = this.#early;
-    if (!early) return 0;
-    let n = 0;
-    while (early.length > 0 && n < buffer.byteLength) {
-      const chunk = early[0];
-      const take = Math.min(chunk.byteLength, buffer.byteLength - n);
-      buffer.set(take === chunk.byteLength ? chunk : chunk.subarray(0, take), n);
-      n += take;
-      if (take === chunk.byteLength) early.shift();
-      else early[0] = chunk.subarray(take);
-    }
-    this.#earlyBytes -= n;
-    if (early.length === 0) this.#early = undefined;
-    // Room again below the limit: take bytes from the kernel again.
-    if (this.#earlyBytes < this.#maxBuffered) this.#unpause();
-    return n;
+    return this.#c.reader.read(buffer);
   }
 
   /** A stream view of {@linkcode LiveConnection.write}; closing it half-closes (sends FIN). */
   get writable(): WritableStream<Uint8Array> {
-    return this.#writable ??= new WritableStream<Uint8Array>({
-      write: (chunk) => this.write(chunk),
-      close: () => this.closeWrite(),
-    });
+    return this.#c.writer.writable;
   }
 
   /**
@@ -573,36 +256,12 @@ export class LiveConnection implements AsyncDisposable {
    * ends first.
    */
   write(bytes: Uint8Array): Promise<void> {
-    if (!(bytes instanceof Uint8Array)) {
-      return Promise.reject(new TypeError("Cannot write: expected a Uint8Array"));
-    }
-    const run = async () => {
-      if (this.#machine.state === "connecting") await this.opened.catch(() => {});
-      const transport = this.#transport;
-      if (this.#machine.state !== "open" || !transport) throw this.#closedError("write");
-      try {
-        // The transport counts the bytes as the kernel takes them (Sink.sent), so a write that
-        // fails midway, or is still in progress, has counted what already went out.
-        await transport.write(bytes, this.#sink);
-      } catch (error) {
-        if (this.#machine.state === "open") this.#fail(errorCode(error), error);
-        throw this.#closedError("write", error);
-      }
-    };
-    const result = this.#writeChain ? this.#writeChain.then(run) : run();
-    this.#writeChain = result.catch(() => {});
-    return result;
+    return this.#c.writer.write(bytes);
   }
 
   /** Sends FIN after everything written so far; the connection stays open for reading. */
   closeWrite(): Promise<void> {
-    const result = (this.#writeChain ?? Promise.resolve()).then(async () => {
-      if (this.#machine.state === "connecting") await this.opened.catch(() => {});
-      if (this.#machine.state !== "open" || !this.#transport) throw this.#closedError("close");
-      await this.#transport.closeWrite();
-    });
-    this.#writeChain = result.catch(() => {});
-    return result;
+    return this.#c.writer.closeWrite();
   }
 
   /**
@@ -610,8 +269,8 @@ export class LiveConnection implements AsyncDisposable {
    * kernel are still sent, then FIN; a write still waiting rejects. Resolves with the close info.
    */
   close(): Promise<CloseInfo> {
-    this.#machine.send({ type: "close" });
-    return this.closed;
+    this.#c.machine.send({ type: "close" });
+    return this.#c.closed;
   }
 
   /** Closes the connection, for `await using`. */
@@ -621,24 +280,12 @@ export class LiveConnection implements AsyncDisposable {
 
   /** Changes keepalive on the open connection; returns the values read back from the kernel. */
   setKeepAlive(options: KeepAliveOptions): KeepAliveInfo {
-    const target = this.#requireTarget("set keepalive");
-    const calls = this.#runtime.calls();
-    const platform = this.#runtime.platform();
-    this.#keepAlive = applyKeepAlive(
-      platform,
-      calls,
-      () => reverify(platform, calls, target),
-      options,
-    );
-    return this.#keepAlive;
+    return this.#c.setKeepAlive(options);
   }
 
   /** Reads the keepalive values in force from the kernel now. */
   getKeepAlive(): KeepAliveInfo {
-    const target = this.#requireTarget("read keepalive");
-    const calls = this.#runtime.calls();
-    const platform = this.#runtime.platform();
-    return platform.getKeepAlive(calls, reverify(platform, calls, target));
+    return this.#c.requireSock("read keepalive").getKeepAlive();
   }
 
   /** Adds a `statechange` listener; `once` and `signal` work as with `EventTarget`. */
@@ -650,416 +297,19 @@ export class LiveConnection implements AsyncDisposable {
     if (type !== "statechange" || !listener) return;
     // An ended connection dispatches nothing more; a listener kept now would only hold on to
     // its signal.
-    if (isTerminal(this.#machine.state)) return;
-    addListener(this.#listeners ??= new Map(), listener, options);
+    if (isTerminal(this.#c.machine.state)) return;
+    addListener(this.#c.listeners ??= new Map(), listener as Listener<Event>, options);
   }
 
   /** Removes a `statechange` listener. */
   removeEventListener(type: "statechange", listener: StateChangeListener | null): void {
-    if (type === "statechange" && listener && this.#listeners) {
-      removeListener(this.#listeners, listener);
+    const listeners = this.#c.listeners;
+    if (type === "statechange" && listener && listeners) {
+      removeListener(listeners, listener as Listener<Event>);
     }
-  }
-
-  #open(
-    where: { hostname: string; port: number },
-    wanted: ValidKeepAlive,
-    bestEffort: ReadonlySet<keyof KeepAliveOptions>,
-  ): Promise<void> {
-    // Not one async function: what waits for the dial is kept to the two values it needs, as
-    // thousands of connections may be waiting at once (memory per connection is a target).
-    return this.#runtime.dial(where, this.#dialAbort!.signal).then(
-      (transport) => this.#dialed(transport, wanted, bestEffort),
-      (error) => this.#fail(errorCode(error), error),
-    );
-  }
-
-  #dialed(
-    transport: Transport,
-    wanted: ValidKeepAlive,
-    bestEffort: ReadonlySet<keyof KeepAliveOptions>,
-  ): void {
-    if (this.#machine.state !== "connecting") {
-      // Closed, aborted or timed out while the handshake was in progress.
-      transport.close();
-      return;
-    }
-    this.#transport = transport;
-    try {
-      const calls = this.#runtime.calls();
-      const platform = this.#runtime.platform();
-      const target = resolveTarget(platform, calls, new TransportTarget(transport));
-      this.#fd = target.fd;
-      // `wanted` was validated by the constructor: applied as is.
-      this.#keepAlive = applyValidKeepAlive(
-        platform,
-        calls,
-        reverify(platform, calls, target),
-        wanted,
-        bestEffort,
-      );
-    } catch (error) {
-      // A connection we cannot monitor is not handed out as if we could.
-      const code = error instanceof SocketOptionError ? error.code : errorCode(error);
-      // A socket the kernel already failed has no peer address left to be found by: report what
-      // the kernel says (ECONNRESET) rather than the lookup that could not succeed.
-      const lost = code === "ERR_SOCKET_NOT_FOUND" || error instanceof TypeError;
-      if (lost && transport.failure) {
-        void transport.failure(FAILURE_WAIT_MS).then((failure) =>
-          failure === undefined ? this.#fail(code, error) : this.#fail(errorCode(failure), failure)
-        );
-      } else {
-        this.#fail(code, error);
-      }
-      return;
-    }
-    if (this.#machine.send({ type: "opened" }) === undefined) return;
-    transport.start(this.#sink);
-  }
-
-  static {
-    // Sink reaches the private handlers through this, so they stay out of the public API.
-    sinkTarget = {
-      data: (conn, chunk) => conn.#onData(chunk),
-      end: (conn) => conn.#onEnd(),
-      error: (conn, error) => conn.#fail(errorCode(error), error),
-      destination: (conn) => conn.#destination(),
-      filled: (conn, n) => conn.#filled(n),
-      sent: (conn, n) => {
-        conn.#bytesWritten += n;
-      },
-      transition: (conn, t) => conn.#onTransition(t),
-    };
-  }
-
-  /** The buffer of a read() or BYOB read the consumer is waiting on, if any. */
-  #destination(): Uint8Array | undefined {
-    if (this.#direct) return this.#direct.view;
-    if (this.#discard || this.#readableDone) return undefined;
-    const view = this.#controller?.byobRequest?.view;
-    return view ? view as Uint8Array : undefined;
-  }
-
-  #filled(n: number): void {
-    this.#bytesRead += n;
-    const direct = this.#direct;
-    if (direct) {
-      this.#direct = undefined;
-      direct.resolve(n);
-      return;
-    }
-    // The consumer may have cancelled meanwhile: then the read is no longer wanted.
-    if (this.#discard || this.#readableDone) return;
-    this.#controller?.byobRequest?.respond(n);
-  }
-
-  #onData(chunk: Uint8Array): void {
-    this.#bytesRead += chunk.byteLength;
-    if (this.#discard || this.#readableDone || chunk.byteLength === 0) return;
-    const direct = this.#direct;
-    if (direct) {
-      // A read() is waiting: fill it; what does not fit waits for the next read().
-      const take = Math.min(chunk.byteLength, direct.view.byteLength);
-      direct.view.set(take === chunk.byteLength ? chunk : chunk.subarray(0, take));
-      this.#direct = undefined;
-      direct.resolve(take);
-      if (take === chunk.byteLength) return;
-      chunk = chunk.subarray(take);
-    }
-    let room: number;
-    if (this.#controller) {
-      this.#controller.enqueue(chunk);
-      room = this.#controller.desiredSize ?? 1;
-    } else {
-      (this.#early ??= []).push(chunk);
-      this.#earlyBytes += chunk.byteLength;
-      room = this.#maxBuffered - this.#earlyBytes;
-    }
-    if (!this.#overflow && !this.#paused && room <= 0) {
-      this.#paused = true;
-      this.#transport?.pause();
-      this.#pausedTimer = setInterval(() => this.#checkWhilePaused(), PAUSED_CHECK_MS);
-    }
-  }
-
-  #onPull(): void {
-    const controller = this.#controller;
-    if (this.#pendingError && !this.#readableDone) {
-      // Only error once everything received before the break has been read: controller.error()
-      // would throw away what is still queued. Without a stream yet, `readable` does this when
-      // it is made (its first pull).
-      // desiredSize = maxBufferedBytes - queued bytes: equal means nothing is queued.
-      if (controller?.desiredSize === this.#maxBuffered) {
-        this.#readableDone = true;
-        controller.error(this.#pendingError);
-      }
-      return;
-    }
-    this.#unpause();
-    if (controller?.byobRequest) this.#transport?.wanted?.();
-  }
-
-  #unpause(): void {
-    if (!this.#paused) return;
-    this.#paused = false;
-    clearInterval(this.#pausedTimer);
-    this.#pausedTimer = undefined;
-    if (this.#machine.state === "open") this.#transport?.resume();
-  }
-
-  #checkWhilePaused(): void {
-    const target = this.#resolved();
-    if (!target || this.#machine.state !== "open") return;
-    let ended: boolean;
-    try {
-      const calls = this.#runtime.calls();
-      const platform = this.#runtime.platform();
-      ended = !matches(platform, calls, target.fd, target.local, target.remote) ||
-        platform.peek(calls, target.fd) === "ended";
-    } catch {
-      ended = true;
-    }
-    if (!ended) return;
-    // The peer sent FIN or the kernel holds an error. Read again, past the buffer limit: what is
-    // left is bounded by the kernel's receive buffer, and the read then returns EOF or the error,
-    // so the outcome is reported even though the consumer is not reading.
-    this.#overflow = true;
-    this.#unpause();
-  }
-
-  #onEnd(): void {
-    this.#endReadable();
-    this.#machine.send({ type: "eof" });
-  }
-
-  /** Closes `readable` after what it holds; before it exists, makes it so when it is made. */
-  #endReadable(): void {
-    if (this.#readableDone) return;
-    this.#readableDone = true;
-    // A read() waits only when nothing is queued: it gets the end now.
-    this.#direct?.resolve(null);
-    this.#direct = undefined;
-    if (this.#controller) {
-      this.#controller.close();
-      // A BYOB read still waiting learns of the end only through this (Streams spec).
-      this.#controller.byobRequest?.respond(0);
-    } else {
-      this.#endedEarly = true;
-    }
-  }
-
-  #fail(code: string, error: unknown): void {
-    const err = error instanceof Error ? error : new Error(String(error));
-    this.#machine.send({ type: "error", code, error: err });
-  }
-
-  #onTransition(t: Transition): void {
-    if (t.to === "open") {
-      clearTimeout(this.#connectTimer); // Issue 5: see the connect timer in the constructor.
-      this.#connectTimer = undefined;
-      this.#dialAbort = undefined;
-      this.#settleOpened?.resolve();
-      this.#c = undefined; // nothing of the connect phase is needed any more
-      // Settled: `opened` makes a resolved promise when asked again rather than keeping this one.
-      this.#opened = undefined;
-    }
-    if (isTerminal(t.to)) this.#finish(t.info!);
-    const listeners = this.#listeners;
-    if (!listeners) return;
-    dispatchTo(listeners, this, new StateChangeEvent(t), this.#onListenerError);
-    if (isTerminal(t.to)) {
-      // Nothing follows a terminal state: what the listeners added to their signals goes now.
-      clearListeners(listeners);
-      this.#listeners = undefined;
-    }
-  }
-
-  #finish(info: CloseInfo): void {
-    clearTimeout(this.#connectTimer);
-    clearInterval(this.#pausedTimer);
-    this.#removeAbortListener?.();
-    this.#dialAbort?.abort();
-    this.#dialAbort = undefined;
-    // In Deno on Linux, closing the last watched connection ends the shared wait a moment later;
-    // `closed` settles after that, so a test that awaits it leaves no operation behind. A dial
-    // still in progress was aborted just above: `closed` settles once it has let go of its
-    // socket, which the runtimes do promptly (see Runtime.dial), so nothing of the connection
-    // is left by then.
-    const released = this.#transport?.close() ?? this.#dialing;
-    if (released) {
-      const done = () => void (this.#releasing = undefined);
-      this.#releasing = released.then(done, done);
-    }
-    this.#settleOpened?.reject(this.#openError(info));
-    this.#c = undefined;
-    if (info.state === "broken") {
-      if (!this.#readableDone) {
-        this.#pendingError = brokenError(info);
-        // A read() waits only when nothing is queued: it gets the break now.
-        this.#direct?.reject(this.#pendingError);
-        this.#direct = undefined;
-        this.#onPull();
-      }
-    } else {
-      this.#endReadable();
-    }
-    const resolve = this.#resolveClosed;
-    this.#resolveClosed = undefined;
-    if (resolve && this.#releasing) void this.#releasing.then(() => resolve(info));
-    else resolve?.(info);
-  }
-
-  /** What `opened` rejects with when the connection ended without opening. */
-  #openError(info: CloseInfo): unknown {
-    return info.state === "broken" ? info.error ?? brokenError(info) : this.#closedError("open");
-  }
-
-  #closedError(action: string, cause?: unknown): ConnectionClosedError {
-    const info = this.#machine.info;
-    if (info?.state === "broken") {
-      return new ConnectionClosedError(
-        `Cannot ${action}: the connection is broken (${info.code})`,
-        info.code ?? "EIO",
-        { cause: info.error ?? cause },
-      );
-    }
-    return new ConnectionClosedError(
-      `Cannot ${action}: the connection is ${info ? `closed-gracefully by ${info.by}` : "closed"}`,
-      "ERR_CONNECTION_CLOSED",
-      cause === undefined ? undefined : { cause },
-    );
-  }
-
-  #requireTarget(action: string): ResolvedTarget {
-    const target = this.#machine.state === "open" ? this.#resolved() : undefined;
-    if (!target) {
-      throw new ConnectionClosedError(
-        `Cannot ${action}: the connection is ${this.#machine.state}`,
-        this.#machine.info?.code ?? "ERR_CONNECTION_CLOSED",
-      );
-    }
-    return target;
-  }
-
-  /** The descriptor with the addresses it must carry, once found. */
-  #resolved(): ResolvedTarget | undefined {
-    const transport = this.#transport;
-    return this.#fd === undefined || !transport ? undefined : {
-      ...endpoints({ local: transport.localAddr, remote: transport.remoteAddr }),
-      fd: this.#fd,
-    };
   }
 }
 
-/** A LiveConnection's state that only some connections need, made on first use. */
-class Extras {
-  listeners: Listeners<StateChangeEvent> | undefined = undefined;
-  closed: Promise<CloseInfo> | undefined = undefined;
-  resolveClosed: ((info: CloseInfo) => void) | undefined = undefined;
-  releasing: Promise<void> | undefined = undefined;
-  controller: ReadableByteStreamController | undefined = undefined;
-  readable: ReadableStream<Uint8Array> | undefined = undefined;
-  early: Uint8Array[] | undefined = undefined;
-  earlyBytes: number = 0;
-  endedEarly: boolean = false;
-  writable: WritableStream<Uint8Array> | undefined = undefined;
-  discard: boolean = false;
-  pendingError: Error | undefined = undefined;
-  direct: DirectRead | undefined = undefined;
-  directUsed: boolean = false;
-  overflow: boolean = false;
-  pausedTimer: ReturnType<typeof setInterval> | undefined = undefined;
-  writeChain: Promise<void> | undefined = undefined;
-  removeAbortListener: (() => void) | undefined = undefined;
-}
-
-/** A LiveConnection's state while it connects; dropped once it opens or ends. */
-class Connecting {
-  dialAbort: AbortController | undefined = undefined;
-  /** Settles once the dial has (its outcome handled). */
-  dialing: Promise<void> | undefined = undefined;
-  settleOpened: { resolve(): void; reject(error: unknown): void } | undefined = undefined;
-  connectTimer: ReturnType<typeof setTimeout> | undefined = undefined;
-}
-
-/** What a connection without extras reads: every field at its default. */
-const NO_EXTRAS: Readonly<Extras> = Object.freeze(new Extras());
-/** What a connection not (or no longer) connecting reads. */
-const NOT_CONNECTING: Readonly<Connecting> = Object.freeze(new Connecting());
-
-/** A transport as the target of a lookup: one object, no closures (this runs for every open). */
-class TransportTarget implements SocketTarget {
-  readonly #transport: Transport;
-  constructor(transport: Transport) {
-    this.#transport = transport;
-  }
-  get local(): SocketAddress {
-    return this.#transport.localAddr;
-  }
-  get remote(): SocketAddress {
-    return this.#transport.remoteAddr;
-  }
-  hints(): Iterable<Descriptor> {
-    return this.#transport.hints();
-  }
-  scan(): Iterable<Descriptor> {
-    // A transport without scan names its descriptor: nothing else may be tried.
-    return this.#transport.scan?.() ?? [];
-  }
-  found(fd: Descriptor): void {
-    this.#transport.found?.(fd);
-  }
-}
-
-/** A read() waiting for bytes. */
-interface DirectRead {
-  view: Uint8Array;
-  resolve(n: number | null): void;
-  reject(error: unknown): void;
-}
-
-/**
- * The transport's view of a connection: one small object per connection instead of a closure per
- * callback (memory per idle connection is a target).
- */
-class Sink implements TransportSink, WriteProgress, TransitionHandler {
-  readonly #conn: LiveConnection;
-  constructor(conn: LiveConnection) {
-    this.#conn = conn;
-  }
-  data(chunk: Uint8Array): void {
-    sinkTarget.data(this.#conn, chunk);
-  }
-  end(): void {
-    sinkTarget.end(this.#conn);
-  }
-  error(error: unknown): void {
-    sinkTarget.error(this.#conn, error);
-  }
-  destination(): Uint8Array | undefined {
-    return sinkTarget.destination(this.#conn);
-  }
-  filled(n: number): void {
-    sinkTarget.filled(this.#conn, n);
-  }
-  sent(n: number): void {
-    sinkTarget.sent(this.#conn, n);
-  }
-  onTransition(t: Transition): void {
-    sinkTarget.transition(this.#conn, t);
-  }
-}
-
-function brokenError(info: CloseInfo): ConnectionClosedError {
-  return new ConnectionClosedError(
-    `The connection is broken (${info.code})${info.error ? `: ${info.error.message}` : ""}`,
-    info.code ?? "EIO",
-    { cause: info.error },
-  );
-}
-
-function abortError(signal: AbortSignal): Error {
-  const reason = signal.reason;
-  const error = reason instanceof Error ? reason : new Error("The connect was aborted");
-  return error;
+function toEvent(transition: Transition): StateChangeEvent {
+  return new StateChangeEvent(transition);
 }

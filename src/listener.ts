@@ -117,10 +117,9 @@ export class LiveListener implements AsyncIterable<LiveConnection>, AsyncDisposa
     source.start((transport) => {
       this.#acceptDelay = 0;
       if (this.#closed) return transport.close();
-      // The accepted socket is the "dial": the connection applies keepalive, then reads. A socket
-      // already dead by then ends as a broken connection, like any other that breaks.
-      const accepted: Runtime = { ...runtime, dial: () => Promise.resolve(transport) };
-      const conn = new LiveConnection(accepted, connectionOptions);
+      // The connection applies keepalive to the accepted socket, then reads. A socket already
+      // dead by then ends as a broken connection, like any other that breaks.
+      const conn = new LiveConnection(runtime, connectionOptions, transport);
       const waiter = this.#waiters.shift();
       if (waiter) waiter({ value: conn, done: false });
       else this.#queue.push(conn);

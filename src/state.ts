@@ -291,6 +291,15 @@ export class ConnectionStateMachine {
   }
 
   /**
+   * Sends the break `code` with `error` (made an `Error` if it is not one), as
+   * {@linkcode ConnectionStateMachine.send} does.
+   */
+  fail(code: string, error: unknown): Transition | undefined {
+    const err = error instanceof Error ? error : new Error(String(error));
+    return this.send({ type: "error", code, error: err });
+  }
+
+  /**
    * Applies `event`. Returns the transition, or `undefined` when the event is not allowed in the
    * current state (the state is then unchanged).
    */

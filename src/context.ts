@@ -1,0 +1,276 @@
+/**
+ * {@linkcode ConnectionContext}: the working parts behind one `LiveConnection`, and the one place
+ * that decides what each transition does to them. The state machine (state.ts) says which
+ * transition happens; this reacts: opening hands the transport to the read side, a terminal
+ * state ends the connect phase, the read side and the transport, and settles `closed`.
+ *
+ * @module
+ */
+
+import { ConnectionClosedError, errorCode, SocketOptionError } from "./errors.ts";
+import type { KeepAliveInfo, KeepAliveOptions } from "./options.ts";
+import type { CheckedConnectOptions } from "./checks.ts";
+import {
+  type CloseInfo,
+  ConnectionStateMachine,
+  isTerminal,
+  reportObserverError,
+  type Transition,
+  type TransitionHandler,
+} from "./state.ts";
+import type { Runtime, Transport } from "./transport.ts";
+import { clearListeners, dispatchTo, type Listeners } from "./listeners.ts";
+import { type ConnectHost, ConnectPhase } from "./connecting.ts";
+import { brokenError, type ReadHost, ReadSide } from "./reader.ts";
+import { type WriteHost, WriteSide } from "./writer.ts";
+import { SockRef } from "./sockref.ts";
+
+/** How long a socket that could not be found is given to report that the kernel failed it. */
+const FAILURE_WAIT_MS = 100;
+
+/** The event each transition dispatches, made from it (see `StateChangeEvent`). */
+export type EventOf = (transition: Transition) => Event;
+
+/** A connection's parts: machine, connect phase, socket, read and write sides, listeners. */
+export class ConnectionContext implements ReadHost, WriteHost, ConnectHost, TransitionHandler {
+  readonly machine: ConnectionStateMachine;
+  readonly #runtime: Runtime;
+  /** `this` for the listeners, and what their events are made with. */
+  readonly #owner: object;
+  readonly #eventOf: EventOf;
+  readonly #maxBuffered: number;
+  readonly #onListenerError: (error: unknown) => void;
+  /** The keepalive to apply once dialed; dropped then. */
+  #plan: Pick<CheckedConnectOptions, "keepAlive" | "bestEffort"> | undefined;
+  #phase: ConnectPhase | undefined;
+  transport: Transport | undefined;
+  sock: SockRef | undefined;
+  /** The keepalive values in force, as last read back from the kernel. */
+  keepAlive: KeepAliveInfo | undefined;
+  #reader: ReadSide | undefined;
+  #writer: WriteSide | undefined;
+  listeners: Listeners<Event> | undefined;
+  #opened: Promise<void> | undefined;
+  #closed: Promise<CloseInfo> | undefined;
+  #resolveClosed: ((info: CloseInfo) => void) | undefined;
+  /** What must be let go of (the transport, or a dial) before `closed` settles. */
+  #releasing: Promise<void> | undefined;
+  #removeAbortListener: (() => void) | undefined;
+
+  /**
+   * Starts the connection: with `accepted`, over a socket a listener accepted; otherwise by
+   * dialing `options.hostname:port` through `runtime`.
+   */
+  constructor(
+    owner: object,
+    eventOf: EventOf,
+    runtime: Runtime,
+    options: CheckedConnectOptions,
+    accepted?: Transport,
+  ) {
+    this.#owner = owner;
+    this.#eventOf = eventOf;
+    this.#runtime = runtime;
+    this.#maxBuffered = options.maxBufferedBytes;
+    this.#onListenerError = options.onListenerError ?? reportObserverError;
+    this.#plan = options;
+    this.machine = new ConnectionStateMachine({
+      onObserverError: this.#onListenerError,
+      observer: this,
+    });
+    const signal = options.signal;
+    if (signal?.aborted) {
+      this.machine.fail("ABORTED", abortError(signal));
+      return;
+    }
+    if (signal) {
+      const onAbort = () => {
+        if (this.machine.state === "connecting") this.machine.fail("ABORTED", abortError(signal));
+        else this.machine.send({ type: "close" });
+      };
+      signal.addEventListener("abort", onAbort, { once: true });
+      this.#removeAbortListener = () => signal.removeEventListener("abort", onAbort);
+    }
+    const where = { hostname: options.hostname, port: options.port };
+    this.#phase = new ConnectPhase(
+      this,
+      accepted ? () => Promise.resolve(accepted) : (abort) => runtime.dial(where, abort),
+      options.connectTimeout,
+    );
+  }
+
+  /** The read side, made on first need (ended at once if the connection already has). */
+  get reader(): ReadSide {
+    if (this.#reader) return this.#reader;
+    const reader = this.#reader = new ReadSide(this, this.#maxBuffered);
+    const info = this.machine.info;
+    if (info) reader.finish(info);
+    return reader;
+  }
+
+  /** The write side, made on first need. */
+  get writer(): WriteSide {
+    return this.#writer ??= new WriteSide(this);
+  }
+
+  /** Bytes handed to the kernel so far. */
+  get bytesWritten(): number {
+    return this.#writer?.bytesWritten ?? 0;
+  }
+
+  /** Bytes received so far. */
+  get bytesRead(): number {
+    return this.#reader?.bytesRead ?? 0;
+  }
+
+  /** See `LiveConnection.opened`. */
+  get opened(): Promise<void> {
+    if (this.#opened) return this.#opened;
+    let opened: Promise<void>;
+    if (this.#phase) opened = this.#phase.opened();
+    else if (this.machine.openedAt !== undefined) opened = Promise.resolve();
+    else opened = Promise.reject(this.#openError(this.machine.info!));
+    // Nobody has to await `opened`: a failed connect is also reported through `closed`.
+    opened.catch(() => {});
+    // Kept only while it can still change; once settled a new one is made when asked.
+    if (this.#phase) this.#opened = opened;
+    return opened;
+  }
+
+  /** See `LiveConnection.closed`. */
+  get closed(): Promise<CloseInfo> {
+    const info = this.machine.info;
+    return this.#closed ??= !info
+      ? new Promise((resolve) => (this.#resolveClosed = resolve))
+      : this.#releasing
+      ? this.#releasing.then(() => info)
+      : Promise.resolve(info);
+  }
+
+  /** Resolves once the connection has opened or ended. */
+  settled(): Promise<void> {
+    return this.opened.catch(() => {});
+  }
+
+  /** The socket, for `action`, on an open connection; throws `ConnectionClosedError` if not. */
+  requireSock(action: string): SockRef {
+    const sock = this.machine.state === "open" ? this.sock : undefined;
+    if (sock) return sock;
+    throw new ConnectionClosedError(
+      `Cannot ${action}: the connection is ${this.machine.state}`,
+      this.machine.info?.code ?? "ERR_CONNECTION_CLOSED",
+    );
+  }
+
+  dialed(transport: Transport): void {
+    const plan = this.#plan;
+    if (this.machine.state !== "connecting" || !plan) {
+      // Closed, aborted or timed out while the handshake was in progress.
+      transport.close();
+      return;
+    }
+    this.#plan = undefined;
+    this.transport = transport;
+    try {
+      const opened = SockRef.open(this.#runtime, transport, plan.keepAlive, plan.bestEffort);
+      this.sock = opened.sock;
+      this.keepAlive = opened.keepAlive;
+    } catch (error) {
+      this.#lost(transport, error);
+      return;
+    }
+    if (this.machine.send({ type: "opened" }) === undefined) return;
+    transport.start(this.reader);
+  }
+
+  /**
+   * Keepalive could not be applied: a connection we cannot monitor is not handed out as if we
+   * could. A socket the kernel already failed has no peer address left to be found by: then
+   * what the kernel says (ECONNRESET) is reported, rather than the lookup that could not succeed.
+   */
+  #lost(transport: Transport, error: unknown): void {
+    const code = error instanceof SocketOptionError ? error.code : errorCode(error);
+    const unfound = code === "ERR_SOCKET_NOT_FOUND" || error instanceof TypeError;
+    if (!unfound || !transport.failure) {
+      this.machine.fail(code, error);
+      return;
+    }
+    void transport.failure(FAILURE_WAIT_MS).then((failure) =>
+      failure === undefined
+        ? this.machine.fail(code, error)
+        : this.machine.fail(errorCode(failure), failure)
+    );
+  }
+
+  onTransition(t: Transition): void {
+    if (t.to === "open") {
+      this.#phase?.open();
+      this.#phase = undefined; // nothing of the connect phase is needed any more
+      this.#opened = undefined;
+    }
+    const terminal = isTerminal(t.to);
+    if (terminal) this.#finish(t.info!);
+    const listeners = this.listeners;
+    if (!listeners) return;
+    dispatchTo(listeners, this.#owner, this.#eventOf(t), this.#onListenerError);
+    if (terminal) {
+      // Nothing follows a terminal state: what the listeners added to their signals goes now.
+      clearListeners(listeners);
+      this.listeners = undefined;
+    }
+  }
+
+  #finish(info: CloseInfo): void {
+    this.#removeAbortListener?.();
+    this.#removeAbortListener = undefined;
+    this.#plan = undefined;
+    // In Deno on Linux, closing the last watched connection ends the shared wait a moment later;
+    // `closed` settles after that, so a test that awaits it leaves no operation behind. A dial
+    // still in progress is aborted here: `closed` settles once it has let go of its socket, so
+    // nothing of the connection is left by then.
+    const dialing = this.#phase?.end(this.#openError(info));
+    this.#phase = undefined;
+    const released = this.transport?.close() ?? dialing;
+    this.#opened = undefined;
+    if (released) {
+      const done = () => void (this.#releasing = undefined);
+      this.#releasing = released.then(done, done);
+    }
+    this.#reader?.finish(info);
+    const resolve = this.#resolveClosed;
+    this.#resolveClosed = undefined;
+    if (resolve && this.#releasing) void this.#releasing.then(() => resolve(info));
+    else resolve?.(info);
+  }
+
+  /** What `opened` rejects with when the connection ended without opening. */
+  #openError(info: CloseInfo): unknown {
+    return info.state === "broken" ? info.error ?? brokenError(info) : this.closedError("open");
+  }
+
+  closedError(action: string, cause?: unknown): ConnectionClosedError {
+    const info = this.machine.info;
+    if (info?.state === "broken") {
+      return new ConnectionClosedError(
+        `Cannot ${action}: the connection is broken (${info.code})`,
+        info.code ?? "EIO",
+        { cause: info.error ?? cause },
+      );
+    }
+    return new ConnectionClosedError(
+      `Cannot ${action}: the connection is ${info ? `closed-gracefully by ${info.by}` : "closed"}`,
+      "ERR_CONNECTION_CLOSED",
+      cause === undefined ? undefined : { cause },
+    );
+  }
+
+  /** Applies `options` on the open connection; what the kernel then reports is kept. */
+  setKeepAlive(options: KeepAliveOptions): KeepAliveInfo {
+    return this.keepAlive = this.requireSock("set keepalive").setKeepAlive(options);
+  }
+}
+
+function abortError(signal: AbortSignal): Error {
+  const reason = signal.reason;
+  return reason instanceof Error ? reason : new Error("The connect was aborted");
+}

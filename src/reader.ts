@@ -1,0 +1,273 @@
+/**
+ * {@linkcode ReadSide}: everything a connection receives, from the transport to the consumer:
+ * bytes that arrive before anyone reads, `readable` (a byte stream, BYOB included), `read()`,
+ * backpressure at `maxBufferedBytes`, and the check that keeps a paused connection honest. It
+ * tells the state machine of the end (FIN) and of a break itself.
+ *
+ * @module
+ */
+
+import { ConnectionClosedError, errorCode } from "./errors.ts";
+import type { CloseInfo, ConnectionStateMachine } from "./state.ts";
+import type { SockRef } from "./sockref.ts";
+import type { Transport, TransportSink } from "./transport.ts";
+
+/** What the read side needs of its connection. */
+export interface ReadHost {
+  /** The connection's state machine, told of the end and of a break. */
+  readonly machine: ConnectionStateMachine;
+  /** The transport, once dialed. */
+  readonly transport: Transport | undefined;
+  /** The socket, once found. */
+  readonly sock: SockRef | undefined;
+}
+
+/** How often a paused connection checks, without reading, whether the peer ended or failed. */
+const PAUSED_CHECK_MS = 100;
+
+/** A read() waiting for bytes. */
+interface DirectRead {
+  view: Uint8Array;
+  resolve(n: number | null): void;
+  reject(error: unknown): void;
+}
+
+/**
+ * The receiving half of a connection; the transport's {@linkcode TransportSink}. Made when the
+ * connection opens or when the consumer first asks for `readable` or `read()`.
+ */
+export class ReadSide implements TransportSink {
+  readonly #host: ReadHost;
+  readonly #maxBuffered: number;
+  /** Bytes received so far (including any dropped after `readable` was cancelled). */
+  bytesRead = 0;
+  #readable: ReadableStream<Uint8Array> | undefined;
+  #controller: ReadableByteStreamController | undefined;
+  /** Bytes received before `readable` or `read()` took them. */
+  #early: Uint8Array[] | undefined;
+  #earlyBytes = 0;
+  /** The end came before `readable` existed: it closes as soon as it is made. */
+  #endedEarly = false;
+  /** `readable` closed, errored or cancelled: nothing more goes to it. */
+  #done = false;
+  /** `readable` was cancelled: bytes are dropped, the connection stays watched. */
+  #discard = false;
+  /** The break, delivered once the bytes before it have been read. */
+  #pendingError: Error | undefined;
+  #direct: DirectRead | undefined;
+  #directUsed = false;
+  #paused = false;
+  /** The paused check saw the end: read past the limit to learn it. */
+  #overflow = false;
+  #pausedTimer: ReturnType<typeof setInterval> | undefined;
+
+  constructor(host: ReadHost, maxBuffered: number) {
+    this.#host = host;
+    this.#maxBuffered = maxBuffered;
+  }
+
+  /** See `LiveConnection.readable`. */
+  get readable(): ReadableStream<Uint8Array> {
+    if (this.#directUsed && !this.#readable) {
+      throw new TypeError("Cannot use readable: the connection is read with read()");
+    }
+    return this.#readable ??= new ReadableStream({
+      type: "bytes",
+      start: (controller) => {
+        this.#controller = controller;
+        const early = this.#early;
+        this.#early = undefined;
+        this.#earlyBytes = 0;
+        if (early) { for (const chunk of early) controller.enqueue(chunk); }
+        if (this.#endedEarly) controller.close();
+      },
+      pull: () => this.#onPull(),
+      cancel: () => {
+        // The consumer lost interest in the bytes, not in the connection: keep monitoring it
+        // so a dead peer is still noticed, and drop what arrives.
+        this.#discard = true;
+        this.#done = true;
+        this.#unpause();
+      },
+    }, { highWaterMark: this.#maxBuffered });
+  }
+
+  /** See `LiveConnection.read`. */
+  read(buffer: Uint8Array): Promise<number | null> {
+    if (!(buffer instanceof Uint8Array)) {
+      return Promise.reject(new TypeError("Cannot read: expected a Uint8Array"));
+    }
+    if (this.#readable) {
+      return Promise.reject(new TypeError("Cannot read: the connection is read through readable"));
+    }
+    if (this.#direct) {
+      return Promise.reject(new TypeError("Cannot read: another read is still waiting"));
+    }
+    this.#directUsed = true;
+    if (buffer.byteLength === 0) return Promise.resolve(0);
+    const n = this.#takeEarly(buffer);
+    if (n > 0) return Promise.resolve(n);
+    if (this.#pendingError) return Promise.reject(this.#pendingError);
+    if (this.#endedEarly || this.#done) return Promise.resolve(null);
+    const waiting = new Promise<number | null>((resolve, reject) =>
+      this.#direct = { view: buffer, resolve, reject }
+    );
+    this.#host.transport?.wanted?.();
+    return waiting;
+  }
+
+  /** Moves bytes received before read() asked into `buffer`; returns how many. */
+  #takeEarly(buffer: Uint8Array): number {
+    const early = this.#early;
+    if (!early) return 0;
+    let n = 0;
+    while (early.length > 0 && n < buffer.byteLength) {
+      const chunk = early[0];
+      const take = Math.min(chunk.byteLength, buffer.byteLength - n);
+      buffer.set(take === chunk.byteLength ? chunk : chunk.subarray(0, take), n);
+      n += take;
+      if (take === chunk.byteLength) early.shift();
+      else early[0] = chunk.subarray(take);
+    }
+    this.#earlyBytes -= n;
+    if (early.length === 0) this.#early = undefined;
+    // Room again below the limit: take bytes from the kernel again.
+    if (this.#earlyBytes < this.#maxBuffered) this.#unpause();
+    return n;
+  }
+
+  /** The buffer of a read() or BYOB read the consumer is waiting on, if any. */
+  destination(): Uint8Array | undefined {
+    if (this.#direct) return this.#direct.view;
+    if (this.#discard || this.#done) return undefined;
+    const view = this.#controller?.byobRequest?.view;
+    return view ? view as Uint8Array : undefined;
+  }
+
+  filled(n: number): void {
+    this.bytesRead += n;
+    const direct = this.#direct;
+    if (direct) {
+      this.#direct = undefined;
+      direct.resolve(n);
+      return;
+    }
+    // The consumer may have cancelled meanwhile: then the read is no longer wanted.
+    if (this.#discard || this.#done) return;
+    this.#controller?.byobRequest?.respond(n);
+  }
+
+  data(chunk: Uint8Array): void {
+    this.bytesRead += chunk.byteLength;
+    if (this.#discard || this.#done || chunk.byteLength === 0) return;
+    const direct = this.#direct;
+    if (direct) {
+      // A read() is waiting: fill it; what does not fit waits for the next read().
+      const take = Math.min(chunk.byteLength, direct.view.byteLength);
+      direct.view.set(take === chunk.byteLength ? chunk : chunk.subarray(0, take));
+      this.#direct = undefined;
+      direct.resolve(take);
+      if (take === chunk.byteLength) return;
+      chunk = chunk.subarray(take);
+    }
+    let room: number;
+    if (this.#controller) {
+      this.#controller.enqueue(chunk);
+      room = this.#controller.desiredSize ?? 1;
+    } else {
+      (this.#early ??= []).push(chunk);
+      this.#earlyBytes += chunk.byteLength;
+      room = this.#maxBuffered - this.#earlyBytes;
+    }
+    if (!this.#overflow && !this.#paused && room <= 0) {
+      this.#paused = true;
+      this.#host.transport?.pause();
+      this.#pausedTimer = setInterval(() => this.#checkWhilePaused(), PAUSED_CHECK_MS);
+    }
+  }
+
+  end(): void {
+    this.#endReadable();
+    this.#host.machine.send({ type: "eof" });
+  }
+
+  error(error: unknown): void {
+    this.#host.machine.fail(errorCode(error), error);
+  }
+
+  /** The connection ended: a break waits behind what is queued; any other end closes. */
+  finish(info: CloseInfo): void {
+    clearInterval(this.#pausedTimer);
+    this.#pausedTimer = undefined;
+    if (info.state !== "broken") {
+      this.#endReadable();
+      return;
+    }
+    if (this.#done) return;
+    this.#pendingError = brokenError(info);
+    // A read() waits only when nothing is queued: it gets the break now.
+    this.#direct?.reject(this.#pendingError);
+    this.#direct = undefined;
+    this.#onPull();
+  }
+
+  #onPull(): void {
+    const controller = this.#controller;
+    if (this.#pendingError && !this.#done) {
+      // Only error once everything received before the break has been read: controller.error()
+      // would throw away what is still queued. Without a stream yet, `readable` does this when
+      // it is made (its first pull). desiredSize = maxBufferedBytes - queued bytes: equal means
+      // nothing is queued.
+      if (controller?.desiredSize === this.#maxBuffered) {
+        this.#done = true;
+        controller.error(this.#pendingError);
+      }
+      return;
+    }
+    this.#unpause();
+    if (controller?.byobRequest) this.#host.transport?.wanted?.();
+  }
+
+  #unpause(): void {
+    if (!this.#paused) return;
+    this.#paused = false;
+    clearInterval(this.#pausedTimer);
+    this.#pausedTimer = undefined;
+    if (this.#host.machine.state === "open") this.#host.transport?.resume();
+  }
+
+  #checkWhilePaused(): void {
+    const sock = this.#host.sock;
+    if (!sock || this.#host.machine.state !== "open" || !sock.ended()) return;
+    // The peer sent FIN or the kernel holds an error. Read again, past the buffer limit: what is
+    // left is bounded by the kernel's receive buffer, and the read then returns EOF or the error,
+    // so the outcome is reported even though the consumer is not reading.
+    this.#overflow = true;
+    this.#unpause();
+  }
+
+  /** Closes `readable` after what it holds; before it exists, makes it so when it is made. */
+  #endReadable(): void {
+    if (this.#done) return;
+    this.#done = true;
+    // A read() waits only when nothing is queued: it gets the end now.
+    this.#direct?.resolve(null);
+    this.#direct = undefined;
+    if (this.#controller) {
+      this.#controller.close();
+      // A BYOB read still waiting learns of the end only through this (Streams spec).
+      this.#controller.byobRequest?.respond(0);
+    } else {
+      this.#endedEarly = true;
+    }
+  }
+}
+
+/** The error a read gets after a break, carrying the break's code. */
+export function brokenError(info: CloseInfo): ConnectionClosedError {
+  return new ConnectionClosedError(
+    `The connection is broken (${info.code})${info.error ? `: ${info.error.message}` : ""}`,
+    info.code ?? "EIO",
+    { cause: info.error },
+  );
+}

@@ -1,0 +1,125 @@
+/**
+ * {@linkcode SockRef}: a connection's socket as the kernel knows it, found once and verified
+ * before every use, with the options as methods (in the manner of socket2's `SockRef`).
+ *
+ * @module
+ */
+
+import type { Descriptor } from "../ffi/types.ts";
+import type { KeepAliveInfo, KeepAliveOptions } from "./options.ts";
+import type { ValidKeepAlive } from "./checks.ts";
+import {
+  applyKeepAlive,
+  applyValidKeepAlive,
+  endpoints,
+  matches,
+  resolveTarget,
+  reverify,
+  type SocketTarget,
+} from "./sockopt.ts";
+import type { Runtime, Transport } from "./transport.ts";
+
+/**
+ * The socket under one transport. Only the descriptor is kept: the addresses it must carry are
+ * the transport's, brought to comparable form again when it is verified (rarely: on a call, or
+ * while reading is paused), rather than held by every connection.
+ */
+export class SockRef {
+  readonly #runtime: Runtime;
+  readonly #transport: Transport;
+  readonly #fd: Descriptor;
+
+  private constructor(runtime: Runtime, transport: Transport, fd: Descriptor) {
+    this.#runtime = runtime;
+    this.#transport = transport;
+    this.#fd = fd;
+  }
+
+  /**
+   * Finds the transport's socket (its hints, then a scan) and applies `keepAlive` on it in the
+   * same synchronous turn as the lookup verified it; returns the reference and the values read
+   * back. Throws `SocketOptionError` (`ERR_SOCKET_NOT_FOUND`, `ERR_SOCKET_AMBIGUOUS`, an errno)
+   * or, for a socket without IP addresses, `TypeError`.
+   */
+  static open(
+    runtime: Runtime,
+    transport: Transport,
+    keepAlive: ValidKeepAlive,
+    bestEffort: ReadonlySet<keyof KeepAliveOptions>,
+  ): { sock: SockRef; keepAlive: KeepAliveInfo } {
+    const calls = runtime.calls();
+    const platform = runtime.platform();
+    const { fd } = resolveTarget(platform, calls, new TransportTarget(transport));
+    // Verified just now, and no JS runs in between that could close it.
+    const info = applyValidKeepAlive(platform, calls, fd, keepAlive, bestEffort);
+    return { sock: new SockRef(runtime, transport, fd), keepAlive: info };
+  }
+
+  /** Validates `options`, then applies them; returns the values read back from the kernel. */
+  setKeepAlive(options: KeepAliveOptions): KeepAliveInfo {
+    const calls = this.#runtime.calls();
+    const platform = this.#runtime.platform();
+    return applyKeepAlive(platform, calls, () => this.#verified(), options);
+  }
+
+  /** Reads the keepalive values in force from the kernel. */
+  getKeepAlive(): KeepAliveInfo {
+    return this.#runtime.platform().getKeepAlive(this.#runtime.calls(), this.#verified());
+  }
+
+  /**
+   * Without reading: whether the peer has sent FIN or the kernel holds an error (or the
+   * descriptor no longer carries this socket, which means it is gone).
+   */
+  ended(): boolean {
+    try {
+      const calls = this.#runtime.calls();
+      const platform = this.#runtime.platform();
+      const { local, remote } = this.#endpoints();
+      return !matches(platform, calls, this.#fd, local, remote) ||
+        platform.peek(calls, this.#fd) === "ended";
+    } catch {
+      return true;
+    }
+  }
+
+  /** The descriptor, verified immediately before use; throws `ERR_SOCKET_NOT_FOUND` if not. */
+  #verified(): Descriptor {
+    const calls = this.#runtime.calls();
+    return reverify(this.#runtime.platform(), calls, { ...this.#endpoints(), fd: this.#fd });
+  }
+
+  #endpoints() {
+    return endpoints({ local: this.#transport.localAddr, remote: this.#transport.remoteAddr });
+  }
+}
+
+/**
+ * A transport as the target of a lookup: one object, no closures (this runs for every open). It
+ * has a scan only where the transport has one: a transport without names its descriptor, and
+ * nothing else may be tried.
+ */
+class TransportTarget implements SocketTarget {
+  readonly transport: Transport;
+  readonly scan?: () => Iterable<Descriptor>;
+  constructor(transport: Transport) {
+    this.transport = transport;
+    if (transport.scan) this.scan = scanTransport;
+  }
+  get local() {
+    return this.transport.localAddr;
+  }
+  get remote() {
+    return this.transport.remoteAddr;
+  }
+  hints(): Iterable<Descriptor> {
+    return this.transport.hints();
+  }
+  found(fd: Descriptor): void {
+    this.transport.found?.(fd);
+  }
+}
+
+function scanTransport(this: TransportTarget): Iterable<Descriptor> {
+  return this.transport.scan!();
+}

@@ -1,0 +1,175 @@
+/**
+ * The read side (src/reader.ts) driven through a fake transport, with no socket: bytes that
+ * arrive before anyone reads, the pause at `maxBufferedBytes` and the resume, BYOB reads, `read()`,
+ * a FIN before `readable` exists, a break behind queued bytes, a stream made only after the
+ * connection ended, and the paused check that notices an end without reading.
+ */
+import assert from "node:assert/strict";
+import { concat, sleep, test } from "./harness.ts";
+import { ReadSide } from "../src/reader.ts";
+import { ConnectionStateMachine } from "../src/state.ts";
+import type { SockRef } from "../src/sockref.ts";
+import type { Transport } from "../src/transport.ts";
+import { ConnectionClosedError } from "../src/errors.ts";
+
+/** A host whose transport records what the read side asks of it. */
+function host(options: { open?: boolean; ended?: () => boolean } = {}) {
+  const machine = new ConnectionStateMachine();
+  if (options.open !== false) machine.send({ type: "opened" });
+  const asked: string[] = [];
+  const transport = {
+    pause: () => asked.push("pause"),
+    resume: () => asked.push("resume"),
+    wanted: () => asked.push("wanted"),
+  } as unknown as Transport;
+  const sock = { ended: options.ended ?? (() => false) } as unknown as SockRef;
+  return { machine, transport, sock, asked };
+}
+
+const bytes = (n: number, fill = 1) => new Uint8Array(n).fill(fill);
+
+async function readAllChunks(readable: ReadableStream<Uint8Array>) {
+  const chunks: Uint8Array[] = [];
+  const reader = readable.getReader();
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return { bytes: concat(chunks), error: undefined };
+      chunks.push(value);
+    }
+  } catch (error) {
+    return { bytes: concat(chunks), error };
+  }
+}
+
+test("reader: bytes that arrive before readable exists come first, in order", async () => {
+  const h = host();
+  const side = new ReadSide(h, 1024);
+  side.data(bytes(3, 1));
+  side.data(bytes(2, 2));
+  side.end();
+  assert.equal(h.machine.state, "closed-gracefully");
+  const { bytes: got, error } = await readAllChunks(side.readable);
+  assert.equal(error, undefined);
+  assert.deepEqual([...got], [1, 1, 1, 2, 2]);
+  assert.equal(side.bytesRead, 5);
+});
+
+test("reader: past maxBufferedBytes the transport is paused, and resumed once read", async () => {
+  const h = host();
+  const side = new ReadSide(h, 100);
+  side.data(bytes(60));
+  assert.deepEqual(h.asked, []);
+  side.data(bytes(60)); // 120 held: over the limit
+  assert.deepEqual(h.asked, ["pause"]);
+  side.data(bytes(10)); // still paused: no second pause
+  assert.deepEqual(h.asked, ["pause"]);
+  const buffer = new Uint8Array(200);
+  assert.equal(await side.read(buffer), 130);
+  assert.deepEqual(h.asked, ["pause", "resume"]);
+  side.finish(h.machine.info ?? { state: "closed-gracefully", by: "local", at: 0 });
+});
+
+test("reader: a BYOB read is the transport's destination, and filled() answers it", async () => {
+  const h = host();
+  const side = new ReadSide(h, 1024);
+  const reader = side.readable.getReader({ mode: "byob" });
+  const pending = reader.read(new Uint8Array(16));
+  await sleep(0);
+  const into = side.destination();
+  assert.ok(into instanceof Uint8Array && into.byteLength === 16, "no destination");
+  assert.ok(h.asked.includes("wanted"), "the transport was not told a buffer waits");
+  into.set([9, 8, 7]);
+  side.filled(3);
+  const { value } = await pending;
+  assert.deepEqual([...value!], [9, 8, 7]);
+  assert.equal(side.bytesRead, 3);
+  side.end();
+  assert.equal((await reader.read(new Uint8Array(4))).done, true);
+});
+
+test("reader: read() takes what is queued, waits for more, and what does not fit waits", async () => {
+  const h = host();
+  const side = new ReadSide(h, 1024);
+  side.data(bytes(5, 3));
+  const buffer = new Uint8Array(4);
+  assert.equal(await side.read(buffer), 4);
+  assert.equal(await side.read(buffer), 1);
+  const waiting = side.read(buffer);
+  assert.equal(side.destination(), buffer, "a waiting read() is the destination");
+  side.data(bytes(6, 4));
+  assert.equal(await waiting, 4);
+  assert.equal(await side.read(buffer), 2);
+  const first = side.read(buffer);
+  await assert.rejects(side.read(new Uint8Array(1)), TypeError, "one read at a time");
+  side.end();
+  assert.equal(await first, null, "the waiting read() gets the end");
+  assert.throws(() => side.readable, TypeError, "read() and readable are exclusive");
+});
+
+test("reader: a FIN before readable exists closes it after the bytes, as soon as it is made", async () => {
+  const h = host();
+  const side = new ReadSide(h, 1024);
+  side.data(bytes(7));
+  side.end();
+  side.finish(h.machine.info!);
+  const { bytes: got, error } = await readAllChunks(side.readable);
+  assert.equal(error, undefined);
+  assert.equal(got.byteLength, 7);
+});
+
+test("reader: a break behind queued bytes errors readable only after they are read", async () => {
+  const h = host();
+  const side = new ReadSide(h, 1024);
+  const readable = side.readable;
+  side.data(bytes(10));
+  side.data(bytes(10));
+  h.machine.fail("ECONNRESET", new Error("reset"));
+  side.finish(h.machine.info!);
+  const { bytes: got, error } = await readAllChunks(readable);
+  assert.equal(got.byteLength, 20, "bytes before the break were lost");
+  assert.ok(error instanceof ConnectionClosedError && error.code === "ECONNRESET");
+});
+
+test("reader: a waiting read() gets the break; one after the queued bytes gets it too", async () => {
+  const h = host();
+  const side = new ReadSide(h, 1024);
+  const waiting = side.read(new Uint8Array(8));
+  h.machine.fail("ETIMEDOUT", new Error("timed out"));
+  side.finish(h.machine.info!);
+  await assert.rejects(waiting, (e: unknown) => (e as ConnectionClosedError).code === "ETIMEDOUT");
+  const late = new ReadSide(host(), 1024);
+  late.data(bytes(3));
+  late.finish({ state: "broken", code: "EPIPE", at: 0 });
+  assert.equal(await late.read(new Uint8Array(8)), 3);
+  await assert.rejects(
+    late.read(new Uint8Array(8)),
+    (e: unknown) => (e as ConnectionClosedError).code === "EPIPE",
+  );
+});
+
+test("reader: a stream made only after the connection broke errors at once", async () => {
+  const side = new ReadSide(host({ open: false }), 1024);
+  side.finish({ state: "broken", code: "ECONNREFUSED", at: 0 });
+  const { bytes: got, error } = await readAllChunks(side.readable);
+  assert.equal(got.byteLength, 0);
+  assert.ok(error instanceof ConnectionClosedError && error.code === "ECONNREFUSED");
+});
+
+test("reader: while paused, an end the socket shows without reading resumes the transport", async () => {
+  let ended = false;
+  const h = host({ ended: () => ended });
+  const side = new ReadSide(h, 10);
+  side.data(bytes(20));
+  assert.deepEqual(h.asked, ["pause"]);
+  await sleep(250);
+  assert.deepEqual(h.asked, ["pause"], "resumed although nothing ended");
+  ended = true;
+  await sleep(250);
+  assert.deepEqual(h.asked, ["pause", "resume"], "the end was not noticed while paused");
+  side.data(bytes(20)); // past the limit now: the read goes on until the end arrives
+  assert.deepEqual(h.asked, ["pause", "resume"]);
+  side.end();
+  const { bytes: got } = await readAllChunks(side.readable);
+  assert.equal(got.byteLength, 40);
+});
