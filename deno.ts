@@ -1,5 +1,5 @@
 /**
- * sockalive for Deno: `connect`, `setKeepAlive` and `getKeepAlive` on `Deno.TcpConn`, through
+ * sockalive for Deno: `connect`, `listen`, `reconnecting`, `setKeepAlive` and `getKeepAlive` on `Deno.TcpConn`, through
  * `Deno.dlopen` (run with `--allow-ffi`).
  *
  * @example
@@ -13,11 +13,21 @@
  * @module
  */
 
-export {
-  connect,
-  type DenoTcpConnLike,
-  getKeepAlive,
-  listen,
-  setKeepAlive,
-} from "./src/adapters/deno.ts";
+import { denoRuntime, type DenoTcpConnLike } from "./src/adapters/deno.ts";
+import { type Sockalive, sockalive } from "./src/api.ts";
+
+export type { DenoTcpConnLike } from "./src/adapters/deno.ts";
 export * from "./src/common.ts";
+
+const api: Sockalive<DenoTcpConnLike> = sockalive(denoRuntime);
+
+/** Opens a monitored TCP connection in Deno: see {@linkcode Sockalive.connect}. */
+export const connect: Sockalive<DenoTcpConnLike>["connect"] = api.connect;
+/** Listens for monitored TCP connections in Deno: see {@linkcode Sockalive.listen}. */
+export const listen: Sockalive<DenoTcpConnLike>["listen"] = api.listen;
+/** Sets keepalive on a socket the program holds in Deno: see {@linkcode Sockalive.setKeepAlive}. */
+export const setKeepAlive: Sockalive<DenoTcpConnLike>["setKeepAlive"] = api.setKeepAlive;
+/** Reads a socket's keepalive from the kernel in Deno: see {@linkcode Sockalive.getKeepAlive}. */
+export const getKeepAlive: Sockalive<DenoTcpConnLike>["getKeepAlive"] = api.getKeepAlive;
+/** Keeps one monitored connection to a peer in Deno: see {@linkcode Sockalive.reconnecting}. */
+export const reconnecting: Sockalive<DenoTcpConnLike>["reconnecting"] = api.reconnecting;

@@ -45,7 +45,6 @@ export {
   ReconnectAttemptEvent,
   ReconnectConnectionEvent,
   ReconnectGiveUpEvent,
-  reconnecting,
   ReconnectingClient,
   type ReconnectingEventMap,
   type ReconnectingListener,
@@ -56,3 +55,4 @@ export {
   type ResolvedBackoff,
 } from "./reconnect.ts";
 export { type ListenOptions, LiveListener } from "./listener.ts";
+export type { Sockalive } from "./api.ts";

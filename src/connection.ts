@@ -8,58 +8,13 @@
 
 import type { SocketAddress } from "./address.ts";
 import type { KeepAliveInfo, KeepAliveOptions } from "./options.ts";
-import { checkConnectOptions, CheckedConnectOptions } from "./checks.ts";
+import { checkConnectOptions, CheckedConnectOptions, type ConnectOptions } from "./checks.ts";
+
+export type { ConnectOptions } from "./checks.ts";
 import { type CloseInfo, type ConnectionState, isTerminal, type Transition } from "./state.ts";
 import type { Runtime, Transport } from "./transport.ts";
 import { addListener, type Listener, removeListener } from "./listeners.ts";
 import { ConnectionContext } from "./context.ts";
-
-/**
- * Options of {@linkcode connect}.
- *
- * @example
- * ```ts
- * import { connect, type ConnectOptions } from "../mod.ts";
- * import assert from "node:assert/strict";
- * const options: ConnectOptions = {
- *   hostname: "127.0.0.1",
- *   port: 7000,
- *   keepAlive: { idle: 1000, interval: 1000, count: 3 },
- *   connectTimeout: 5000,
- * };
- * // Every option is checked before anything touches the network:
- * assert.throws(() => connect({ ...options, port: 70_000 }), RangeError);
- * assert.throws(() => connect({ ...options, keepAlive: { count: 0 } }), RangeError);
- * // A signal aborted before the start ends the connection at once, without dialing:
- * const conn = connect({ ...options, signal: AbortSignal.abort() });
- * assert.equal((await conn.closed).code, "ABORTED");
- * ```
- */
-export interface ConnectOptions {
-  /** Host name or literal address; default `"127.0.0.1"`. */
-  hostname?: string;
-  /** TCP port. */
-  port: number;
-  /**
-   * Keepalive to apply before the connection is reported open. Keys left out take
-   * {@linkcode DEFAULT_KEEPALIVE}; `true` takes all the defaults; `false` turns keepalive off.
-   */
-  keepAlive?: KeepAliveOptions | boolean;
-  /**
-   * Bytes held for a consumer that is not reading before sockalive stops taking bytes from the
-   * kernel (default 1 MiB). See "When nobody reads" in the README.
-   */
-  maxBufferedBytes?: number;
-  /** Give up connecting after this many ms: state `broken`, code `"ETIMEDOUT"`. */
-  connectTimeout?: number;
-  /**
-   * Aborting while connecting ends in `broken` with code `"ABORTED"`; aborting an open
-   * connection closes it (`closed-gracefully`, by `"local"`).
-   */
-  signal?: AbortSignal;
-  /** Receives what a `statechange` listener throws (default: `console.error`). */
-  onListenerError?: (error: unknown) => void;
-}
 
 /**
  * The event a {@linkcode LiveConnection} dispatches on each transition.

@@ -7,60 +7,11 @@
 
 import type { SocketAddress } from "./address.ts";
 import type { CheckedListenOptions } from "./checks.ts";
-import { type ConnectOptions, LiveConnection } from "./connection.ts";
+import { LiveConnection } from "./connection.ts";
+
+export type { ListenOptions } from "./checks.ts";
 import { errorCode } from "./errors.ts";
-import type { Runtime, Transport } from "./transport.ts";
-
-/**
- * Options of `listen`.
- *
- * @example
- * ```ts
- * import { listen, type ListenOptions } from "../mod.ts";
- * import assert from "node:assert/strict";
- * const options: ListenOptions = {
- *   hostname: "127.0.0.1",
- *   port: 0, // any free port
- *   keepAlive: { idle: 1000, interval: 1000, count: 3 },
- *   onAcceptError: (error, delay) => console.warn(error.message, "- accepting again in", delay, "ms"),
- * };
- * await using server = listen(options);
- * assert.ok(server.addr.port > 0);
- * ```
- */
-export interface ListenOptions
-  extends Pick<ConnectOptions, "keepAlive" | "maxBufferedBytes" | "onListenerError"> {
-  /** Address to bind; default `"127.0.0.1"`. */
-  hostname?: string;
-  /** Port to bind; 0 picks a free one (see {@linkcode LiveListener.addr}). */
-  port: number;
-  /** Aborting closes the listener. */
-  signal?: AbortSignal;
-  /**
-   * Told each time accepting fails for a reason that is not one client's — out of descriptors
-   * (`EMFILE`, `ENFILE`) or memory (`ENOBUFS`, `ENOMEM`), say — with the runtime's error and the
-   * `delay`, in ms, before the listener accepts again: 10 ms, doubling up to 1 s while the
-   * failures go on, and 10 ms again after a connection is accepted. Clients wait in the kernel's
-   * backlog meanwhile. A client that resets before it is accepted (`ECONNABORTED`, `ENOTCONN`,
-   * `ECONNRESET`, `EPROTO`, ...) is skipped without a report: the listener goes on at once.
-   * Default: `console.error`; what it throws goes to `onListenerError`. Bun does not report its
-   * accept errors: there, this is never called (Bun retries by itself).
-   */
-  onAcceptError?: (error: Error, delay: number) => void;
-}
-
-/** What a runtime adapter provides for listening. */
-export interface AcceptSource {
-  /** The bound address. */
-  readonly addr: SocketAddress;
-  /**
-   * Starts accepting; each accepted socket goes to `accepted`. When an accept fails, `failed`
-   * returns how long to wait, in ms, before accepting again (0: at once).
-   */
-  start(accepted: (transport: Transport) => void, failed: (error: unknown) => number): void;
-  /** Stops accepting and releases the listening socket. */
-  close(): void;
-}
+import type { AcceptSource, Runtime } from "./transport.ts";
 
 /** The accept errors that are one client's (it left before it was accepted), not the server's. */
 const CLIENT_GONE: ReadonlySet<string> = new Set([

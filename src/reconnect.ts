@@ -6,7 +6,6 @@
  * @module
  */
 
-import { connect as defaultConnect } from "../mod.ts";
 import type { ConnectOptions, LiveConnection, StateChangeEvent } from "./connection.ts";
 import { checkReconnectingOptions, MAX_TIMER_MS } from "./checks.ts";
 import { describe } from "./options.ts";
@@ -439,7 +438,7 @@ export class ReconnectingClient implements AsyncIterable<LiveConnection>, AsyncD
   #removeAbortListener: (() => void) | undefined;
 
   /** @internal Use {@linkcode reconnecting}. */
-  constructor(options: ReconnectingOptions, connectFn: ConnectFunction = defaultConnect) {
+  constructor(options: ReconnectingOptions, connectFn: ConnectFunction) {
     checkReconnectingOptions(options);
     if (typeof connectFn !== "function") {
       throw new TypeError(
@@ -677,39 +676,6 @@ export class ReconnectingClient implements AsyncIterable<LiveConnection>, AsyncD
     for (const forType of this.#listeners.values()) clearListeners(forType);
     this.#listeners.clear();
   }
-}
-
-/**
- * Keeps a monitored connection to one peer, dialing again with exponential backoff and full
- * jitter whenever it ends, until closed, aborted, or `maxAttempts` attempts in a row fail.
- * Options are those of `connect` plus `reconnect` (see {@linkcode BackoffOptions}); all are
- * checked here, before anything touches the network. `connectFn` defaults to `connect`
- * (Deno or Bun, detected).
- *
- * @example
- * ```ts ignore
- * import { reconnecting } from "@sockalive/sockalive";
- * const controller = new AbortController();
- * const client = reconnecting({
- *   port: 7000,
- *   keepAlive: { idle: 1000, interval: 1000, count: 3 },
- *   reconnect: { initialDelay: 500, maxDelay: 10_000, maxAttempts: 20 }, // milliseconds
- *   signal: controller.signal,
- * });
- * client.addEventListener("statechange", (e) => console.log(e.from, "->", e.to, e.info?.code));
- * client.addEventListener("giveup", (e) => console.error("gave up after", e.attempts, e.last.code));
- * for await (const conn of client) {
- *   await conn.write(new TextEncoder().encode("hello\n"));
- *   await conn.closed; // the next connection is dialed after this one ends
- * }
- * console.log(await client.stopped); // { reason: "abort" | "giveup" | ..., attempts, last? }
- * ```
- */
-export function reconnecting(
-  options: ReconnectingOptions,
-  connectFn?: ConnectFunction,
-): ReconnectingClient {
-  return new ReconnectingClient(options, connectFn);
 }
 
 function requireNumber(key: string, value: unknown, unit: string): asserts value is number {

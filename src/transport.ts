@@ -9,6 +9,7 @@
 import type { SocketAddress } from "./address.ts";
 import type { Descriptor, SocketCalls } from "../ffi/types.ts";
 import type { Platform } from "./os/platform.ts";
+import type { SocketTarget } from "./sockopt.ts";
 
 /** Receives what happens on a transport, in order; after `end` or `error` nothing more comes. */
 export interface TransportSink {
@@ -94,7 +95,28 @@ export interface DialOptions {
   port: number;
 }
 
-/** What an adapter gives the core. */
+/** A listening socket, as a runtime adapter provides it. */
+export interface AcceptSource {
+  /** The bound address. */
+  readonly addr: SocketAddress;
+  /**
+   * Starts accepting; each accepted socket goes to `accepted`. When an accept fails, `failed`
+   * returns how long to wait, in ms, before accepting again (0: at once).
+   */
+  start(accepted: (transport: Transport) => void, failed: (error: unknown) => number): void;
+  /** Stops accepting and releases the listening socket. */
+  close(): void;
+}
+
+/** Where to listen. */
+export interface BindOptions {
+  /** Address to bind. */
+  hostname: string;
+  /** Port to bind; 0 picks a free one. */
+  port: number;
+}
+
+/** What a connection needs of its runtime. */
 export interface Runtime {
   /** Short name for messages: `"Deno"` or `"Bun"`. */
   readonly name: string;
@@ -107,4 +129,18 @@ export interface Runtime {
    * `signal` aborts, it settles promptly, and where it can, only after the socket is gone.
    */
   dial(options: DialOptions, signal: AbortSignal): Promise<Transport>;
+}
+
+/**
+ * What a runtime adapter gives the API: the runtime, and how to listen and to describe a socket
+ * the program opened itself (of kind `S`) for `setKeepAlive`.
+ */
+export interface Adapter<S> extends Runtime {
+  /** Binds a listening socket; throws the runtime's error (address in use, ...). */
+  listen(options: BindOptions): AcceptSource;
+  /**
+   * Describes `socket` for the lookup of its descriptor; `TypeError` for anything that is not a
+   * socket of this runtime, `SocketOptionError` for one that is closed or not connected yet.
+   */
+  target(socket: S): SocketTarget;
 }

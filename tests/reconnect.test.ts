@@ -5,11 +5,16 @@
  */
 import assert from "node:assert/strict";
 import { command, type Proc, startPeer, test } from "./harness.ts";
-import type { CloseInfo, ConnectionState, ConnectOptions, LiveConnection } from "../mod.ts";
+import {
+  type CloseInfo,
+  type ConnectionState,
+  type ConnectOptions,
+  type LiveConnection,
+  reconnecting,
+} from "../mod.ts";
 import {
   backoffDelay,
   type ReconnectAttemptEvent,
-  reconnecting,
   type ReconnectingClient,
   type ReconnectStateChangeEvent,
   resolveBackoff,

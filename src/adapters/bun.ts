@@ -16,17 +16,20 @@ import {
   winsockSymbols,
 } from "../../ffi/symbols.ts";
 import type { SocketAddress } from "../address.ts";
-import { type ConnectOptions, LiveConnection } from "../connection.ts";
 import { SocketOptionError } from "../errors.ts";
 import type { Descriptor, SocketCalls } from "../../ffi/types.ts";
-import type { KeepAliveInfo, KeepAliveOptions } from "../options.ts";
 import type { Platform } from "../os/platform.ts";
 import { platformFor, systemFor } from "../os/systems.ts";
-import { getKeepAliveOn, setKeepAliveOn, type SocketTarget } from "../sockopt.ts";
+import type { SocketTarget } from "../sockopt.ts";
 import { type Dialer, dialUntil } from "../dial.ts";
-import type { Runtime, Transport, TransportSink, WriteProgress } from "../transport.ts";
-import { type AcceptSource, type ListenOptions, LiveListener } from "../listener.ts";
-import { checkListenOptions } from "../checks.ts";
+import type {
+  AcceptSource,
+  Adapter,
+  BindOptions,
+  Transport,
+  TransportSink,
+  WriteProgress,
+} from "../transport.ts";
 
 /**
  * The subset of a Bun TCP `Socket` sockalive uses.
@@ -379,10 +382,12 @@ const handlers: BunConnectOptions<BunTransport>["socket"] = {
 };
 
 /** The Bun runtime for the core. */
-export const bunRuntime: Runtime = {
+export const bunRuntime: Adapter<BunSocketLike | NodeSocketLike> = {
   name: "Bun",
   platform,
   calls: bunCalls,
+  listen: (options) => bunListen(options),
+  target: targetOf,
   async dial({ hostname, port }, signal) {
     const transport = new BunTransport();
     let calls: SocketCalls | undefined;
@@ -476,72 +481,13 @@ function targetOf(socket: BunSocketLike | NodeSocketLike): SocketTarget {
   };
 }
 
-/**
- * Opens a monitored TCP connection: keepalive is applied before it is reported open.
- *
- * @example
- * ```ts ignore
- * import { connect } from "@sockalive/sockalive/bun";
- * const conn = connect({ hostname: "127.0.0.1", port: 7000, keepAlive: { idle: 1000, interval: 1000, count: 3 } });
- * await conn.opened;
- * console.log(conn.state, conn.keepAlive);
- * ```
- */
-export function connect(options: ConnectOptions): LiveConnection {
-  return new LiveConnection(bunRuntime, options);
-}
-
-/**
- * Sets keepalive on a Bun `Socket` (from `Bun.connect`/`Bun.listen`) or a `node:net` `Socket`;
- * keys left out are not touched. Returns the values read back from the kernel.
- *
- * @example
- * ```ts ignore
- * import { setKeepAlive } from "@sockalive/sockalive/bun";
- * const socket = await Bun.connect({ hostname: "127.0.0.1", port: 7000, socket: { data() {} } });
- * console.log(setKeepAlive(socket, { idle: 5000, interval: 1000, count: 3 }));
- * ```
- */
-export function setKeepAlive(
-  socket: BunSocketLike | NodeSocketLike,
-  options: KeepAliveOptions,
-): KeepAliveInfo {
-  return setKeepAliveOn(platform(), bunCalls, () => targetOf(socket), options);
-}
-
-/**
- * Reads keepalive from the kernel for a Bun `Socket` or `node:net` `Socket`.
- *
- * @example
- * ```ts ignore
- * import { getKeepAlive } from "@sockalive/sockalive/bun";
- * const socket = await Bun.connect({ hostname: "127.0.0.1", port: 7000, socket: { data() {} } });
- * console.log(getKeepAlive(socket).enabled);
- * ```
- */
-export function getKeepAlive(socket: BunSocketLike | NodeSocketLike): KeepAliveInfo {
-  return getKeepAliveOn(platform(), bunCalls, () => targetOf(socket));
-}
-
-/**
- * Listens for TCP connections; each accepted one is a monitored {@linkcode LiveConnection} with
- * keepalive applied before its first read.
- *
- * @example
- * ```ts ignore
- * import { listen } from "@sockalive/sockalive/bun";
- * const server = listen({ port: 7000, keepAlive: { idle: 1000, interval: 1000, count: 3 } });
- * for await (const conn of server) console.log(conn.state);
- * ```
- */
-export function listen(options: ListenOptions): LiveListener {
-  // Checked before binding: a bad option must not leave the port taken.
-  const checked = checkListenOptions(options, platform().limits);
+/** Accepts with `Bun.listen`; each accepted socket gets its transport in `open`. */
+function bunListen({ hostname, port }: BindOptions): AcceptSource {
   let onAccepted: ((transport: Transport) => void) | undefined;
   const pending: Transport[] = [];
   const server = bun().listen<BunTransport>({
-    hostname: checked.hostname,
-    port: checked.port,
+    hostname,
+    port,
     binaryType: "uint8array",
     socket: {
       ...handlers,
@@ -573,5 +519,5 @@ export function listen(options: ListenOptions): LiveListener {
       server.stop(false);
     },
   };
-  return new LiveListener(bunRuntime, source, checked);
+  return source;
 }

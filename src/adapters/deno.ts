@@ -15,19 +15,22 @@ import {
   winsockSymbols,
 } from "../../ffi/symbols.ts";
 import type { SocketAddress } from "../address.ts";
-import { type ConnectOptions, LiveConnection } from "../connection.ts";
 import { SocketOptionError } from "../errors.ts";
 import type { Descriptor, SocketCalls } from "../../ffi/types.ts";
-import type { KeepAliveInfo, KeepAliveOptions } from "../options.ts";
 import type { Platform } from "../os/platform.ts";
 import { platformFor, systemFor } from "../os/systems.ts";
-import { getKeepAliveOn, setKeepAliveOn, type SocketTarget } from "../sockopt.ts";
-import type { Runtime, Transport, TransportSink, WriteProgress } from "../transport.ts";
+import type { SocketTarget } from "../sockopt.ts";
+import type {
+  AcceptSource,
+  Adapter,
+  BindOptions,
+  Transport,
+  TransportSink,
+  WriteProgress,
+} from "../transport.ts";
 import { DescriptorHints } from "../hints.ts";
 import { type Dialer, dialUntil } from "../dial.ts";
 import { type ReadinessListener, ReadinessMonitor } from "../readiness.ts";
-import { type AcceptSource, type ListenOptions, LiveListener } from "../listener.ts";
-import { checkListenOptions } from "../checks.ts";
 
 let calls: SocketCalls | undefined;
 
@@ -455,10 +458,12 @@ function denoDialer(hostname: string, port: number): Dialer<Deno.TcpConn> {
 }
 
 /** The Deno runtime for the core. */
-export const denoRuntime: Runtime = {
+export const denoRuntime: Adapter<DenoTcpConnLike> = {
   name: "Deno",
   platform,
   calls: denoCalls,
+  listen: (options) => denoListen(options),
+  target: targetOf,
   dial({ hostname, port }, signal) {
     // Deno's connect creates the socket at once, taking the lowest free descriptor: note it now
     // as the best guess. Without FFI there is no guess; the error comes when keepalive is applied.
@@ -481,66 +486,9 @@ export const denoRuntime: Runtime = {
   },
 };
 
-/**
- * Opens a monitored TCP connection: keepalive is applied before it is reported open.
- *
- * @example
- * ```ts ignore
- * import { connect } from "@sockalive/sockalive/deno";
- * const conn = connect({ hostname: "127.0.0.1", port: 7000, keepAlive: { idle: 1000, interval: 1000, count: 3 } });
- * await conn.opened;
- * console.log(conn.state, conn.keepAlive);
- * console.log(await conn.closed);
- * ```
- */
-export function connect(options: ConnectOptions): LiveConnection {
-  return new LiveConnection(denoRuntime, options);
-}
-
-/**
- * Sets keepalive on a `Deno.TcpConn` you opened yourself; keys left out are not touched. Returns
- * the values read back from the kernel.
- *
- * @example
- * ```ts ignore
- * import { setKeepAlive } from "@sockalive/sockalive/deno";
- * const conn = await Deno.connect({ hostname: "127.0.0.1", port: 7000 });
- * console.log(setKeepAlive(conn, { idle: 5000, interval: 1000, count: 3 }));
- * ```
- */
-export function setKeepAlive(conn: DenoTcpConnLike, options: KeepAliveOptions): KeepAliveInfo {
-  return setKeepAliveOn(platform(), denoCalls, () => targetOf(conn), options);
-}
-
-/**
- * Reads keepalive from the kernel for a `Deno.TcpConn`.
- *
- * @example
- * ```ts ignore
- * import { getKeepAlive } from "@sockalive/sockalive/deno";
- * const conn = await Deno.connect({ hostname: "127.0.0.1", port: 7000 });
- * console.log(getKeepAlive(conn).enabled);
- * ```
- */
-export function getKeepAlive(conn: DenoTcpConnLike): KeepAliveInfo {
-  return getKeepAliveOn(platform(), denoCalls, () => targetOf(conn));
-}
-
-/**
- * Listens for TCP connections; each accepted one is a monitored {@linkcode LiveConnection} with
- * keepalive applied before its first read.
- *
- * @example
- * ```ts ignore
- * import { listen } from "@sockalive/sockalive/deno";
- * const server = listen({ port: 7000, keepAlive: { idle: 1000, interval: 1000, count: 3 } });
- * for await (const conn of server) console.log(conn.state);
- * ```
- */
-export function listen(options: ListenOptions): LiveListener {
-  // Checked before binding: a bad option must not leave the port taken.
-  const checked = checkListenOptions(options, platform().limits);
-  const listener = Deno.listen({ hostname: checked.hostname, port: checked.port });
+/** Accepts with `Deno.listen`; a failed accept waits as the listener says, then goes on. */
+function denoListen({ hostname, port }: BindOptions): AcceptSource {
+  const listener = Deno.listen({ hostname, port });
   let closed = false;
   let wake: (() => void) | undefined;
   const source: AcceptSource = {
@@ -587,5 +535,5 @@ export function listen(options: ListenOptions): LiveListener {
       }
     },
   };
-  return new LiveListener(denoRuntime, source, checked);
+  return source;
 }

@@ -1,0 +1,62 @@
+/**
+ * The API of whichever runtime runs this, Deno or Bun, for the `@sockalive/sockalive` entry.
+ *
+ * @module
+ */
+
+import { bunRuntime, type BunSocketLike, type NodeSocketLike } from "./bun.ts";
+import { denoRuntime, type DenoTcpConnLike } from "./deno.ts";
+import { type Sockalive, sockalive } from "../api.ts";
+
+/**
+ * A socket {@linkcode setKeepAlive} accepts: a `Deno.TcpConn`, a Bun `Socket`, or a Bun
+ * `node:net` `Socket`.
+ *
+ * @example
+ * ```ts ignore
+ * import { type NativeConnection, setKeepAlive } from "@sockalive/sockalive";
+ * // A Deno.TcpConn here; in Bun, a Bun `Socket` or a `node:net` `Socket`.
+ * const socket: NativeConnection = await Deno.connect({ hostname: "127.0.0.1", port: 7000 });
+ * console.log(setKeepAlive(socket, { idle: 5000, interval: 1000, count: 3 }));
+ * ```
+ */
+export type NativeConnection = DenoTcpConnLike | BunSocketLike | NodeSocketLike;
+
+const isBun = typeof (globalThis as { Bun?: unknown }).Bun !== "undefined";
+const api: Sockalive<NativeConnection> = isBun ? sockalive(bunRuntime) : sockalive(denoRuntime);
+
+/** Opens a monitored TCP connection in Deno or Bun: see {@linkcode Sockalive.connect}. */
+export const connect: Sockalive<NativeConnection>["connect"] = api.connect;
+/** Listens for monitored TCP connections in Deno or Bun: see {@linkcode Sockalive.listen}. */
+export const listen: Sockalive<NativeConnection>["listen"] = api.listen;
+/** Sets keepalive on a socket the program holds: see {@linkcode Sockalive.setKeepAlive}. */
+export const setKeepAlive: Sockalive<NativeConnection>["setKeepAlive"] = api.setKeepAlive;
+/** Reads a socket's keepalive from the kernel: see {@linkcode Sockalive.getKeepAlive}. */
+export const getKeepAlive: Sockalive<NativeConnection>["getKeepAlive"] = api.getKeepAlive;
+/**
+ * Keeps a monitored connection to one peer, dialing again with exponential backoff and full
+ * jitter whenever it ends, until closed, aborted, or `maxAttempts` attempts in a row fail.
+ * Options are those of `connect` plus `reconnect` (see {@linkcode BackoffOptions}); all are
+ * checked here, before anything touches the network. `connectFn` defaults to `connect`
+ * (Deno or Bun, detected).
+ *
+ * @example
+ * ```ts ignore
+ * import { reconnecting } from "@sockalive/sockalive";
+ * const controller = new AbortController();
+ * const client = reconnecting({
+ *   port: 7000,
+ *   keepAlive: { idle: 1000, interval: 1000, count: 3 },
+ *   reconnect: { initialDelay: 500, maxDelay: 10_000, maxAttempts: 20 }, // milliseconds
+ *   signal: controller.signal,
+ * });
+ * client.addEventListener("statechange", (e) => console.log(e.from, "->", e.to, e.info?.code));
+ * client.addEventListener("giveup", (e) => console.error("gave up after", e.attempts, e.last.code));
+ * for await (const conn of client) {
+ *   await conn.write(new TextEncoder().encode("hello\n"));
+ *   await conn.closed; // the next connection is dialed after this one ends
+ * }
+ * console.log(await client.stopped); // { reason: "abort" | "giveup" | ..., attempts, last? }
+ * ```
+ */
+export const reconnecting: Sockalive<NativeConnection>["reconnecting"] = api.reconnecting;

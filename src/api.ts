@@ -1,0 +1,61 @@
+/**
+ * The public API, defined once over any runtime's {@linkcode Adapter}: each entry point (`mod.ts`,
+ * `deno.ts`, `bun.ts`) exports what {@linkcode sockalive} makes of its runtime's adapter.
+ *
+ * @module
+ */
+
+import type { KeepAliveInfo, KeepAliveOptions } from "./options.ts";
+import { type ConnectOptions, LiveConnection } from "./connection.ts";
+import { checkListenOptions } from "./checks.ts";
+import { type ListenOptions, LiveListener } from "./listener.ts";
+import { type ConnectFunction, ReconnectingClient, type ReconnectingOptions } from "./reconnect.ts";
+import { getKeepAliveOn, setKeepAliveOn } from "./sockopt.ts";
+import type { Adapter } from "./transport.ts";
+
+/** What sockalive offers on one runtime; `S` is the kind of socket it can set options on. */
+export interface Sockalive<S> {
+  /**
+   * Opens a monitored TCP connection: keepalive is applied before it is reported open. Every
+   * option is checked first (`TypeError` / `RangeError`, nothing touched). See
+   * {@linkcode LiveConnection}.
+   */
+  connect(options: ConnectOptions): LiveConnection;
+  /**
+   * Listens for TCP connections; each accepted one is a monitored {@linkcode LiveConnection}
+   * with keepalive applied before its first read. The options are checked before binding.
+   */
+  listen(options: ListenOptions): LiveListener;
+  /**
+   * Sets keepalive on a socket the program opened itself; keys left out are not touched. The
+   * socket is found and verified before anything is set on it. Returns the values read back
+   * from the kernel.
+   */
+  setKeepAlive(socket: S, options: KeepAliveOptions): KeepAliveInfo;
+  /** Reads a socket's keepalive values from the kernel (as {@linkcode Sockalive.setKeepAlive}). */
+  getKeepAlive(socket: S): KeepAliveInfo;
+  /**
+   * Keeps one monitored connection to a peer, dialing again with backoff whenever it ends;
+   * `connect` (default: {@linkcode Sockalive.connect}) opens each attempt. See
+   * {@linkcode ReconnectingClient}.
+   */
+  reconnecting(options: ReconnectingOptions, connect?: ConnectFunction): ReconnectingClient;
+}
+
+/** The API over a runtime's adapter. */
+export function sockalive<S>(runtime: Adapter<S>): Sockalive<S> {
+  const connect = (options: ConnectOptions) => new LiveConnection(runtime, options);
+  return {
+    connect,
+    listen(options) {
+      // Checked before binding: a bad option must not leave the port taken.
+      const checked = checkListenOptions(options, runtime.platform().limits);
+      return new LiveListener(runtime, runtime.listen(checked), checked);
+    },
+    setKeepAlive: (socket, options) =>
+      setKeepAliveOn(runtime.platform(), runtime.calls, () => runtime.target(socket), options),
+    getKeepAlive: (socket) =>
+      getKeepAliveOn(runtime.platform(), runtime.calls, () => runtime.target(socket)),
+    reconnecting: (options, connectFn = connect) => new ReconnectingClient(options, connectFn),
+  };
+}
