@@ -40,19 +40,23 @@ export { LINUX_LIMITS } from "./os/linux.ts";
 export {
   backoffDelay,
   type BackoffOptions,
-  type ConnectFunction,
   DEFAULT_BACKOFF,
+  resolveBackoff,
+  type ResolvedBackoff,
+} from "./backoff.ts";
+export {
+  type ConnectFunction,
+  ReconnectingClient,
+  type ReconnectingOptions,
+  type ReconnectingStopInfo,
+} from "./reconnect.ts";
+export {
   ReconnectAttemptEvent,
   ReconnectConnectionEvent,
   ReconnectGiveUpEvent,
-  ReconnectingClient,
   type ReconnectingEventMap,
   type ReconnectingListener,
-  type ReconnectingOptions,
-  type ReconnectingStopInfo,
   ReconnectStateChangeEvent,
-  resolveBackoff,
-  type ResolvedBackoff,
-} from "./reconnect.ts";
+} from "./reconnect_events.ts";
 export { type ListenOptions, LiveListener } from "./listener.ts";
 export type { Sockalive } from "./api.ts";

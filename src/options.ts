@@ -204,8 +204,8 @@ export function validateKeepAlive(
     requireNumber(key, value);
     // Anything above zero is accepted and rounded up to the granularity, so 1 ms asks for the
     // platform's minimum rather than failing; zero or less, or past the maximum, is refused.
-    // Issue 5: a positive value so small that value / unit underflows to 0 (5e-324) is rounded up
-    // to one unit like any other value above zero, instead of being refused as "not more than 0".
+    // A positive value so small that value / unit underflows to 0 (5e-324) is still above zero:
+    // it is rounded up to one unit like any other.
     const units = Math.ceil(value / unit);
     const rounded = (units === 0 && value > 0 ? 1 : units) * unit;
     if (!(value > 0) || rounded < min || rounded > max) {

@@ -6,9 +6,23 @@
  * @module
  */
 
-import type { ConnectOptions, LiveConnection, StateChangeEvent } from "./connection.ts";
-import { checkReconnectingOptions, MAX_TIMER_MS } from "./checks.ts";
+import type { ConnectOptions, LiveConnection } from "./connection.ts";
+import { checkReconnectingOptions } from "./checks.ts";
 import { describe } from "./options.ts";
+import {
+  backoffDelay,
+  type BackoffOptions,
+  resolveBackoff,
+  type ResolvedBackoff,
+} from "./backoff.ts";
+import {
+  ReconnectAttemptEvent,
+  ReconnectConnectionEvent,
+  ReconnectGiveUpEvent,
+  type ReconnectingEventMap,
+  type ReconnectingListener,
+  ReconnectStateChangeEvent,
+} from "./reconnect_events.ts";
 import {
   addListener,
   clearListeners,
@@ -17,71 +31,7 @@ import {
   type Listeners,
   removeListener,
 } from "./listeners.ts";
-import type { CloseInfo, ConnectionState } from "./state.ts";
-
-/**
- * How long to wait between attempts. All durations are in milliseconds.
- *
- * @example
- * ```ts
- * import { resolveBackoff } from "../mod.ts";
- * import assert from "node:assert/strict";
- * const backoff = resolveBackoff({ initialDelay: 500, maxDelay: 10_000 });
- * assert.equal(backoff.factor, 2);
- * ```
- */
-export interface BackoffOptions {
-  /** The cap of the first wait, in ms (default 1000). */
-  initialDelay?: number;
-  /** The largest cap any wait can have, in ms (default 30 000). */
-  maxDelay?: number;
-  /** How much the cap grows after each wait (default 2). */
-  factor?: number;
-  /**
-   * `"full"` (default) waits a random time from 0 up to the cap, so that many clients cut off
-   * together do not all come back together; `"none"` waits the cap itself.
-   */
-  jitter?: "full" | "none";
-  /**
-   * Consecutive attempts that fail to open before giving up (default `Infinity`). The count
-   * starts again after every connection that opened.
-   */
-  maxAttempts?: number;
-  /** A source of numbers in [0, 1) for the jitter (default `Math.random`); inject it to test. */
-  random?: () => number;
-}
-
-/**
- * {@linkcode BackoffOptions} with every default filled in.
- *
- * @example
- * ```ts
- * import { type ResolvedBackoff, resolveBackoff } from "../mod.ts";
- * import assert from "node:assert/strict";
- * const backoff: ResolvedBackoff = resolveBackoff({ jitter: "none" });
- * assert.equal(backoff.initialDelay, 1000);
- * ```
- */
-export type ResolvedBackoff = Readonly<Required<BackoffOptions>>;
-
-/**
- * The values {@linkcode reconnecting} uses for backoff keys the caller leaves out: waits capped at
- * 1 s, 2 s, 4 s, ... up to 30 s, with full jitter, never giving up.
- *
- * @example
- * ```ts
- * import { DEFAULT_BACKOFF } from "../mod.ts";
- * import assert from "node:assert/strict";
- * assert.equal(DEFAULT_BACKOFF.maxDelay, 30_000);
- * ```
- */
-export const DEFAULT_BACKOFF: Readonly<Required<Omit<BackoffOptions, "random">>> = Object.freeze({
-  initialDelay: 1_000,
-  maxDelay: 30_000,
-  factor: 2,
-  jitter: "full",
-  maxAttempts: Infinity,
-});
+import type { CloseInfo } from "./state.ts";
 
 /**
  * Options of {@linkcode reconnecting}: those of `connect`, plus the backoff.
@@ -144,256 +94,6 @@ export interface ReconnectingStopInfo {
   last?: CloseInfo;
   /** What the connect function threw, for `"error"`. */
   error?: unknown;
-}
-
-/**
- * Dispatched before each attempt.
- *
- * @example
- * ```ts
- * import { ReconnectAttemptEvent } from "../mod.ts";
- * import assert from "node:assert/strict";
- * const event = new ReconnectAttemptEvent(2, 740);
- * assert.equal(event.type, "attempt");
- * assert.equal(event.delay, 740);
- * ```
- */
-export class ReconnectAttemptEvent extends Event {
-  /** 1 for the first attempt after the start or after a connection that opened, then 2, ... */
-  readonly attempt: number;
-  /** How long was waited before this attempt, in ms (0 for the very first one). */
-  readonly delay: number;
-
-  /** Creates the event. */
-  constructor(attempt: number, delay: number) {
-    super("attempt");
-    this.attempt = attempt;
-    this.delay = delay;
-  }
-}
-
-/**
- * Dispatched when a connection has opened.
- *
- * @example
- * ```ts ignore
- * import { reconnecting } from "@sockalive/sockalive";
- * const client = reconnecting({ port: 7000 });
- * client.addEventListener("connection", (e) => console.log("open after attempt", e.attempt));
- * ```
- */
-export class ReconnectConnectionEvent extends Event {
-  /** The open connection. */
-  readonly connection: LiveConnection;
-  /** Which attempt opened it (see {@linkcode ReconnectAttemptEvent.attempt}). */
-  readonly attempt: number;
-
-  /** Creates the event. */
-  constructor(connection: LiveConnection, attempt: number) {
-    super("connection");
-    this.connection = connection;
-    this.attempt = attempt;
-  }
-}
-
-/**
- * A `statechange` of one of the client's connections, forwarded with the connection.
- *
- * @example
- * ```ts ignore
- * import { reconnecting } from "@sockalive/sockalive";
- * const client = reconnecting({ port: 7000 });
- * client.addEventListener("statechange", (e) => console.log(e.from, "->", e.to, e.info?.code));
- * ```
- */
-export class ReconnectStateChangeEvent extends Event {
-  /** The connection that changed state. */
-  readonly connection: LiveConnection;
-  /** The state left. */
-  readonly from: ConnectionState;
-  /** The state entered. */
-  readonly to: ConnectionState;
-  /** When, in ms since the epoch. */
-  readonly at: number;
-  /** How the connection ended, when `to` is terminal. */
-  readonly info?: CloseInfo;
-
-  /** Creates the event from the connection's own. */
-  constructor(connection: LiveConnection, event: StateChangeEvent) {
-    super("statechange");
-    this.connection = connection;
-    this.from = event.from;
-    this.to = event.to;
-    this.at = event.at;
-    if (event.info) this.info = event.info;
-  }
-}
-
-/**
- * Dispatched once when `maxAttempts` attempts in a row have failed to open; the client stops.
- *
- * @example
- * ```ts
- * import { ReconnectGiveUpEvent } from "../mod.ts";
- * import assert from "node:assert/strict";
- * const event = new ReconnectGiveUpEvent(3, { state: "broken", code: "ECONNREFUSED", at: 0 });
- * assert.equal(event.type, "giveup");
- * assert.equal(event.last.code, "ECONNREFUSED");
- * ```
- */
-export class ReconnectGiveUpEvent extends Event {
-  /** Attempts made. */
-  readonly attempts: number;
-  /** How the last attempt ended. */
-  readonly last: CloseInfo;
-
-  /** Creates the event. */
-  constructor(attempts: number, last: CloseInfo) {
-    super("giveup");
-    this.attempts = attempts;
-    this.last = last;
-  }
-}
-
-/**
- * The events of a {@linkcode ReconnectingClient}, by type.
- *
- * @example
- * ```ts
- * import { type ReconnectingEventMap } from "../mod.ts";
- * type AttemptEvent = ReconnectingEventMap["attempt"];
- * const describe = (e: AttemptEvent) => `attempt ${e.attempt} after ${e.delay} ms`;
- * console.log(typeof describe); // function
- * ```
- */
-export interface ReconnectingEventMap {
-  /** Before each attempt. */
-  attempt: ReconnectAttemptEvent;
-  /** A connection opened. */
-  connection: ReconnectConnectionEvent;
-  /** A connection changed state. */
-  statechange: ReconnectStateChangeEvent;
-  /** `maxAttempts` attempts in a row failed. */
-  giveup: ReconnectGiveUpEvent;
-}
-
-/**
- * A listener for event type `K`: a function or an object with `handleEvent`.
- *
- * @example
- * ```ts
- * import { type ReconnectingListener } from "../mod.ts";
- * const onGiveUp: ReconnectingListener<"giveup"> = (e) => console.error("gave up", e.attempts);
- * console.log(typeof onGiveUp); // function
- * ```
- */
-export type ReconnectingListener<K extends keyof ReconnectingEventMap> =
-  | ((event: ReconnectingEventMap[K]) => void)
-  | { handleEvent(event: ReconnectingEventMap[K]): void };
-
-const BACKOFF_KEYS = [
-  "initialDelay",
-  "maxDelay",
-  "factor",
-  "jitter",
-  "maxAttempts",
-  "random",
-] as const;
-
-/**
- * Checks backoff options and fills in the defaults. Throws `TypeError` for a wrong type or an
- * unknown key, `RangeError` for a value out of range, naming the option.
- *
- * @example
- * ```ts
- * import { resolveBackoff } from "./reconnect.ts";
- * import assert from "node:assert/strict";
- * assert.equal(resolveBackoff({ maxDelay: 5000 }).maxDelay, 5000);
- * assert.throws(() => resolveBackoff({ factor: 0.5 }), RangeError);
- * ```
- */
-export function resolveBackoff(options: BackoffOptions = {}): ResolvedBackoff {
-  if (typeof options !== "object" || options === null || Array.isArray(options)) {
-    throw new TypeError(
-      `Cannot reconnect: "reconnect" must be an object, got ${describe(options)}`,
-    );
-  }
-  for (const key of Object.keys(options)) {
-    if (!(BACKOFF_KEYS as readonly string[]).includes(key)) {
-      throw new TypeError(
-        `Cannot reconnect: unknown option "${key}"; expected one of ${BACKOFF_KEYS.join(", ")}`,
-      );
-    }
-  }
-  const resolved = { ...DEFAULT_BACKOFF, random: Math.random, ...dropUndefined(options) };
-  const { initialDelay, maxDelay, factor, jitter, maxAttempts, random } = resolved;
-  for (const [key, value] of [["initialDelay", initialDelay], ["maxDelay", maxDelay]] as const) {
-    requireNumber(key, value, "milliseconds");
-    if (!(value > 0) || value > MAX_TIMER_MS) {
-      throw new RangeError(
-        `Cannot reconnect: "${key}" must be more than 0 and at most ${MAX_TIMER_MS} ms, got ${value}`,
-      );
-    }
-  }
-  if (maxDelay < initialDelay) {
-    throw new RangeError(
-      `Cannot reconnect: "maxDelay" must be at least "initialDelay" (${initialDelay} ms), got ${maxDelay}`,
-    );
-  }
-  requireNumber("factor", factor, "a number");
-  if (!(factor >= 1) || !Number.isFinite(factor)) {
-    throw new RangeError(
-      `Cannot reconnect: "factor" must be a finite number of at least 1, got ${factor}`,
-    );
-  }
-  if (jitter !== "full" && jitter !== "none") {
-    throw new TypeError(
-      `Cannot reconnect: "jitter" must be "full" or "none", got ${describe(jitter)}`,
-    );
-  }
-  requireNumber("maxAttempts", maxAttempts, "attempts");
-  if (!(maxAttempts >= 1) || !(Number.isInteger(maxAttempts) || maxAttempts === Infinity)) {
-    throw new RangeError(
-      `Cannot reconnect: "maxAttempts" must be an integer of at least 1, or Infinity, got ${maxAttempts}`,
-    );
-  }
-  if (typeof random !== "function") {
-    throw new TypeError(`Cannot reconnect: "random" must be a function, got ${describe(random)}`);
-  }
-  return Object.freeze({ initialDelay, maxDelay, factor, jitter, maxAttempts, random });
-}
-
-/**
- * The wait before retry number `retry` (0 for the first wait since the start or since the last
- * connection opened), in whole ms: the cap is `min(maxDelay, initialDelay × factor^retry)`; with
- * full jitter the wait is drawn uniformly from [0, cap), without it the wait is the cap.
- *
- * @example
- * ```ts
- * import { backoffDelay, resolveBackoff } from "./reconnect.ts";
- * import assert from "node:assert/strict";
- * const none = resolveBackoff({ initialDelay: 100, maxDelay: 1000, jitter: "none" });
- * assert.deepEqual([0, 1, 2, 3, 4, 5].map((n) => backoffDelay(n, none)), [100, 200, 400, 800, 1000, 1000]);
- * const half = resolveBackoff({ initialDelay: 100, maxDelay: 1000, random: () => 0.5 });
- * assert.equal(backoffDelay(2, half), 200);
- * ```
- */
-export function backoffDelay(retry: number, backoff: ResolvedBackoff): number {
-  if (!Number.isInteger(retry) || retry < 0) {
-    throw new RangeError(
-      `Cannot compute backoff: "retry" must be an integer of 0 or more, got ${retry}`,
-    );
-  }
-  // factor ** retry may reach Infinity after many retries; min() brings it back to maxDelay.
-  const cap = Math.min(backoff.maxDelay, backoff.initialDelay * backoff.factor ** retry);
-  if (backoff.jitter === "none") return Math.floor(cap);
-  const r = backoff.random();
-  if (typeof r !== "number" || !(r >= 0 && r < 1)) {
-    throw new RangeError(
-      `Cannot compute backoff: "random" must return a number in [0, 1), got ${r}`,
-    );
-  }
-  return Math.floor(r * cap);
 }
 
 /**
@@ -676,22 +376,6 @@ export class ReconnectingClient implements AsyncIterable<LiveConnection>, AsyncD
     for (const forType of this.#listeners.values()) clearListeners(forType);
     this.#listeners.clear();
   }
-}
-
-function requireNumber(key: string, value: unknown, unit: string): asserts value is number {
-  if (typeof value !== "number" || Number.isNaN(value)) {
-    throw new TypeError(
-      `Cannot reconnect: "${key}" must be a number${
-        unit === "a number" ? "" : ` of ${unit}`
-      }, got ${describe(value)}`,
-    );
-  }
-}
-
-function dropUndefined<T extends object>(options: T): Partial<T> {
-  return Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as Partial<
-    T
-  >;
 }
 
 function reportListenerError(error: unknown): void {

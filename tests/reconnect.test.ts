@@ -12,13 +12,9 @@ import {
   type LiveConnection,
   reconnecting,
 } from "../mod.ts";
-import {
-  backoffDelay,
-  type ReconnectAttemptEvent,
-  type ReconnectingClient,
-  type ReconnectStateChangeEvent,
-  resolveBackoff,
-} from "../src/reconnect.ts";
+import { backoffDelay, resolveBackoff } from "../src/backoff.ts";
+import type { ReconnectingClient } from "../src/reconnect.ts";
+import type { ReconnectAttemptEvent, ReconnectStateChangeEvent } from "../src/reconnect_events.ts";
 
 // Child processes (the python peer) are spawned in these tests.
 const peerOpts = { sanitize: false, timeout: 10_000 };

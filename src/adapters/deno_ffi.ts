@@ -1,0 +1,131 @@
+/**
+ * Deno's side of the FFI: the C library opened once through `Deno.dlopen`, and on Linux the one
+ * epoll wait every idle Deno connection shares (see {@linkcode ReadinessMonitor}).
+ *
+ * @module
+ */
+
+import { type BoundEpoll, epollPoller, posixCalls, winsockCalls } from "../../ffi/calls.ts";
+import {
+  bsdErrnoSymbols,
+  epollSymbols,
+  linuxErrnoSymbols,
+  posixSymbols,
+  winsockSymbols,
+} from "../../ffi/symbols.ts";
+import { SocketOptionError } from "../errors.ts";
+import type { SocketCalls } from "../../ffi/types.ts";
+import type { Platform } from "../os/platform.ts";
+import { platformFor, systemFor } from "../os/systems.ts";
+import { DescriptorHints } from "../hints.ts";
+import { ReadinessMonitor } from "../readiness.ts";
+
+let calls: SocketCalls | undefined;
+
+function dlopen<S extends Deno.ForeignLibraryInterface>(
+  path: string,
+  symbols: S,
+): Deno.DynamicLibrary<S> {
+  try {
+    return Deno.dlopen(path, symbols);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotCapable || error instanceof Deno.errors.PermissionDenied) {
+      throw new SocketOptionError(
+        `Cannot use socket options: FFI access is not allowed; run Deno with --allow-ffi (or -A)`,
+        { code: "ERR_FFI_PERMISSION", syscall: "dlopen", option: "socket", cause: error },
+      );
+    }
+    throw new SocketOptionError(
+      `Cannot use socket options: could not open ${path}: ${(error as Error).message}`,
+      { code: "ERR_FFI_UNAVAILABLE", syscall: "dlopen", option: "socket", cause: error },
+    );
+  }
+}
+
+/** The socket calls through `Deno.dlopen`: libc or ws2_32.dll, opened once on first use. */
+export function denoCalls(): SocketCalls {
+  if (calls) return calls;
+  const { library } = systemFor(Deno.build.os);
+  if (library.kind === "winsock") {
+    const { symbols: w } = dlopen(library.path, winsockSymbols);
+    calls = winsockCalls(w);
+    return calls;
+  }
+  const errnoSymbols = library.errnoSymbol === "__error" ? bsdErrnoSymbols : linuxErrnoSymbols;
+  // On Linux the same library also gives epoll, for the readiness monitor: one library, opened
+  // once (a second one would also be a second handle for Deno's test sanitizer to report).
+  const { symbols: c } = dlopen(library.path, {
+    ...posixSymbols,
+    ...errnoSymbols,
+    ...(Deno.build.os === "linux" ? epollSymbols : {}),
+  });
+  const errnoLocation = "__error" in c
+    ? (c as unknown as { __error(): Deno.PointerValue }).__error
+    : (c as unknown as { __errno_location(): Deno.PointerValue }).__errno_location;
+  if ("epoll_wait" in c) {
+    const read = (p: Deno.PointerValue) => new Deno.UnsafePointerView(p!).getInt32();
+    epoll = { ...(c as unknown as Omit<BoundEpoll, "errno">), errno: () => read(errnoLocation()) };
+  }
+  calls = posixCalls<Deno.PointerValue>(
+    { ...c, errnoLocation },
+    {
+      i32: (pointer) => new Deno.UnsafePointerView(pointer).getInt32(),
+      cstring: (pointer, offset) => Deno.UnsafePointerView.getCString(pointer, offset),
+    },
+    library,
+  );
+  return calls;
+}
+
+/** The OS implementation Deno runs on. */
+export function platform(): Platform {
+  return platformFor(Deno.build.os);
+}
+
+/**
+ * Where Deno's sockets are likely to be. Deno keeps the descriptor private, so sockalive guesses
+ * (see {@linkcode DescriptorHints}) and falls back to scanning every open descriptor; either way
+ * each candidate is verified by its addresses before anything is set on it.
+ */
+export const denoHints: DescriptorHints = new DescriptorHints();
+
+let epoll: BoundEpoll | undefined;
+let monitor: ReadinessMonitor | undefined | null;
+let monitorEnabled = true;
+
+/**
+ * The readiness monitor (Linux: one epoll wait for every idle connection), opened once on first
+ * use; `undefined` where there is none or it cannot be opened: connections then keep a read
+ * pending, as on other systems.
+ */
+export function denoMonitor(): ReadinessMonitor | undefined {
+  if (monitor !== undefined) return monitor ?? undefined;
+  monitor = null;
+  try {
+    denoCalls(); // opens the library, with epoll where there is one
+  } catch {
+    return undefined; // no FFI: the error comes when keepalive is applied
+  }
+  const poller = epoll && epollPoller(epoll, Deno.build.arch);
+  if (poller) monitor = new ReadinessMonitor(poller);
+  return monitor ?? undefined;
+}
+
+/**
+ * Whether new Deno connections wait for readiness through the shared monitor (the default on
+ * Linux) or keep a read pending each (the way on other systems). For tests and benchmarks that
+ * compare the two; connections already open keep their way.
+ */
+export function useReadinessMonitor(enabled: boolean): void {
+  monitorEnabled = enabled;
+}
+
+/** How many Deno connections the readiness monitor watches now (for tests). */
+export function watchedConnections(): number {
+  return monitor?.size ?? 0;
+}
+
+/** Whether new connections are to wait through the monitor (see `useReadinessMonitor`). */
+export function monitorEnabledNow(): boolean {
+  return monitorEnabled;
+}
