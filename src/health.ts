@@ -82,8 +82,8 @@ export interface TcpHealth {
    * Probes sent and not answered (Linux `tcpi_probes`): keepalive probes while the connection
    * is idle, zero-window probes while the peer's window is shut. Back to 0 at the next
    * acknowledgement. Keepalive is suspended while data is unacknowledged: then `retransmits`
-   * counts instead, and this stays 0. The kernel drops the connection once it reaches the
-   * keepalive count.
+   * counts instead, and this stays 0. Once it has reached the keepalive count, the kernel drops
+   * the connection (ETIMEDOUT) one interval later, when the next probe would be due.
    */
   probes?: number;
   /** Segments the kernel counts as lost, not yet retransmitted (Linux `tcpi_lost`). */
