@@ -146,7 +146,7 @@ export interface BoundWinsock {
     code: number,
     input: Uint8Array,
     inputLength: number,
-    output: null,
+    output: Uint8Array | null,
     outputLength: number,
     bytesReturned: Uint32Array,
     overlapped: null,
@@ -177,11 +177,22 @@ export function winsockCalls(c: BoundWinsock): SocketCalls {
     },
     getsockname: (s, out) => addressCall("getsockname", s, out),
     getpeername: (s, out) => addressCall("getpeername", s, out),
-    ioctl(s, code, input) {
-      return c.WSAIoctl(BigInt(s), code, input, input.byteLength, null, 0, returned, null, null) ===
-          0
-        ? 0
-        : c.WSAGetLastError();
+    ioctl(s, code, input, output) {
+      returned[0] = 0;
+      const failed = c.WSAIoctl(
+        BigInt(s),
+        code,
+        input,
+        input.byteLength,
+        output ?? null,
+        output?.byteLength ?? 0,
+        returned,
+        null,
+        null,
+      ) !== 0;
+      // Without an output buffer: 0 or the error; with one: the bytes written, or -error.
+      if (output === undefined) return failed ? c.WSAGetLastError() : 0;
+      return failed ? -c.WSAGetLastError() : returned[0];
     },
     poll(s, events) {
       // struct WSAPOLLFD { SOCKET fd; SHORT events; SHORT revents; } (8 + 2 + 2, padded to 16)

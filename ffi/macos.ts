@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { PosixLibrary } from "./types.ts";
+import type { PosixLibrary, StructLayout } from "./types.ts";
 
 /** The C library opened with `dlopen`. */
 export const LIBC = "libSystem.B.dylib";
@@ -29,6 +29,86 @@ export const TCP_KEEPINTVL = 0x101;
 export const TCP_KEEPCNT = 0x102;
 /** `IPPROTO_TCP`: seconds retransmissions may go on before the connection is dropped. */
 export const TCP_RXT_CONNDROPTIME = 0x80;
+/** `IPPROTO_TCP`: the kernel's record of the connection, a `struct tcp_connection_info`. */
+export const TCP_CONNECTION_INFO = 0x106;
+
+/**
+ * TCP states by their RFC 793 names: the `TCPS_*` numbers of bsd/netinet/tcp_fsm.h (FreeBSD's
+ * sys/netinet/tcp_fsm.h has the same), which `tcpi_state` reports.
+ */
+export const TCP_STATE_NAMES: Readonly<Record<number, string>> = {
+  0: "CLOSED", // TCPS_CLOSED
+  1: "LISTEN", // TCPS_LISTEN
+  2: "SYN_SENT", // TCPS_SYN_SENT
+  3: "SYN_RECEIVED", // TCPS_SYN_RECEIVED
+  4: "ESTABLISHED", // TCPS_ESTABLISHED
+  5: "CLOSE_WAIT", // TCPS_CLOSE_WAIT
+  6: "FIN_WAIT_1", // TCPS_FIN_WAIT_1
+  7: "CLOSING", // TCPS_CLOSING
+  8: "LAST_ACK", // TCPS_LAST_ACK
+  9: "FIN_WAIT_2", // TCPS_FIN_WAIT_2
+  10: "TIME_WAIT", // TCPS_TIME_WAIT
+};
+
+/**
+ * The fields sockalive reads from `struct tcp_connection_info`, as xnu's bsd/netinet/tcp.h
+ * declares it (the public header; `tcpi_txretransmitpackets` was added last, so an older system
+ * may fill only 104 bytes). The declaration below is the header's, its comments
+ * written with `//` and each field's offset added; the 64-bit counters are `aligned(8)`, which
+ * changes nothing here (56 is already a multiple of 8). xnu fills only `tcpi_state` for a socket
+ * that is closed or listening, and reports `tcpi_rto` only while the retransmission timer runs
+ * (0 otherwise). Times are in milliseconds (xnu's TCP clock runs at 1000 Hz).
+ *
+ * ```c
+ * struct tcp_connection_info {
+ *   u_int8_t  tcpi_state;              //   0  connection state
+ *   u_int8_t  tcpi_snd_wscale;         //   1  Window scale for send window
+ *   u_int8_t  tcpi_rcv_wscale;         //   2  Window scale for receive window
+ *   u_int8_t  __pad1;                  //   3
+ *   u_int32_t tcpi_options;            //   4  TCP options supported
+ *   u_int32_t tcpi_flags;              //   8  flags
+ *   u_int32_t tcpi_rto;                //  12  retransmit timeout in ms
+ *   u_int32_t tcpi_maxseg;             //  16  maximum segment size supported
+ *   u_int32_t tcpi_snd_ssthresh;       //  20  slow start threshold in bytes
+ *   u_int32_t tcpi_snd_cwnd;           //  24  send congestion window in bytes
+ *   u_int32_t tcpi_snd_wnd;            //  28  send widnow in bytes
+ *   u_int32_t tcpi_snd_sbbytes;        //  32  bytes in send socket buffer, including
+ *                                      //      in-flight data
+ *   u_int32_t tcpi_rcv_wnd;            //  36  receive window in bytes
+ *   u_int32_t tcpi_rttcur;             //  40  most recent RTT in ms
+ *   u_int32_t tcpi_srtt;               //  44  average RTT in ms
+ *   u_int32_t tcpi_rttvar;             //  48  RTT variance
+ *   u_int32_t tcpi_tfo_cookie_req:1,   //  52  15 one-bit TCP Fast Open flags, bits 0-14:
+ *             ...                      //      tcpi_tfo_cookie_rcv:1 ... tcpi_tfo_onebyte_proxy:1,
+ *             __pad2:17;               //      then 17 bits of padding
+ *   u_int64_t tcpi_txpackets __attribute__((aligned(8)));           //  56
+ *   u_int64_t tcpi_txbytes __attribute__((aligned(8)));             //  64
+ *   u_int64_t tcpi_txretransmitbytes __attribute__((aligned(8)));   //  72
+ *   u_int64_t tcpi_rxpackets __attribute__((aligned(8)));           //  80
+ *   u_int64_t tcpi_rxbytes __attribute__((aligned(8)));             //  88
+ *   u_int64_t tcpi_rxoutoforderbytes __attribute__((aligned(8)));   //  96
+ *   u_int64_t tcpi_txretransmitpackets __attribute__((aligned(8))); // 104
+ * };                                                                // 112 = sizeof
+ * ```
+ */
+export const TCP_CONNECTION_INFO_LAYOUT = {
+  size: 112,
+  fields: {
+    tcpi_state: { offset: 0, width: 1 },
+    tcpi_rto: { offset: 12, width: 4 },
+    tcpi_maxseg: { offset: 16, width: 4 },
+    tcpi_snd_cwnd: { offset: 24, width: 4 },
+    tcpi_snd_wnd: { offset: 28, width: 4 },
+    tcpi_snd_sbbytes: { offset: 32, width: 4 },
+    tcpi_srtt: { offset: 44, width: 4 },
+    tcpi_rttvar: { offset: 48, width: 4 },
+    tcpi_txbytes: { offset: 64, width: 8 },
+    tcpi_txretransmitbytes: { offset: 72, width: 8 },
+    tcpi_rxbytes: { offset: 88, width: 8 },
+    tcpi_txretransmitpackets: { offset: 104, width: 8 },
+  },
+} as const satisfies StructLayout<string>;
+
 /** xnu refuses durations above UINT32_MAX / TCP_RETRANSHZ (1000) seconds. */
 export const MAX_DURATION_SECONDS = Math.floor(0xffffffff / 1000);
 /** Address families. */

@@ -251,7 +251,7 @@ export const winsockSymbols = {
       "u32", // DWORD dwIoControlCode
       "buffer", // LPVOID lpvInBuffer
       "u32", // DWORD cbInBuffer
-      "pointer", // LPVOID lpvOutBuffer (NULL)
+      "buffer", // LPVOID lpvOutBuffer (NULL when nothing is read back)
       "u32", // DWORD cbOutBuffer
       "buffer", // LPDWORD lpcbBytesReturned
       "pointer", // LPWSAOVERLAPPED lpOverlapped (NULL)

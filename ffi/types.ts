@@ -26,10 +26,12 @@ export interface SocketCalls {
   /** `getpeername` into `address`: the sockaddr length, else the negated errno. */
   getpeername(fd: Descriptor, address: Uint8Array): number;
   /**
-   * `WSAIoctl(s, code, input, ...)` with no output buffer: 0 on success, else the error number.
-   * Windows only.
+   * `WSAIoctl(s, code, input, ...)`. Windows only. Without `output` (nothing to read back, as for
+   * `SIO_KEEPALIVE_VALS`): 0 on success, else the error number. With `output` (a query, as
+   * `SIO_TCP_INFO`): as {@linkcode SocketCalls.getsockopt}, the number of bytes the call wrote
+   * into `output` (`*lpcbBytesReturned`, 0 or more) on success, else the negated error number.
    */
-  ioctl?(fd: Descriptor, code: number, input: Uint8Array): number;
+  ioctl?(fd: Descriptor, code: number, input: Uint8Array, output?: Uint8Array): number;
   /**
    * `socket(domain, type, protocol)`: the new descriptor, else the negated errno. POSIX only;
    * used for a socket of sockalive's own, never to reach a connection's.
@@ -82,6 +84,25 @@ export interface ReadinessPoller {
   wait(): Promise<number[] | undefined>;
   /** Makes a pending (or the next) wait resolve now. */
   wake(): void;
+}
+
+/**
+ * Where one field of a C struct lies: its byte offset from the start and its width in bytes, for
+ * an unsigned little-endian integer (every OS sockalive drives runs little-endian here).
+ */
+export interface StructField {
+  /** Bytes from the start of the struct. */
+  readonly offset: number;
+  /** Bytes the field takes. */
+  readonly width: 1 | 2 | 4 | 8;
+}
+
+/** A C struct the kernel fills: its size, and the fields sockalive reads, by their C names. */
+export interface StructLayout<Name extends string> {
+  /** `sizeof` the struct, as declared in the header the layout is quoted from. */
+  readonly size: number;
+  /** Each field read, by its C name. */
+  readonly fields: { readonly [F in Name]: StructField };
 }
 
 /** A POSIX C library as one OS ships it. */

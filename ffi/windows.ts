@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { WinsockLibrary } from "./types.ts";
+import type { StructLayout, WinsockLibrary } from "./types.ts";
 
 /** The library opened with `dlopen`. */
 export const WINSOCK = "ws2_32.dll";
@@ -33,6 +33,79 @@ export const DEFAULT_KEEPALIVE_INTERVAL_MS = 1_000;
 export const SIO_KEEPALIVE_VALS = 0x98000004;
 /** `struct tcp_keepalive { ULONG onoff; ULONG keepalivetime; ULONG keepaliveinterval; }`, ms. */
 export const TCP_KEEPALIVE_STRUCT_SIZE = 12;
+/**
+ * `WSAIoctl` code: `_WSAIORW(IOC_VENDOR, 39)` (IOC_INOUT 0xC0000000 | IOC_VENDOR 0x18000000 | 39);
+ * input a DWORD version (0: `TCP_INFO_v0`), output the `TCP_INFO_v0`. Windows 10 1703 and later.
+ */
+export const SIO_TCP_INFO = 0xd8000027;
+/** The input of {@linkcode SIO_TCP_INFO}: a DWORD, the version of the struct asked for. */
+export const TCP_INFO_VERSION_SIZE = 4;
+
+/**
+ * TCP states by name: mstcpip.h's `typedef enum _TCPSTATE { TCPSTATE_CLOSED, ... }`, numbered
+ * from 0 in this order.
+ */
+export const TCP_STATE_NAMES: Readonly<Record<number, string>> = {
+  0: "CLOSED", // TCPSTATE_CLOSED
+  1: "LISTEN", // TCPSTATE_LISTEN
+  2: "SYN_SENT", // TCPSTATE_SYN_SENT
+  3: "SYN_RECEIVED", // TCPSTATE_SYN_RCVD
+  4: "ESTABLISHED", // TCPSTATE_ESTABLISHED
+  5: "FIN_WAIT_1", // TCPSTATE_FIN_WAIT_1
+  6: "FIN_WAIT_2", // TCPSTATE_FIN_WAIT_2
+  7: "CLOSE_WAIT", // TCPSTATE_CLOSE_WAIT
+  8: "CLOSING", // TCPSTATE_CLOSING
+  9: "LAST_ACK", // TCPSTATE_LAST_ACK
+  10: "TIME_WAIT", // TCPSTATE_TIME_WAIT
+};
+
+/**
+ * The fields sockalive reads from `TCP_INFO_v0`, as mstcpip.h declares it (under
+ * `NTDDI_VERSION >= NTDDI_WIN10_RS2`, that is Windows 10 1703). x64 layout: `TCPSTATE` is an
+ * enum (4 bytes), `BOOLEAN` and `UCHAR` one byte, `ULONG` 4 bytes, `ULONG64` 8 bytes aligned to
+ * 8; the declaration below is the header's with each field's offset added.
+ *
+ * ```c
+ * typedef struct _TCP_INFO_v0 {
+ *     TCPSTATE State;              //  0
+ *     ULONG Mss;                   //  4
+ *     ULONG64 ConnectionTimeMs;    //  8
+ *     BOOLEAN TimestampsEnabled;   // 16  (then 3 bytes of padding)
+ *     ULONG RttUs;                 // 20
+ *     ULONG MinRttUs;              // 24
+ *     ULONG BytesInFlight;         // 28
+ *     ULONG Cwnd;                  // 32
+ *     ULONG SndWnd;                // 36
+ *     ULONG RcvWnd;                // 40
+ *     ULONG RcvBuf;                // 44
+ *     ULONG64 BytesOut;            // 48
+ *     ULONG64 BytesIn;             // 56
+ *     ULONG BytesReordered;        // 64
+ *     ULONG BytesRetrans;          // 68
+ *     ULONG FastRetrans;           // 72
+ *     ULONG DupAcksIn;             // 76
+ *     ULONG TimeoutEpisodes;       // 80
+ *     UCHAR SynRetrans;            // 84  (then 3 bytes of padding)
+ * } TCP_INFO_v0, *PTCP_INFO_v0;    // 88 = sizeof
+ * ```
+ */
+export const TCP_INFO_V0_LAYOUT = {
+  size: 88,
+  fields: {
+    State: { offset: 0, width: 4 },
+    Mss: { offset: 4, width: 4 },
+    RttUs: { offset: 20, width: 4 },
+    MinRttUs: { offset: 24, width: 4 },
+    BytesInFlight: { offset: 28, width: 4 },
+    Cwnd: { offset: 32, width: 4 },
+    SndWnd: { offset: 36, width: 4 },
+    BytesOut: { offset: 48, width: 8 },
+    BytesIn: { offset: 56, width: 8 },
+    BytesRetrans: { offset: 68, width: 4 },
+    TimeoutEpisodes: { offset: 80, width: 4 },
+  },
+} as const satisfies StructLayout<string>;
+
 /** Address families. */
 export const AF_INET = 2;
 /** See {@linkcode AF_INET}. */

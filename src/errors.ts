@@ -29,7 +29,8 @@ export type Syscall =
   | "lookup";
 
 /**
- * Options the error may concern: one of the keepalive knobs, or the socket lookup itself.
+ * Options the error may concern: one of the keepalive knobs, the socket lookup itself, or the
+ * kernel's record of the connection (`"health"`).
  *
  * @example
  * ```ts
@@ -48,7 +49,8 @@ export type SocketOptionName =
   | "interval"
   | "count"
   | "userTimeout"
-  | "socket";
+  | "socket"
+  | "health";
 
 /**
  * A socket option could not be set or read, or the socket could not be found.

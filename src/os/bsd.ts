@@ -13,6 +13,15 @@ import type { KeepAliveInfo, KeepAliveLimits } from "../options.ts";
 import { toMillis, toSeconds } from "../options.ts";
 import type { Descriptor, SocketCalls } from "../../ffi/types.ts";
 import { applyEach, getInt, type Platform, setInt } from "./platform.ts";
+import {
+  healthError,
+  measured,
+  put,
+  structReader,
+  type TcpHealth,
+  tcpState,
+  usToMs,
+} from "../health.ts";
 
 interface BsdNumbers {
   os: string;
@@ -32,6 +41,13 @@ interface BsdNumbers {
   POLLERR: number;
   POLLHUP: number;
   POLLNVAL: number;
+  /** The kernel's record of the connection: its option, its size, and how to decode it. */
+  info: {
+    name: string;
+    option: number;
+    size: number;
+    decode(bytes: Uint8Array, length: number): TcpHealth;
+  };
 }
 
 function bsd(n: BsdNumbers): Platform {
@@ -89,7 +105,84 @@ function bsd(n: BsdNumbers): Platform {
       if (revents < 0) return "ended";
       return revents & (n.POLLERR | n.POLLHUP | n.POLLNVAL) ? "ended" : "open";
     },
+    health(calls: SocketCalls, fd: Descriptor): TcpHealth {
+      const bytes = new Uint8Array(n.info.size);
+      const length = calls.getsockopt(fd, n.IPPROTO_TCP, n.info.option, bytes);
+      if (length < 0) {
+        throw healthError(n.errnoNames, "getsockopt", `getsockopt(${n.info.name})`, -length);
+      }
+      return n.info.decode(bytes, length);
+    },
   };
+}
+
+/**
+ * macOS's `struct tcp_connection_info` (ffi/macos.ts {@linkcode macosNumbers.TCP_CONNECTION_INFO_LAYOUT})
+ * of which the kernel filled `length` bytes, as {@linkcode TcpHealth}. xnu counts in
+ * milliseconds and bytes. It fills nothing but the state for a closed or listening socket, and
+ * reports the RTO only while the retransmission timer runs (0, so absent, otherwise). No
+ * keepalive probe count, no unacknowledged segments, no time since the last arrival.
+ */
+export function decodeTcpConnectionInfo(bytes: Uint8Array, length: number): TcpHealth {
+  const f = macosNumbers.TCP_CONNECTION_INFO_LAYOUT.fields;
+  const read = structReader(bytes, length);
+  const health: TcpHealth = {};
+  const state = read(f.tcpi_state);
+  put(
+    health,
+    "state",
+    tcpState(state === undefined ? undefined : macosNumbers.TCP_STATE_NAMES[state]),
+  );
+  if (health.state === undefined || health.state === "CLOSED" || health.state === "LISTEN") {
+    return health;
+  }
+  const rtt = measured(read(f.tcpi_srtt));
+  if (rtt !== undefined) {
+    health.rtt = rtt;
+    put(health, "rttVariance", read(f.tcpi_rttvar));
+  }
+  put(health, "rto", measured(read(f.tcpi_rto)));
+  put(health, "sendQueue", read(f.tcpi_snd_sbbytes));
+  put(health, "totalRetransmits", read(f.tcpi_txretransmitpackets));
+  put(health, "congestionWindow", read(f.tcpi_snd_cwnd));
+  put(health, "mss", read(f.tcpi_maxseg));
+  put(health, "sendWindow", read(f.tcpi_snd_wnd));
+  put(health, "bytesSent", read(f.tcpi_txbytes));
+  put(health, "bytesReceived", read(f.tcpi_rxbytes));
+  put(health, "bytesRetransmitted", read(f.tcpi_txretransmitbytes));
+  return health;
+}
+
+/**
+ * FreeBSD's `struct tcp_info` (ffi/freebsd.ts {@linkcode freebsdNumbers.TCP_INFO_LAYOUT}) of which
+ * the kernel filled `length` bytes, as {@linkcode TcpHealth}: µs to ms for the times. FreeBSD's
+ * `tcpi_last_data_recv` is the time since any segment arrived, so it is `lastAckReceived` here.
+ * No keepalive probe count and no unacknowledged count (those fields are placeholders).
+ */
+export function decodeFreebsdTcpInfo(bytes: Uint8Array, length: number): TcpHealth {
+  const f = freebsdNumbers.TCP_INFO_LAYOUT.fields;
+  const read = structReader(bytes, length);
+  const health: TcpHealth = {};
+  const state = read(f.tcpi_state);
+  put(
+    health,
+    "state",
+    tcpState(state === undefined ? undefined : freebsdNumbers.TCP_STATE_NAMES[state]),
+  );
+  if (health.state === "LISTEN") return health;
+  // t_srtt is 0 (TCPTV_SRTTBASE) until the first round trip is measured.
+  const rtt = measured(read(f.tcpi_rtt));
+  if (rtt !== undefined) {
+    health.rtt = usToMs(rtt);
+    put(health, "rttVariance", usToMs(read(f.tcpi_rttvar)));
+  }
+  put(health, "rto", usToMs(read(f.tcpi_rto)));
+  put(health, "totalRetransmits", read(f.tcpi_snd_rexmitpack));
+  put(health, "lastAckReceived", usToMs(read(f.tcpi_last_data_recv)));
+  put(health, "congestionWindow", read(f.tcpi_snd_cwnd));
+  put(health, "mss", read(f.tcpi_snd_mss));
+  put(health, "sendWindow", read(f.tcpi_snd_wnd));
+  return health;
 }
 
 /** macOS. */
@@ -111,6 +204,12 @@ export const macos: Platform = bsd({
   POLLERR: macosNumbers.POLLERR,
   POLLHUP: macosNumbers.POLLHUP,
   POLLNVAL: macosNumbers.POLLNVAL,
+  info: {
+    name: "TCP_CONNECTION_INFO",
+    option: macosNumbers.TCP_CONNECTION_INFO,
+    size: macosNumbers.TCP_CONNECTION_INFO_LAYOUT.size,
+    decode: decodeTcpConnectionInfo,
+  },
 });
 
 /** FreeBSD. */
@@ -132,4 +231,10 @@ export const freebsd: Platform = bsd({
   POLLERR: freebsdNumbers.POLLERR,
   POLLHUP: freebsdNumbers.POLLHUP,
   POLLNVAL: freebsdNumbers.POLLNVAL,
+  info: {
+    name: "TCP_INFO",
+    option: freebsdNumbers.TCP_INFO,
+    size: freebsdNumbers.TCP_INFO_LAYOUT.size,
+    decode: decodeFreebsdTcpInfo,
+  },
 });

@@ -29,11 +29,23 @@ import {
   SOCKADDR_IN6_SIZE,
   SOCKADDR_IN_SIZE,
   SOL_SOCKET,
+  TCP_INFO,
+  TCP_INFO_LAYOUT,
   TCP_KEEPCNT,
   TCP_KEEPIDLE,
   TCP_KEEPINTVL,
+  TCP_STATE_NAMES,
   TCP_USER_TIMEOUT,
 } from "../../ffi/linux.ts";
+import {
+  healthError,
+  measured,
+  put,
+  structReader,
+  type TcpHealth,
+  tcpState,
+  usToMs,
+} from "../health.ts";
 import type { KeepAliveInfo, KeepAliveLimits } from "../options.ts";
 import { toMillis, toSeconds } from "../options.ts";
 import type { Descriptor, SocketCalls } from "../../ffi/types.ts";
@@ -132,7 +144,58 @@ export const linux: Platform = {
       out.subarray(0, inet6 ? SOCKADDR_IN6_SIZE : SOCKADDR_IN_SIZE),
     );
   },
+  health(calls: SocketCalls, fd: Descriptor): TcpHealth {
+    const length = calls.getsockopt(fd, IPPROTO_TCP, TCP_INFO, TCP_INFO_BYTES.fill(0));
+    if (length < 0) {
+      throw healthError(ERRNO_NAMES, "getsockopt", "getsockopt(TCP_INFO)", -length);
+    }
+    return decodeTcpInfo(TCP_INFO_BYTES, length);
+  },
 };
+
+// Scratch for TCP_INFO (synchronous; see platform.ts's INT for why it is shared).
+const TCP_INFO_BYTES = new Uint8Array(TCP_INFO_LAYOUT.size);
+
+/**
+ * Linux's `struct tcp_info` (ffi/linux.ts {@linkcode TCP_INFO_LAYOUT}) of which the kernel filled
+ * `length` bytes, as {@linkcode TcpHealth}: µs to ms for the round-trip times and the RTO, the
+ * congestion window from segments to bytes. A listener reports its state only (the kernel fills
+ * little else for one, and `tcpi_unacked` is then its accept queue).
+ */
+export function decodeTcpInfo(bytes: Uint8Array, length: number): TcpHealth {
+  const f = TCP_INFO_LAYOUT.fields;
+  const read = structReader(bytes, length);
+  const health: TcpHealth = {};
+  const state = read(f.tcpi_state);
+  put(health, "state", tcpState(state === undefined ? undefined : TCP_STATE_NAMES[state]));
+  if (health.state === "LISTEN") return health;
+  // srtt_us is 0 until the first round trip is measured; rttvar then holds an initial guess.
+  const rtt = measured(read(f.tcpi_rtt));
+  if (rtt !== undefined) {
+    health.rtt = usToMs(rtt);
+    put(health, "rttVariance", usToMs(read(f.tcpi_rttvar)));
+  }
+  put(health, "minRtt", usToMs(measured(read(f.tcpi_min_rtt))));
+  put(health, "rto", usToMs(read(f.tcpi_rto)));
+  put(health, "unacked", read(f.tcpi_unacked));
+  put(health, "retransmits", read(f.tcpi_retransmits));
+  put(health, "totalRetransmits", read(f.tcpi_total_retrans));
+  put(health, "timeouts", read(f.tcpi_total_rto));
+  put(health, "probes", read(f.tcpi_probes));
+  put(health, "lost", read(f.tcpi_lost));
+  put(health, "lastReceived", read(f.tcpi_last_data_recv));
+  put(health, "lastSent", read(f.tcpi_last_data_sent));
+  put(health, "lastAckReceived", read(f.tcpi_last_ack_recv));
+  const cwnd = read(f.tcpi_snd_cwnd), mss = read(f.tcpi_snd_mss);
+  put(health, "mss", mss);
+  if (cwnd !== undefined && mss !== undefined) health.congestionWindow = cwnd * mss;
+  put(health, "sendWindow", read(f.tcpi_snd_wnd));
+  put(health, "bytesSent", read(f.tcpi_bytes_sent));
+  put(health, "bytesAcked", read(f.tcpi_bytes_acked));
+  put(health, "bytesReceived", read(f.tcpi_bytes_received));
+  put(health, "bytesRetransmitted", read(f.tcpi_bytes_retrans));
+  return health;
+}
 
 /** A 64-bit `SOL_SOCKET` option (the cookies), or `undefined` if it cannot be read. */
 function getU64(calls: SocketCalls, fd: Descriptor, name: number): bigint | undefined {

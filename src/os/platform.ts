@@ -6,6 +6,7 @@
  */
 
 import type { KeepAliveInfo, KeepAliveLimits, KeepAliveOptions } from "../options.ts";
+import type { TcpHealth } from "../health.ts";
 import type { Descriptor, SocketCalls } from "../../ffi/types.ts";
 import { SocketOptionError, type SocketOptionName } from "../errors.ts";
 
@@ -63,6 +64,12 @@ export interface Platform {
    * such a socket cannot be verified, so it is never touched.
    */
   connectingPeer?(calls: SocketCalls, fd: Descriptor, out: Uint8Array, inet6: boolean): number;
+  /**
+   * The kernel's record of the connection on `fd` (verified by the caller), read in one system
+   * call and decoded; what the OS does not report is absent. Throws
+   * {@linkcode SocketOptionError} (option `"health"`) if the call fails.
+   */
+  health?(calls: SocketCalls, fd: Descriptor): TcpHealth;
 }
 
 /** Options after validation: `enabled` is always present. */

@@ -24,15 +24,28 @@ import {
   POLLNVAL,
   POLLRDNORM,
   SIO_KEEPALIVE_VALS,
+  SIO_TCP_INFO,
   SO_KEEPALIVE,
   SO_TYPE,
   SOCK_STREAM,
   SOL_SOCKET,
+  TCP_INFO_V0_LAYOUT,
+  TCP_INFO_VERSION_SIZE,
   TCP_KEEPALIVE_STRUCT_SIZE,
   TCP_KEEPCNT,
   TCP_MAXRT,
+  TCP_STATE_NAMES,
   WSA_ERROR_NAMES,
 } from "../../ffi/windows.ts";
+import {
+  healthError,
+  measured,
+  put,
+  structReader,
+  type TcpHealth,
+  tcpState,
+  usToMs,
+} from "../health.ts";
 import { SocketOptionError } from "../errors.ts";
 import type { KeepAliveInfo, KeepAliveLimits } from "../options.ts";
 import { toMillis, toSeconds } from "../options.ts";
@@ -184,7 +197,43 @@ export const windows: Platform = {
     if (revents < 0) return "ended";
     return revents & (POLLERR | POLLHUP | POLLNVAL) ? "ended" : "open";
   },
+  health(calls, s): TcpHealth {
+    if (!calls.ioctl) throw new TypeError("Cannot read the connection's health: no WSAIoctl");
+    const out = new Uint8Array(TCP_INFO_V0_LAYOUT.size);
+    // The input is the DWORD version of the struct asked for: 0, TCP_INFO_v0.
+    const length = calls.ioctl(s, SIO_TCP_INFO, new Uint8Array(TCP_INFO_VERSION_SIZE), out);
+    if (length < 0) {
+      throw healthError(WSA_ERROR_NAMES, "WSAIoctl", "WSAIoctl(SIO_TCP_INFO)", -length);
+    }
+    return decodeTcpInfoV0(out, length);
+  },
 };
+
+/**
+ * Windows's `TCP_INFO_v0` (ffi/windows.ts {@linkcode TCP_INFO_V0_LAYOUT}) of which `length` bytes
+ * were returned, as {@linkcode TcpHealth}: µs to ms for the round-trip times. Windows counts bytes
+ * in flight rather than segments, and reports no RTO, no round-trip variance, no keepalive probe
+ * count and no times since the last segment.
+ */
+export function decodeTcpInfoV0(bytes: Uint8Array, length: number): TcpHealth {
+  const f = TCP_INFO_V0_LAYOUT.fields;
+  const read = structReader(bytes, length);
+  const health: TcpHealth = {};
+  const state = read(f.State);
+  put(health, "state", tcpState(state === undefined ? undefined : TCP_STATE_NAMES[state]));
+  if (health.state === "LISTEN") return health;
+  put(health, "rtt", usToMs(measured(read(f.RttUs))));
+  put(health, "minRtt", usToMs(measured(read(f.MinRttUs))));
+  put(health, "bytesInFlight", read(f.BytesInFlight));
+  put(health, "timeouts", read(f.TimeoutEpisodes));
+  put(health, "congestionWindow", read(f.Cwnd));
+  put(health, "mss", read(f.Mss));
+  put(health, "sendWindow", read(f.SndWnd));
+  put(health, "bytesSent", read(f.BytesOut));
+  put(health, "bytesReceived", read(f.BytesIn));
+  put(health, "bytesRetransmitted", read(f.BytesRetrans));
+  return health;
+}
 
 function int(value: number): Uint8Array {
   return new Uint8Array(new Int32Array([value]).buffer);
