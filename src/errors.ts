@@ -57,9 +57,10 @@ export type SocketOptionName =
  *
  * `code` is the errno name (`"ENOPROTOOPT"`, `"EBADF"`, ...) or one of sockalive's own:
  * `"ERR_FFI_PERMISSION"` (Deno without `--allow-ffi`), `"ERR_FFI_UNAVAILABLE"` (the C library could
- * not be opened), `"ERR_SOCKET_NOT_FOUND"` (no descriptor has the connection's addresses),
- * `"ERR_SOCKET_AMBIGUOUS"` (two different sockets have them), `"ERR_SOCKET_NOT_CONNECTED"` (a
- * `node:net` socket that has not connected yet), `"ERR_UNSUPPORTED_PLATFORM"`.
+ * not be opened), `"ERR_SOCKET_NOT_FOUND"` (the socket is closed: its runtime says so, or no
+ * descriptor has the connection's addresses), `"ERR_SOCKET_AMBIGUOUS"` (two different sockets
+ * have them), `"ERR_SOCKET_NOT_CONNECTED"` (a `node:net` or `node:tls` socket that has not
+ * connected yet), `"ERR_UNSUPPORTED_PLATFORM"`.
  *
  * @example
  * ```ts

@@ -172,12 +172,14 @@ export function resolveTarget(
   const chosen = home === undefined ? candidates : candidates.filter((c) => c.atHome);
   const first = chosen[0];
   if (first === undefined) {
-    const elsewhere = candidates.length > 0
-      ? "; a socket with these addresses in another network namespace is not this connection's"
-      : " (is the connection closed?)";
+    const addresses = `local ${format(target.local)} and peer ${format(target.remote)}`;
+    // With no match anywhere, the connection is gone: a runtime's socket whose addresses no
+    // open socket has was closed (or reset: the kernel then forgets the peer's address).
     throw new SocketOptionError(
-      `Cannot find the socket: no open TCP socket has local ${format(target.local)} and peer ` +
-        `${format(target.remote)}${elsewhere}`,
+      candidates.length > 0
+        ? `Cannot find the socket: no open TCP socket has ${addresses}; a socket with these ` +
+          `addresses in another network namespace is not this connection's`
+        : `Cannot find the socket: it is closed or was reset (no open TCP socket has ${addresses})`,
       { code: "ERR_SOCKET_NOT_FOUND", syscall: "lookup", option: "socket" },
     );
   }
