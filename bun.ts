@@ -1,6 +1,6 @@
 /**
- * sockalive for Bun: `connect`, `listen`, `reconnecting`, `setKeepAlive` and `getKeepAlive` on Bun sockets and `node:net`
- * sockets, through `bun:ffi`.
+ * sockalive for Bun: `connect`, `listen`, `reconnecting`, `setKeepAlive` and `getKeepAlive` on Bun
+ * sockets (plain or TLS) and `node:net` / `node:tls` sockets, through `bun:ffi`.
  *
  * @example
  * ```ts ignore
@@ -13,24 +13,21 @@
  * @module
  */
 
-import { bunRuntime, type BunSocketLike, type NodeSocketLike } from "./src/adapters/bun.ts";
+import { type BunHeldSocket, bunRuntime } from "./src/adapters/bun.ts";
 import { type Sockalive, sockalive } from "./src/api.ts";
 
-export type { BunSocketLike, NodeSocketLike } from "./src/adapters/bun.ts";
+export type { BunHeldSocket, BunSocketLike, NodeSocketLike } from "./src/adapters/bun.ts";
 export * from "./src/common.ts";
 
-const api: Sockalive<BunSocketLike | NodeSocketLike> = sockalive(bunRuntime);
+const api: Sockalive<BunHeldSocket> = sockalive(bunRuntime);
 
 /** Opens a monitored TCP connection in Bun: see {@linkcode Sockalive.connect}. */
-export const connect: Sockalive<BunSocketLike | NodeSocketLike>["connect"] = api.connect;
+export const connect: Sockalive<BunHeldSocket>["connect"] = api.connect;
 /** Listens for monitored TCP connections in Bun: see {@linkcode Sockalive.listen}. */
-export const listen: Sockalive<BunSocketLike | NodeSocketLike>["listen"] = api.listen;
+export const listen: Sockalive<BunHeldSocket>["listen"] = api.listen;
 /** Sets keepalive on a socket the program holds in Bun: see {@linkcode Sockalive.setKeepAlive}. */
-export const setKeepAlive: Sockalive<BunSocketLike | NodeSocketLike>["setKeepAlive"] =
-  api.setKeepAlive;
+export const setKeepAlive: Sockalive<BunHeldSocket>["setKeepAlive"] = api.setKeepAlive;
 /** Reads a socket's keepalive from the kernel in Bun: see {@linkcode Sockalive.getKeepAlive}. */
-export const getKeepAlive: Sockalive<BunSocketLike | NodeSocketLike>["getKeepAlive"] =
-  api.getKeepAlive;
+export const getKeepAlive: Sockalive<BunHeldSocket>["getKeepAlive"] = api.getKeepAlive;
 /** Keeps one monitored connection to a peer in Bun: see {@linkcode Sockalive.reconnecting}. */
-export const reconnecting: Sockalive<BunSocketLike | NodeSocketLike>["reconnecting"] =
-  api.reconnecting;
+export const reconnecting: Sockalive<BunHeldSocket>["reconnecting"] = api.reconnecting;

@@ -1,6 +1,7 @@
 /**
- * sockalive for Deno: `connect`, `listen`, `reconnecting`, `setKeepAlive` and `getKeepAlive` on `Deno.TcpConn`, through
- * `Deno.dlopen` (run with `--allow-ffi`).
+ * sockalive for Deno: `connect`, `listen`, `reconnecting`, `setKeepAlive` and `getKeepAlive` on a
+ * `Deno.TcpConn`, a `Deno.TlsConn`, or a `node:net` / `node:tls` socket, through `Deno.dlopen`
+ * (run with `--allow-ffi`).
  *
  * @example
  * ```ts ignore
@@ -13,21 +14,21 @@
  * @module
  */
 
-import { denoRuntime, type DenoTcpConnLike } from "./src/adapters/deno.ts";
+import { type DenoHeldSocket, denoRuntime } from "./src/adapters/deno.ts";
 import { type Sockalive, sockalive } from "./src/api.ts";
 
-export type { DenoTcpConnLike } from "./src/adapters/deno.ts";
+export type { DenoHeldSocket, DenoTcpConnLike, NodeSocketLike } from "./src/adapters/deno.ts";
 export * from "./src/common.ts";
 
-const api: Sockalive<DenoTcpConnLike> = sockalive(denoRuntime);
+const api: Sockalive<DenoHeldSocket> = sockalive(denoRuntime);
 
 /** Opens a monitored TCP connection in Deno: see {@linkcode Sockalive.connect}. */
-export const connect: Sockalive<DenoTcpConnLike>["connect"] = api.connect;
+export const connect: Sockalive<DenoHeldSocket>["connect"] = api.connect;
 /** Listens for monitored TCP connections in Deno: see {@linkcode Sockalive.listen}. */
-export const listen: Sockalive<DenoTcpConnLike>["listen"] = api.listen;
+export const listen: Sockalive<DenoHeldSocket>["listen"] = api.listen;
 /** Sets keepalive on a socket the program holds in Deno: see {@linkcode Sockalive.setKeepAlive}. */
-export const setKeepAlive: Sockalive<DenoTcpConnLike>["setKeepAlive"] = api.setKeepAlive;
+export const setKeepAlive: Sockalive<DenoHeldSocket>["setKeepAlive"] = api.setKeepAlive;
 /** Reads a socket's keepalive from the kernel in Deno: see {@linkcode Sockalive.getKeepAlive}. */
-export const getKeepAlive: Sockalive<DenoTcpConnLike>["getKeepAlive"] = api.getKeepAlive;
+export const getKeepAlive: Sockalive<DenoHeldSocket>["getKeepAlive"] = api.getKeepAlive;
 /** Keeps one monitored connection to a peer in Deno: see {@linkcode Sockalive.reconnecting}. */
-export const reconnecting: Sockalive<DenoTcpConnLike>["reconnecting"] = api.reconnecting;
+export const reconnecting: Sockalive<DenoHeldSocket>["reconnecting"] = api.reconnecting;

@@ -4,20 +4,27 @@
  * @module
  */
 
-import { bunRuntime, type BunSocketLike, type NodeSocketLike } from "./bun.ts";
+import { bunRuntime, type BunSocketLike } from "./bun.ts";
 import { denoRuntime, type DenoTcpConnLike } from "./deno.ts";
 import { type Sockalive, sockalive } from "../api.ts";
+import type { NodeSocketLike } from "../sockets.ts";
 
 /**
- * A socket {@linkcode setKeepAlive} accepts: a `Deno.TcpConn`, a Bun `Socket`, or a Bun
- * `node:net` `Socket`.
+ * A socket {@linkcode setKeepAlive} accepts. In Deno: a `Deno.TcpConn`, a `Deno.TlsConn`, or a
+ * `node:net` `Socket` / `node:tls` `TLSSocket` (found by its addresses). In Bun: a Bun `Socket`
+ * (plain or TLS), or a `node:net` `Socket` / `node:tls` `TLSSocket` (by its descriptor, verified
+ * by its addresses). So the socket of any npm driver (`pg`, `ioredis`, `mqtt`, ...) type-checks
+ * as it is.
  *
  * @example
  * ```ts ignore
+ * import net from "node:net";
  * import { type NativeConnection, setKeepAlive } from "@sockalive/sockalive";
- * // A Deno.TcpConn here; in Bun, a Bun `Socket` or a `node:net` `Socket`.
- * const socket: NativeConnection = await Deno.connect({ hostname: "127.0.0.1", port: 7000 });
- * console.log(setKeepAlive(socket, { idle: 5000, interval: 1000, count: 3 }));
+ * const socket = net.connect({ host: "127.0.0.1", port: 7000 });
+ * socket.once("connect", () => {
+ *   const held: NativeConnection = socket; // no cast: a net.Socket is one
+ *   console.log(setKeepAlive(held, { idle: 5000, interval: 1000, count: 3 }));
+ * });
  * ```
  */
 export type NativeConnection = DenoTcpConnLike | BunSocketLike | NodeSocketLike;

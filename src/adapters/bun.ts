@@ -1,6 +1,7 @@
 /**
  * The Bun adapter: `Bun.connect` for I/O, `bun:ffi` for socket options. Bun exposes the
- * descriptor (`socket.fd`), which is still verified by its addresses before use.
+ * descriptor (a Bun socket's `fd`; a `node:net` or `node:tls` socket's `_handle.fd`), which is
+ * still verified by its addresses before use.
  *
  * Nothing here refers to `Bun` or `bun:ffi` until called, so Deno can load (and type-check)
  * this file; the types below describe the small part of Bun's API that sockalive uses.
@@ -8,9 +9,15 @@
  * @module
  */
 
-import { SocketOptionError } from "../errors.ts";
 import type { SocketCalls } from "../../ffi/types.ts";
 import type { SocketTarget } from "../sockopt.ts";
+import {
+  isNodeSocket,
+  nodeSocketAddresses,
+  type NodeSocketLike,
+  notASocket,
+  socketClosed,
+} from "../sockets.ts";
 import { type Dialer, dialUntil } from "../dial.ts";
 import type { AcceptSource, Adapter, BindOptions, Transport } from "../transport.ts";
 import { bunCalls, platform } from "./bun_ffi.ts";
@@ -23,38 +30,9 @@ import {
 } from "./bun_transport.ts";
 
 export type { BunSocketLike } from "./bun_transport.ts";
+export type { NodeSocketLike } from "../sockets.ts";
 
 export { bunCalls } from "./bun_ffi.ts";
-
-/**
- * The subset of a `node:net` `Socket` in Bun that sockalive uses.
- *
- * @example
- * ```ts ignore
- * // Bun only.
- * import net from "node:net";
- * import { setKeepAlive } from "@sockalive/sockalive/bun";
- * const socket = net.connect({ host: "127.0.0.1", port: 7000 }, () => {
- *   console.log(setKeepAlive(socket, { idle: 5000, interval: 1000, count: 3 }));
- * });
- * ```
- */
-export interface NodeSocketLike {
-  /** Bun's native socket behind the node:net wrapper. */
-  readonly _handle?: { readonly fd?: number } | null;
-  /** Whether a connect is under way (no descriptor yet: Bun's is -1 until then). */
-  readonly connecting?: boolean;
-  /** Whether the socket has been destroyed (closed, or its connect failed). */
-  readonly destroyed?: boolean;
-  /** Our address. */
-  readonly localAddress?: string;
-  /** Our port. */
-  readonly localPort?: number;
-  /** The peer's address. */
-  readonly remoteAddress?: string;
-  /** The peer's port. */
-  readonly remotePort?: number;
-}
 
 interface BunGlobal {
   connect<T>(options: BunConnectOptions<T>): Promise<BunSocket<T>>;
@@ -68,7 +46,7 @@ function bun(): BunGlobal {
 }
 
 /** The Bun runtime for the core. */
-export const bunRuntime: Adapter<BunSocketLike | NodeSocketLike> = {
+export const bunRuntime: Adapter<BunHeldSocket> = {
   name: "Bun",
   platform,
   calls: bunCalls,
@@ -117,53 +95,65 @@ export const bunRuntime: Adapter<BunSocketLike | NodeSocketLike> = {
   },
 };
 
-function targetOf(socket: BunSocketLike | NodeSocketLike): SocketTarget {
-  if (typeof socket !== "object" || socket === null) {
-    throw new TypeError("Cannot find the socket: expected a Bun Socket or a node:net Socket");
+/**
+ * A socket the program holds that sockalive can set options on in Bun: a Bun `Socket` (plain or
+ * TLS), a `node:net` `Socket` or a `node:tls` `TLSSocket`.
+ */
+export type BunHeldSocket = BunSocketLike | NodeSocketLike;
+
+const EXPECTED = "a Bun Socket (TCP or TLS), a node:net Socket or a node:tls TLSSocket";
+
+/**
+ * The lookup for a socket whose descriptor Bun does not name: every open descriptor, each
+ * verified by address (and network namespace) before use, as in Deno.
+ */
+function bunLookup(): Pick<SocketTarget, "hints" | "scan"> {
+  return { hints: () => [], scan: () => bunCalls().listDescriptors() };
+}
+
+function targetOf(socket: BunHeldSocket): SocketTarget {
+  if (typeof socket !== "object" || socket === null) throw notASocket(EXPECTED, socket);
+  // node:net and node:tls sockets (every npm driver's): Bun keeps the descriptor on the native
+  // socket behind the wrapper, `_handle.fd` (for a TLSSocket too, also one made over a
+  // node:net socket with `tls.connect({ socket })`: both then name the same descriptor).
+  if (isNodeSocket(socket)) {
+    const addresses = nodeSocketAddresses(socket, EXPECTED);
+    const fd = (socket as { _handle?: { fd?: unknown } | null })._handle?.fd;
+    // -1 once the native socket has closed, before node:net marks the wrapper destroyed.
+    if (typeof fd === "number" && fd < 0) throw socketClosed();
+    return typeof fd === "number" ? { ...addresses, hints: () => [fd] } : {
+      ...addresses,
+      ...bunLookup(),
+    };
   }
-  const fd = "fd" in socket && typeof socket.fd === "number"
-    ? socket.fd
-    : (socket as NodeSocketLike)._handle?.fd;
-  const { localAddress, localPort, remoteAddress, remotePort } = socket;
-  // A node:net socket has no descriptor before it connects (Bun's handle says -1 while
-  // connecting, and there is none before connect() is called), just as after it closes: the two
-  // are told apart by `connecting` and `destroyed`, so the caller learns to wait, not to give up.
-  if ("_handle" in socket) {
-    const node = socket as NodeSocketLike;
-    if (node.connecting === true || (!node._handle && node.destroyed !== true)) {
-      throw new SocketOptionError(
-        "Cannot find the socket: it is not connected yet; call this from the 'connect' event",
-        { code: "ERR_SOCKET_NOT_CONNECTED", syscall: "lookup", option: "socket" },
-      );
+  const bun = socket as Partial<BunSocketLike>;
+  if (typeof bun.fd === "number") {
+    // Bun sets -1 once a socket closes, and keeps the addresses.
+    if (bun.fd < 0) throw socketClosed();
+    const { fd, localAddress, localPort, remoteAddress, remotePort } = bun;
+    if (
+      typeof localAddress === "string" && typeof localPort === "number" &&
+      typeof remoteAddress === "string" && typeof remotePort === "number"
+    ) {
+      return {
+        local: { hostname: localAddress, port: localPort },
+        remote: { hostname: remoteAddress, port: remotePort },
+        hints: () => [fd],
+      };
     }
+    throw notASocket(EXPECTED, socket, bunKind(socket));
   }
-  // Only a negative fd means closed (Bun sets -1 and keeps the addresses); an open socket without
-  // IP addresses (a Unix socket) gets the TypeError below. A destroyed node:net socket has dropped
-  // its native handle (`_handle` is null).
-  const destroyed = "_handle" in socket && !(socket as NodeSocketLike)._handle;
-  if ((typeof fd === "number" && fd < 0) || destroyed) {
-    // Bun clears the descriptor once a socket closes.
-    throw new SocketOptionError("Cannot find the socket: it is closed", {
-      code: "ERR_SOCKET_NOT_FOUND",
-      syscall: "lookup",
-      option: "socket",
-    });
+  throw notASocket(EXPECTED, socket);
+}
+
+/** What a Bun object with a descriptor but no TCP connection's addresses is, for the error. */
+function bunKind(socket: object): string {
+  const s = socket as Record<string, unknown>;
+  if (typeof s.send === "function" && typeof s.addMembership === "function") {
+    return "a Bun UDP socket";
   }
-  if (
-    typeof fd !== "number" || typeof localAddress !== "string" ||
-    typeof remoteAddress !== "string" || typeof localPort !== "number" ||
-    typeof remotePort !== "number"
-  ) {
-    throw new TypeError(
-      "Cannot find the socket: expected a connected Bun Socket or node:net Socket " +
-        "(with fd, localAddress, localPort, remoteAddress and remotePort)",
-    );
-  }
-  return {
-    local: { hostname: localAddress, port: localPort },
-    remote: { hostname: remoteAddress, port: remotePort },
-    hints: () => (fd >= 0 ? [fd] : []),
-  };
+  if (typeof s.stop === "function") return "a Bun listener";
+  return "a Bun Socket with no IP addresses (a Unix socket?)";
 }
 
 /** Accepts with `Bun.listen`; each accepted socket gets its transport in `open`. */

@@ -10,7 +10,8 @@ import type { Descriptor } from "../../ffi/types.ts";
 import type { Transport, TransportSink, WriteProgress } from "../transport.ts";
 
 /**
- * The subset of a Bun TCP `Socket` sockalive uses.
+ * The subset of a Bun TCP `Socket` sockalive uses: one from `Bun.connect` or `Bun.listen`, plain
+ * or TLS (`tls: ...`; the descriptor is the TCP socket's either way).
  *
  * @example
  * ```ts ignore

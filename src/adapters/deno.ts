@@ -1,21 +1,31 @@
 /**
  * The Deno adapter: `Deno.connect` for I/O, `Deno.dlopen` for socket options. Deno does not
- * expose a connection's descriptor, so the socket is found by its addresses (see
+ * expose a connection's descriptor, so a socket (a `Deno.TcpConn`, a `Deno.TlsConn`, or a
+ * `node:net` / `node:tls` socket of Deno's Node compatibility) is found by its addresses (see
  * {@linkcode denoHints}).
  *
  * @module
  */
 
 import type { Descriptor, SocketCalls } from "../../ffi/types.ts";
+import type { SocketAddress } from "../address.ts";
 import type { SocketTarget } from "../sockopt.ts";
+import {
+  describeValue,
+  isNodeSocket,
+  nodeSocketAddresses,
+  type NodeSocketLike,
+  notASocket,
+} from "../sockets.ts";
 import type { AcceptSource, Adapter, BindOptions } from "../transport.ts";
 import { type Dialer, dialUntil } from "../dial.ts";
 import { denoCalls, denoHints, platform } from "./deno_ffi.ts";
 import { DenoTransport, netAddr } from "./deno_transport.ts";
 
 export { denoCalls, denoHints, useReadinessMonitor, watchedConnections } from "./deno_ffi.ts";
+export type { NodeSocketLike } from "../sockets.ts";
 
-/** The lookup side of a target for a `Deno.TcpConn` the caller opened (no guess of its own). */
+/** The lookup side of a target for a socket the caller opened (no guess of its own). */
 function denoLookup(): Pick<SocketTarget, "hints" | "scan" | "found"> {
   let scanned = false;
   return {
@@ -29,13 +39,16 @@ function denoLookup(): Pick<SocketTarget, "hints" | "scan" | "found"> {
 }
 
 /**
- * The subset of `Deno.TcpConn` sockalive uses.
+ * The subset of a `Deno.TcpConn` or `Deno.TlsConn` sockalive uses: its two addresses (a
+ * `Deno.TlsConn`'s are those of the TCP connection under it, whether it came from
+ * `Deno.connectTls`, `Deno.listenTls` or `Deno.startTls`). Deno hides the descriptor, so the
+ * socket is found by these addresses, and verified, before anything is set on it.
  *
  * @example
  * ```ts ignore
  * import type { DenoTcpConnLike } from "@sockalive/sockalive";
  * import { getKeepAlive } from "@sockalive/sockalive/deno";
- * const conn: DenoTcpConnLike = await Deno.connect({ hostname: "127.0.0.1", port: 7000 });
+ * const conn: DenoTcpConnLike = await Deno.connectTls({ hostname: "example.com", port: 443 });
  * console.log(getKeepAlive(conn));
  * ```
  */
@@ -46,18 +59,45 @@ export interface DenoTcpConnLike {
   readonly remoteAddr: Deno.Addr;
 }
 
-function targetOf(conn: DenoTcpConnLike): SocketTarget {
-  if (
-    typeof conn !== "object" || conn === null || !conn.localAddr || !conn.remoteAddr ||
-    conn.localAddr.transport !== "tcp"
-  ) {
-    throw new TypeError("Cannot find the socket: expected a Deno.TcpConn");
+/**
+ * A socket the program holds that sockalive can set options on in Deno: a `Deno.TcpConn`, a
+ * `Deno.TlsConn`, a `node:net` `Socket` or a `node:tls` `TLSSocket`.
+ */
+export type DenoHeldSocket = DenoTcpConnLike | NodeSocketLike;
+
+const EXPECTED = "a Deno.TcpConn, a Deno.TlsConn, a node:net Socket or a node:tls TLSSocket";
+
+/** A TCP address of a `Deno.Conn`; `Deno.startTls` gives its addresses no `transport`. */
+function tcpAddress(addr: unknown): SocketAddress | undefined {
+  if (typeof addr !== "object" || addr === null) return undefined;
+  const a = addr as { transport?: unknown; hostname?: unknown; port?: unknown };
+  if (a.transport !== undefined && a.transport !== "tcp") return undefined;
+  return typeof a.hostname === "string" && typeof a.port === "number"
+    ? { hostname: a.hostname, port: a.port }
+    : undefined;
+}
+
+function targetOf(socket: DenoHeldSocket): SocketTarget {
+  if (typeof socket === "object" && socket !== null) {
+    // node:net and node:tls sockets (every npm driver's) have addresses, no descriptor, in Deno.
+    if (isNodeSocket(socket)) {
+      return { ...nodeSocketAddresses(socket, EXPECTED), ...denoLookup() };
+    }
+    if ("localAddr" in socket && "remoteAddr" in socket) {
+      const local = tcpAddress(socket.localAddr);
+      const remote = tcpAddress(socket.remoteAddr);
+      if (local && remote) return { local, remote, ...denoLookup() };
+      const transport = (socket.localAddr as { transport?: unknown } | null)?.transport;
+      throw notASocket(
+        EXPECTED,
+        socket,
+        typeof transport === "string"
+          ? `${describeValue(socket)} (transport "${transport}", not TCP)`
+          : undefined,
+      );
+    }
   }
-  return {
-    local: netAddr(conn.localAddr),
-    remote: netAddr(conn.remoteAddr),
-    ...denoLookup(),
-  };
+  throw notASocket(EXPECTED, socket);
 }
 
 function denoDialer(hostname: string, port: number): Dialer<Deno.TcpConn> {
@@ -68,7 +108,7 @@ function denoDialer(hostname: string, port: number): Dialer<Deno.TcpConn> {
 }
 
 /** The Deno runtime for the core. */
-export const denoRuntime: Adapter<DenoTcpConnLike> = {
+export const denoRuntime: Adapter<DenoHeldSocket> = {
   name: "Deno",
   platform,
   calls: denoCalls,
