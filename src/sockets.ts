@@ -138,7 +138,8 @@ export function describeValue(value: unknown): string {
     if (v.type === "udp4" || v.type === "udp6") return "a node:dgram Socket (UDP)";
     const name = Object.getPrototypeOf(value) === null ? undefined : v.constructor?.name;
     if (typeof name === "string" && name !== "" && name !== "Object") {
-      return `${/^[AEIOU]/.test(name) ? "an" : "a"} ${name}`;
+      // "a" before U: a UnixConn, a Uint8Array, a URL.
+      return `${/^[AEIO]/.test(name) ? "an" : "a"} ${name}`;
     }
     const keys = Object.keys(value as object);
     if (keys.length === 0) return "an empty object";
