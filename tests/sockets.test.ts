@@ -29,6 +29,9 @@ import {
   setKeepAlive,
   SocketOptionError,
 } from "../mod.ts";
+import * as auto from "../mod.ts";
+import * as denoEntry from "../deno.ts";
+import * as bunEntry from "../bun.ts";
 import { sockalive } from "../src/api.ts";
 import type { Adapter } from "../src/transport.ts";
 import { denoCalls, denoRuntime } from "../src/adapters/deno.ts";
@@ -873,3 +876,18 @@ test(
   },
   opts,
 );
+
+// ---------------------------------------------------------------------------------------------
+// Compile time: each socket type passes to each entry point's functions as it is typed, no cast
+// (checked by `deno check`; never called).
+
+export function typeChecks(
+  socket: net.Socket,
+  secure: tls.TLSSocket,
+  tcp: Deno.TcpConn,
+  tlsConn: Deno.TlsConn,
+): void {
+  for (const s of [socket, secure, tcp, tlsConn]) auto.getKeepAlive(s);
+  for (const s of [socket, secure, tcp, tlsConn]) denoEntry.getKeepAlive(s);
+  for (const s of [socket, secure]) bunEntry.getKeepAlive(s);
+}
