@@ -147,11 +147,35 @@ const DENO_ERROR_CODES: Readonly<Record<string, string>> = {
   ConnectionAborted: "ECONNABORTED",
   NetworkUnreachable: "ENETUNREACH",
   HostUnreachable: "EHOSTUNREACH",
+  // Deno refuses the connect or listen itself: no --allow-net for that host.
+  NotCapable: "ERR_NET_PERMISSION",
 };
 
 /**
+ * Codes a retry cannot fix: a missing permission, no FFI, an OS sockalive does not drive. A
+ * reconnecting client stops at the first (reason `"permanent"`).
+ */
+export const PERMANENT_CODES: ReadonlySet<string> = new Set([
+  "ERR_FFI_PERMISSION",
+  "ERR_FFI_UNAVAILABLE",
+  "ERR_NET_PERMISSION",
+  "ERR_UNSUPPORTED_PLATFORM",
+]);
+
+/**
+ * Deno reports a failed name lookup as a plain error with getaddrinfo's message; Bun as
+ * `ENOTFOUND` (or `EAI_AGAIN` when the resolver could not answer). One code per cause in both.
+ */
+function lookupCode(message: string): string | undefined {
+  if (!message.startsWith("failed to lookup address information")) return undefined;
+  return /temporary failure/i.test(message) ? "EAI_AGAIN" : "ENOTFOUND";
+}
+
+/**
  * The errno-style code of an error thrown by a runtime's socket I/O: its `code` property where
- * it has one (Deno 2 and Bun both set it), else its Deno class name mapped, else `"EIO"`.
+ * it has one (Deno 2 and Bun both set it), else its Deno class name mapped (`NotCapable`, Deno's
+ * missing `--allow-net`, is `ERR_NET_PERMISSION`), else a failed name lookup's code
+ * (`ENOTFOUND`, `EAI_AGAIN`), else `"EIO"`.
  *
  * @example
  * ```ts
@@ -165,7 +189,12 @@ export function errorCode(error: unknown): string {
     const code = (error as { code?: unknown }).code;
     if (typeof code === "string" && code !== "") return code;
     const name = (error as { name?: unknown }).name;
-    if (typeof name === "string" && name in DENO_ERROR_CODES) return DENO_ERROR_CODES[name];
+    if (typeof name === "string" && Object.hasOwn(DENO_ERROR_CODES, name)) {
+      return DENO_ERROR_CODES[name];
+    }
+    const message = (error as { message?: unknown }).message;
+    const lookup = typeof message === "string" ? lookupCode(message) : undefined;
+    if (lookup) return lookup;
   }
   return "EIO";
 }

@@ -8,6 +8,7 @@
 
 import type { ConnectOptions, LiveConnection } from "./connection.ts";
 import { checkReconnectingOptions } from "./checks.ts";
+import { PERMANENT_CODES } from "./errors.ts";
 import { describe } from "./options.ts";
 import {
   backoffDelay,
@@ -84,15 +85,17 @@ export interface ReconnectingStopInfo {
   /**
    * `"close"`: {@linkcode ReconnectingClient.close} was called (or the iteration was left);
    * `"abort"`: the signal aborted; `"local"`: you closed a connection it gave you;
-   * `"giveup"`: `maxAttempts` attempts in a row failed to open; `"error"`: the connect function
-   * threw.
+   * `"giveup"`: `maxAttempts` attempts in a row failed to open; `"permanent"`: a connection
+   * ended with a failure no retry can fix (`ERR_FFI_PERMISSION`, `ERR_FFI_UNAVAILABLE`,
+   * `ERR_NET_PERMISSION`, `ERR_UNSUPPORTED_PLATFORM`; `last` and `error` say which); `"error"`:
+   * the connect function threw.
    */
-  reason: "close" | "abort" | "local" | "giveup" | "error";
+  reason: "close" | "abort" | "local" | "giveup" | "permanent" | "error";
   /** Attempts made since the last connection opened (or since the start). */
   attempts: number;
   /** How the last connection ended, if one ended. */
   last?: CloseInfo;
-  /** What the connect function threw, for `"error"`. */
+  /** What the connect function threw, for `"error"`; the failure, for `"permanent"`. */
   error?: unknown;
 }
 
@@ -276,6 +279,12 @@ export class ReconnectingClient implements AsyncIterable<LiveConnection>, AsyncD
       if (last.state === "closed-gracefully" && last.by === "local") {
         // Whoever holds the connection closed it: that is a decision, not a failure.
         this.#stop({ reason: "local", attempts: this.#attempt, last });
+        return;
+      }
+      if (last.state === "broken" && PERMANENT_CODES.has(last.code ?? "")) {
+        // No permission, no FFI, an unsupported OS: every retry would fail the same way.
+        this.#emit(new ReconnectGiveUpEvent(this.#attempt, last));
+        this.#stop({ reason: "permanent", attempts: this.#attempt, last, error: last.error });
         return;
       }
       if (!opened && this.#attempt >= this.#backoff.maxAttempts) {
