@@ -588,9 +588,9 @@ function checkPem(verb: Verb, name: string, value: unknown, block: RegExp): void
 function checkPemList(verb: Verb, name: string, value: unknown, block: RegExp): string[] {
   if (value === undefined) return [];
   if (!Array.isArray(value)) {
-    throw new TypeError(
-      `Cannot ${verb}: "${name}" must be an array of PEM strings, got ${describe(value)}`,
-    );
+    // A PEM is long: it is not quoted back.
+    const got = typeof value === "string" ? "one string: put it in an array" : describe(value);
+    throw new TypeError(`Cannot ${verb}: "${name}" must be an array of PEM strings, got ${got}`);
   }
   value.forEach((pem, i) => checkPem(verb, `${name}[${i}]`, pem, block));
   return [...value];
