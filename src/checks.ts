@@ -279,7 +279,7 @@ export interface CheckedListenOptions {
  * assert.equal(checkConnectOptions({ port: 7000 }, LINUX_LIMITS).hostname, "127.0.0.1");
  * assert.throws(() => checkConnectOptions({ port: 0 }, LINUX_LIMITS), RangeError);
  * assert.equal(checkConnectOptions({ port: 1, tls: true }, LINUX_LIMITS).tls?.serverName, "127.0.0.1");
- * const misspelt = { port: 1, tls: { ca: [] } };
+ * const misspelt = { port: 1, tls: { caCerts: [], ca: [] } };
  * assert.throws(() => checkConnectOptions(misspelt, LINUX_LIMITS), /unknown option "tls\.ca"/);
  * assert.throws(() => checkConnectOptions({ port: 1, tls: { serverName: "" } }, LINUX_LIMITS), RangeError);
  * ```
@@ -402,7 +402,7 @@ function checkShape(
   if (typeof options !== "object" || options === null || Array.isArray(options)) {
     throw new TypeError(`Cannot ${verb}: options must be an object, got ${describe(options)}`);
   }
-  // A misspelt or unsupported option (`tls`, `timeout`) is refused rather than ignored: ignoring
+  // A misspelt or unsupported option (`timeout`, `tsl`) is refused rather than ignored: ignoring
   // it would run something other than what the caller asked for. for-in makes no array: this
   // runs for every connection opened.
   for (const key in options) {

@@ -293,6 +293,31 @@ test(
   },
 );
 
+test("tls: reconnecting({ tls }) dials TLS again after the server closes", async () => {
+  await withTlsServer({}, async (server, accepted) => {
+    const client = reconnecting({
+      port: server.addr.port,
+      tls: { caCerts: [pki.ca], alpnProtocols: ["x"] },
+      reconnect: { initialDelay: 10 },
+    });
+    const seen: number[] = [];
+    for await (const conn of client) {
+      assert.equal(conn.state, "open"); // yielded once the handshake is done
+      seen.push(conn.localAddr!.port);
+      await conn.write(encoder.encode("ping"));
+      assert.equal(decoder.decode(await readBytes(conn, 4)), "ping");
+      if (seen.length === 2) break;
+      // The server ends this one: the client makes a new TLS connection.
+      const peer = accepted[accepted.length - 1];
+      await peer.close();
+      assert.equal((await conn.closed).by, "peer");
+    }
+    assert.equal(seen.length, 2);
+    assert.notEqual(seen[0], seen[1]);
+    await client.close();
+  });
+}, opts);
+
 test(
   "tls: keepalive is on the TCP socket under TLS at both ends, read back and seen by ss",
   async () => {
