@@ -1,5 +1,5 @@
 /**
- * The options of `connect` and `listen`, and the argument checks of `connect`, `listen` and
+ * The options of `connect` and `listen` (TLS included), and the argument checks of `connect`, `listen` and
  * `reconnecting`: one function per options shape,
  * built from the same per-option checks, each run before anything touches a socket. Pure: no
  * I/O, no runtime globals beyond `AbortSignal`.
@@ -60,6 +60,72 @@ export interface ConnectOptions {
   signal?: AbortSignal;
   /** Receives what a `statechange` listener throws (default: `console.error`). */
   onListenerError?: (error: unknown) => void;
+  /**
+   * TLS over the connection: `true` verifies the server against the runtime's default roots,
+   * under the name `hostname`; an object says more (see {@linkcode ClientTlsOptions}); `false` or
+   * absent, plain TCP. Keepalive is set on the TCP socket under TLS, before the handshake;
+   * `opened` resolves once the handshake has completed and the certificate verified. A handshake
+   * that fails, for whatever reason, ends the connection `broken` with code
+   * `"ERR_TLS_HANDSHAKE"`, the runtime's error as `error`.
+   */
+  tls?: boolean | ClientTlsOptions;
+}
+
+/**
+ * TLS options of `connect` and `reconnecting`. The server's certificate is always verified, its
+ * chain and its name; there is no option to skip that.
+ *
+ * @example
+ * ```ts ignore
+ * import { connect } from "@sockalive/sockalive";
+ * const pem = await Deno.readTextFile("ca.pem");
+ * const conn = connect({
+ *   hostname: "198.18.0.2",
+ *   port: 5433,
+ *   tls: { caCerts: [pem], serverName: "db.example", alpnProtocols: ["postgresql"] },
+ *   keepAlive: { idle: 1000, interval: 1000, count: 3 },
+ * });
+ * await conn.opened; // handshake done, certificate verified for db.example
+ * console.log(conn.alpnProtocol); // "postgresql", or null if the server chose none
+ * ```
+ */
+export interface ClientTlsOptions {
+  /**
+   * PEM certificates to trust, in addition to the runtime's default roots (a private CA, say).
+   * Each string holds one or more `-----BEGIN CERTIFICATE-----` blocks.
+   */
+  caCerts?: string[];
+  /**
+   * The name the server's certificate must be valid for, also sent as SNI; default the
+   * connection's `hostname`. A literal IP address is matched against the certificate's IP
+   * addresses.
+   */
+  serverName?: string;
+  /** Application protocols to offer (ALPN), most preferred first; each 1 to 255 bytes. */
+  alpnProtocols?: string[];
+}
+
+/**
+ * TLS options of `listen`: the server's certificate chain and private key, in PEM.
+ *
+ * @example
+ * ```ts ignore
+ * import { listen } from "@sockalive/sockalive";
+ * const cert = await Deno.readTextFile("server.pem"); // leaf first, then intermediates
+ * const key = await Deno.readTextFile("server.key");
+ * await using server = listen({ port: 8443, tls: { cert, key }, keepAlive: true });
+ * for await (const conn of server) {
+ *   conn.opened.then(() => console.log("handshake done with", conn.remoteAddr));
+ * }
+ * ```
+ */
+export interface ServerTlsOptions {
+  /** The certificate chain, PEM: the server's certificate first, then any intermediates. */
+  cert: string;
+  /** The private key of the certificate, PEM, not encrypted. */
+  key: string;
+  /** Application protocols the server accepts (ALPN), most preferred first; each 1 to 255 bytes. */
+  alpnProtocols?: string[];
 }
 
 /**
@@ -98,6 +164,13 @@ export interface ListenOptions
    * accept errors: there, this is never called (Bun retries by itself).
    */
   onAcceptError?: (error: Error, delay: number) => void;
+  /**
+   * Serve TLS with this certificate and key (see {@linkcode ServerTlsOptions}); absent or
+   * `false`, plain TCP. Each accepted connection has keepalive set on its TCP socket before the
+   * handshake, and opens once the handshake has completed; a client whose handshake fails is
+   * handed out `broken`, with code `"ERR_TLS_HANDSHAKE"`.
+   */
+  tls?: false | ServerTlsOptions;
 }
 
 /** Keepalive options as validated and rounded for a platform. */
@@ -117,6 +190,7 @@ const CONNECT_KEYS = [
   "connectTimeout",
   "signal",
   "onListenerError",
+  "tls",
 ] as const;
 const LISTEN_KEYS = [
   "hostname",
@@ -126,7 +200,10 @@ const LISTEN_KEYS = [
   "signal",
   "onListenerError",
   "onAcceptError",
+  "tls",
 ] as const;
+const CLIENT_TLS_KEYS = ["caCerts", "serverName", "alpnProtocols"] as const;
+const SERVER_TLS_KEYS = ["cert", "key", "alpnProtocols"] as const;
 const RECONNECTING_KEYS = [...CONNECT_KEYS, "reconnect"] as const;
 const TUNABLE_KEYS = ["idle", "interval", "count", "userTimeout"] as const;
 /** For each set of written keys (bit i: TUNABLE_KEYS[i]), the keys left to best effort. */
@@ -151,7 +228,32 @@ export class CheckedConnectOptions {
   connectTimeout: number | undefined = undefined;
   signal: AbortSignal | undefined = undefined;
   onListenerError: ((error: unknown) => void) | undefined = undefined;
+  /** TLS to run over the connection, if any. */
+  tls: ClientTls | undefined = undefined;
 }
+
+/** What a TLS client runs with, once checked: copies, so a caller's later change has no effect. */
+export interface ClientTls {
+  /** PEM certificates trusted in addition to the default roots; may be empty. */
+  readonly caCerts: readonly string[];
+  /** The name to verify the server's certificate for, and to send as SNI. */
+  readonly serverName: string;
+  /** ALPN protocols to offer; may be empty (then none is offered). */
+  readonly alpnProtocols: readonly string[];
+}
+
+/** What a TLS server runs with, once checked. */
+export interface ServerTls {
+  /** The certificate chain, PEM. */
+  readonly cert: string;
+  /** The private key, PEM. */
+  readonly key: string;
+  /** ALPN protocols accepted; may be empty. */
+  readonly alpnProtocols: readonly string[];
+}
+
+/** The code of a connection whose TLS handshake failed, in every runtime. */
+export const TLS_HANDSHAKE_CODE = "ERR_TLS_HANDSHAKE";
 
 /** Options of `listen` once checked. */
 export interface CheckedListenOptions {
@@ -159,6 +261,8 @@ export interface CheckedListenOptions {
   port: number;
   signal: AbortSignal | undefined;
   onAcceptError: ((error: Error, delay: number) => void) | undefined;
+  /** The certificate and key to serve TLS with, if any. */
+  tls: ServerTls | undefined;
   /** What each accepted connection runs with (no signal: the listener's closes the listener). */
   accepted: CheckedConnectOptions;
 }
@@ -174,8 +278,10 @@ export interface CheckedListenOptions {
  * import assert from "node:assert/strict";
  * assert.equal(checkConnectOptions({ port: 7000 }, LINUX_LIMITS).hostname, "127.0.0.1");
  * assert.throws(() => checkConnectOptions({ port: 0 }, LINUX_LIMITS), RangeError);
- * const withTls = { port: 1, tls: true };
- * assert.throws(() => checkConnectOptions(withTls, LINUX_LIMITS), /unknown option "tls"/);
+ * assert.equal(checkConnectOptions({ port: 1, tls: true }, LINUX_LIMITS).tls?.serverName, "127.0.0.1");
+ * const misspelt = { port: 1, tls: { caCerts: [], ca: [] } };
+ * assert.throws(() => checkConnectOptions(misspelt, LINUX_LIMITS), /unknown option "tls\.ca"/);
+ * assert.throws(() => checkConnectOptions({ port: 1, tls: { serverName: "" } }, LINUX_LIMITS), RangeError);
  * ```
  */
 export function checkConnectOptions(
@@ -188,6 +294,7 @@ export function checkConnectOptions(
   checked.port = checkPort("connect", options.port, 1);
   checked.connectTimeout = checkConnectTimeout("connect", options.connectTimeout);
   checked.signal = checkSignal("connect", options.signal);
+  checked.tls = checkClientTls("connect", options.tls, checked.hostname);
   return checked;
 }
 
@@ -215,6 +322,7 @@ export function checkListenOptions(
     port: checkPort("listen", options.port, 0),
     signal: checkSignal("listen", options.signal),
     onAcceptError: checkFunction("listen", "onAcceptError", options.onAcceptError),
+    tls: checkServerTls(options.tls),
   };
 }
 
@@ -240,6 +348,7 @@ export function checkReconnectingOptions(options: ConnectOptions & { reconnect?:
   checkConnectTimeout("reconnect", options.connectTimeout);
   checkSignal("reconnect", options.signal);
   checkFunction("reconnect", "onListenerError", options.onListenerError);
+  checkClientTls("reconnect", options.tls, options.hostname ?? "127.0.0.1");
 }
 
 /**
@@ -293,7 +402,7 @@ function checkShape(
   if (typeof options !== "object" || options === null || Array.isArray(options)) {
     throw new TypeError(`Cannot ${verb}: options must be an object, got ${describe(options)}`);
   }
-  // A misspelt or unsupported option (`tls`, `timeout`) is refused rather than ignored: ignoring
+  // A misspelt or unsupported option (`timeout`, `tsl`) is refused rather than ignored: ignoring
   // it would run something other than what the caller asked for. for-in makes no array: this
   // runs for every connection opened.
   for (const key in options) {
@@ -406,6 +515,111 @@ function checkFunction<F>(verb: Verb, name: string, value: F): F {
     throw new TypeError(`Cannot ${verb}: "${name}" must be a function, got ${describe(value)}`);
   }
   return value;
+}
+
+/**
+ * The `tls` option of `connect` and `reconnecting`: `true`, `false` / absent, or
+ * {@linkcode ClientTlsOptions}, with every key known and well-formed.
+ */
+function checkClientTls(verb: Verb, tls: unknown, hostname: string): ClientTls | undefined {
+  if (tls === undefined || tls === false) return undefined;
+  if (tls === true) return { caCerts: [], serverName: hostname, alpnProtocols: [] };
+  checkTlsShape(verb, tls, CLIENT_TLS_KEYS, "true, false or an options object");
+  const { caCerts, serverName, alpnProtocols } = tls as ClientTlsOptions;
+  if (serverName !== undefined) {
+    if (typeof serverName !== "string") {
+      throw new TypeError(
+        `Cannot ${verb}: "tls.serverName" must be a string, got ${describe(serverName)}`,
+      );
+    }
+    if (serverName === "") {
+      throw new RangeError(`Cannot ${verb}: "tls.serverName" must not be empty`);
+    }
+  }
+  return {
+    caCerts: checkPemList(verb, "tls.caCerts", caCerts, CERTIFICATE),
+    serverName: serverName ?? hostname,
+    alpnProtocols: checkAlpn(verb, alpnProtocols),
+  };
+}
+
+/** The `tls` option of `listen`: `false` / absent, or {@linkcode ServerTlsOptions}. */
+function checkServerTls(tls: unknown): ServerTls | undefined {
+  if (tls === undefined || tls === false) return undefined;
+  checkTlsShape("listen", tls, SERVER_TLS_KEYS, "false or an object with cert and key");
+  const { cert, key, alpnProtocols } = tls as ServerTlsOptions;
+  checkPem("listen", "tls.cert", cert, CERTIFICATE);
+  checkPem("listen", "tls.key", key, PRIVATE_KEY);
+  if (ENCRYPTED_KEY.test(key)) {
+    throw new TypeError(`Cannot listen: "tls.key" must not be encrypted (no passphrase is taken)`);
+  }
+  return { cert, key, alpnProtocols: checkAlpn("listen", alpnProtocols) };
+}
+
+function checkTlsShape(verb: Verb, tls: unknown, keys: readonly string[], expected: string): void {
+  if (typeof tls !== "object" || tls === null || Array.isArray(tls)) {
+    throw new TypeError(`Cannot ${verb}: "tls" must be ${expected}, got ${describe(tls)}`);
+  }
+  // Unknown keys are refused, as at the top level: `rejectUnauthorized: false` or a misspelt
+  // `caCert` silently dropped would run a connection other than the one asked for.
+  for (const key of Reflect.ownKeys(tls)) {
+    if (typeof key !== "string" || !keys.includes(key)) {
+      throw new TypeError(
+        `Cannot ${verb}: unknown option "tls.${String(key)}"; expected one of ${keys.join(", ")}`,
+      );
+    }
+  }
+}
+
+const CERTIFICATE = /-----BEGIN CERTIFICATE-----/;
+const PRIVATE_KEY = /-----BEGIN (?:[A-Z]+ )?PRIVATE KEY-----/;
+const ENCRYPTED_KEY = /-----BEGIN ENCRYPTED PRIVATE KEY-----|Proc-Type: 4,ENCRYPTED/;
+
+function checkPem(verb: Verb, name: string, value: unknown, block: RegExp): void {
+  if (typeof value !== "string") {
+    throw new TypeError(`Cannot ${verb}: "${name}" must be a PEM string, got ${describe(value)}`);
+  }
+  if (!block.test(value)) {
+    const what = block === CERTIFICATE ? "a certificate" : "a private key";
+    throw new TypeError(`Cannot ${verb}: "${name}" must be ${what} in PEM form (${block.source})`);
+  }
+}
+
+function checkPemList(verb: Verb, name: string, value: unknown, block: RegExp): string[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value)) {
+    // A PEM is long: it is not quoted back.
+    const got = typeof value === "string" ? "one string: put it in an array" : describe(value);
+    throw new TypeError(`Cannot ${verb}: "${name}" must be an array of PEM strings, got ${got}`);
+  }
+  value.forEach((pem, i) => checkPem(verb, `${name}[${i}]`, pem, block));
+  return [...value];
+}
+
+const utf8 = new TextEncoder();
+
+function checkAlpn(verb: Verb, value: unknown): string[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value)) {
+    throw new TypeError(
+      `Cannot ${verb}: "tls.alpnProtocols" must be an array of strings, got ${describe(value)}`,
+    );
+  }
+  value.forEach((protocol, i) => {
+    if (typeof protocol !== "string") {
+      throw new TypeError(
+        `Cannot ${verb}: "tls.alpnProtocols[${i}]" must be a string, got ${describe(protocol)}`,
+      );
+    }
+    // ALPN carries each name behind one length byte (RFC 7301), and an empty one is invalid.
+    const bytes = utf8.encode(protocol).byteLength;
+    if (bytes < 1 || bytes > 255) {
+      throw new RangeError(
+        `Cannot ${verb}: "tls.alpnProtocols[${i}]" must be 1 to 255 bytes long, got ${bytes}`,
+      );
+    }
+  });
+  return [...value];
 }
 
 const defaultsByLimits = new WeakMap<KeepAliveLimits, ValidKeepAlive>();

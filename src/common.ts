@@ -10,6 +10,7 @@ export {
   StateChangeEvent,
   type StateChangeListener,
 } from "./connection.ts";
+export type { ClientTlsOptions, ServerTlsOptions } from "./checks.ts";
 export {
   ConnectionClosedError,
   SocketOptionError,

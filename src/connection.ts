@@ -127,6 +127,14 @@ export class LiveConnection implements AsyncDisposable {
     return this.#c.keepAlive;
   }
 
+  /**
+   * Over TLS, once open: the application protocol ALPN chose (one of `tls.alpnProtocols`), or
+   * `null` if none was. `undefined` before open and without TLS.
+   */
+  get alpnProtocol(): string | null | undefined {
+    return this.#c.alpnProtocol;
+  }
+
   /** Our address, once open. */
   get localAddr(): SocketAddress | undefined {
     return this.#c.transport?.localAddr;

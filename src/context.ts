@@ -9,7 +9,7 @@
 
 import { ConnectionClosedError, errorCode, SocketOptionError } from "./errors.ts";
 import type { KeepAliveInfo, KeepAliveOptions } from "./options.ts";
-import type { CheckedConnectOptions } from "./checks.ts";
+import { type CheckedConnectOptions, TLS_HANDSHAKE_CODE } from "./checks.ts";
 import {
   type CloseInfo,
   ConnectionStateMachine,
@@ -47,6 +47,8 @@ export class ConnectionContext implements ReadHost, WriteHost, ConnectHost, Tran
   sock: SockRef | undefined;
   /** The keepalive values in force, as last read back from the kernel. */
   keepAlive: KeepAliveInfo | undefined;
+  /** Over TLS, once open: the protocol ALPN chose, or `null`. */
+  alpnProtocol: string | null | undefined;
   #reader: ReadSide | undefined;
   #writer: WriteSide | undefined;
   listeners: Listeners<Event> | undefined;
@@ -91,7 +93,7 @@ export class ConnectionContext implements ReadHost, WriteHost, ConnectHost, Tran
       signal.addEventListener("abort", onAbort, { once: true });
       this.#removeAbortListener = () => signal.removeEventListener("abort", onAbort);
     }
-    const where = { hostname: options.hostname, port: options.port };
+    const where = { hostname: options.hostname, port: options.port, tls: options.tls };
     this.#phase = new ConnectPhase(
       this,
       accepted ? () => Promise.resolve(accepted) : (abort) => runtime.dial(where, abort),
@@ -179,6 +181,22 @@ export class ConnectionContext implements ReadHost, WriteHost, ConnectHost, Tran
       this.#lost(transport, error);
       return;
     }
+    // Over TLS the connection opens only once the handshake is done: keepalive is already on the
+    // TCP socket, so a peer lost mid-handshake ends it too. Whatever ends the handshake is one
+    // outcome, whatever the runtime calls it (an untrusted certificate, a name mismatch, an
+    // alert, a peer that closes or resets, or speaks no TLS): ERR_TLS_HANDSHAKE, the runtime's
+    // error kept as `error`. A close, an abort or connectTimeout meanwhile ends the connection
+    // first; the handshake's outcome then changes nothing.
+    const handshake = transport.handshake?.();
+    if (!handshake) return this.#open(transport);
+    handshake.then((alpnProtocol) => {
+      if (this.machine.state !== "connecting") return;
+      this.alpnProtocol = alpnProtocol;
+      this.#open(transport);
+    }, (error) => void this.machine.fail(TLS_HANDSHAKE_CODE, error));
+  }
+
+  #open(transport: Transport): void {
     if (this.machine.send({ type: "opened" }) === undefined) return;
     transport.start(this.reader);
   }

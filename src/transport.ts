@@ -10,6 +10,7 @@ import type { SocketAddress } from "./address.ts";
 import type { Descriptor, SocketCalls } from "../ffi/types.ts";
 import type { Platform } from "./os/platform.ts";
 import type { SocketTarget } from "./sockopt.ts";
+import type { ClientTls, ServerTls } from "./checks.ts";
 
 /** Receives what happens on a transport, in order; after `end` or `error` nothing more comes. */
 export interface TransportSink {
@@ -57,6 +58,14 @@ export interface Transport {
    * `undefined`; may take bytes from the socket, which is closed next either way.
    */
   failure?(waitMs: number): Promise<unknown>;
+  /**
+   * For a TLS transport, runs the handshake: called once keepalive is set on the TCP socket and
+   * before {@linkcode Transport.start}, so a peer lost mid-handshake is noticed too. Resolves,
+   * once the handshake has completed and the peer's certificate verified, with the application
+   * protocol ALPN chose (`null`: none); rejects with the runtime's error. Returns `undefined` for
+   * a plain TCP transport. A transport closed meanwhile may leave the promise pending.
+   */
+  handshake?(): Promise<string | null> | undefined;
   /** Starts reading; keeps a read pending until paused, ended, failed or closed. */
   start(sink: TransportSink): void;
   /**
@@ -93,6 +102,8 @@ export interface DialOptions {
   hostname: string;
   /** TCP port. */
   port: number;
+  /** TLS to run over the TCP connection once it is made, if any. */
+  tls?: ClientTls;
 }
 
 /** A listening socket, as a runtime adapter provides it. */
@@ -114,6 +125,8 @@ export interface BindOptions {
   hostname: string;
   /** Port to bind; 0 picks a free one. */
   port: number;
+  /** The certificate and key to serve TLS with, if any. */
+  tls?: ServerTls;
 }
 
 /** What a connection needs of its runtime. */
@@ -125,7 +138,9 @@ export interface Runtime {
   /** The FFI, opened on first call; throws `SocketOptionError` if it cannot be. */
   calls(): SocketCalls;
   /**
-   * Opens a TCP connection; rejects with the runtime's error (code `ECONNREFUSED`, ...). Once
+   * Opens a TCP connection; rejects with the runtime's error (code `ECONNREFUSED`, ...). With
+   * `options.tls`, resolves with a transport whose {@linkcode Transport.handshake} runs TLS over
+   * it: the dial itself is the TCP connect only. Once
    * `signal` aborts, it settles promptly, and where it can, only after the socket is gone.
    */
   dial(options: DialOptions, signal: AbortSignal): Promise<Transport>;

@@ -36,6 +36,7 @@ test("options: listen refuses a bad option before binding, so the port stays fre
     [{ onListenerError: "log" }, /^TypeError: Cannot listen: "onListenerError" must be/],
     [{ onAcceptError: {} }, /^TypeError: Cannot listen: "onAcceptError" must be a function/],
     [{ backlog: 10 }, /^TypeError: Cannot listen: unknown option "backlog"; expected one of/],
+    [{ tls: true }, /^TypeError: Cannot listen: "tls" must be false or an object with cert and/],
   ];
   for (const [options, message] of refused) {
     assert.throws(() => listen({ port, ...options } as ListenOptions), message);
@@ -52,7 +53,11 @@ test("options: listen refuses a bad option before binding, so the port stays fre
 test("options: connect refuses an unknown option, port 0 and a signal look-alike before dialing", () => {
   const runtime = new FakeRuntime();
   const refused: Array<[Record<string, unknown>, RegExp]> = [
-    [{ port: 1, tls: true }, /^TypeError: Cannot connect: unknown option "tls"; expected one of/],
+    [{ port: 1, timeout: 5 }, /^TypeError: Cannot connect: unknown option "timeout"; expected/],
+    [
+      { port: 1, tls: { rejectUnauthorized: false } },
+      /^TypeError: Cannot connect: unknown option "tls.rejectUnauthorized"; expected one of/,
+    ],
     [{ port: 0 }, /^RangeError: Cannot connect: "port" must be an integer from 1 to 65535/],
     [{ port: 1, signal: lookAlike }, /^TypeError: Cannot connect: "signal" must be an AbortSignal/],
     [{ port: 1, maxBufferedBytes: 0 }, /^RangeError: Cannot connect: "maxBufferedBytes"/],
@@ -74,7 +79,9 @@ test("options: reconnecting checks every option and its own keys up front, under
   };
   const refused: Array<[Record<string, unknown>, RegExp]> = [
     [{ port: 0 }, /^RangeError: Cannot reconnect: "port" must be an integer from 1 to 65535/],
-    [{ port: 1, tls: true }, /^TypeError: Cannot reconnect: unknown option "tls"/],
+    [{ port: 1, timeout: 5 }, /^TypeError: Cannot reconnect: unknown option "timeout"/],
+    [{ port: 1, tls: { ca: [] } }, /^TypeError: Cannot reconnect: unknown option "tls.ca"/],
+    [{ port: 1, tls: "yes" }, /^TypeError: Cannot reconnect: "tls" must be true, false or/],
     [{ port: 1, signal: lookAlike }, /^TypeError: Cannot reconnect: "signal" must be/],
     [{ port: 1, maxBufferedBytes: 0 }, /^RangeError: Cannot reconnect: "maxBufferedBytes"/],
     [{ port: 1, connectTimeout: -1 }, /^RangeError: Cannot reconnect: "connectTimeout"/],

@@ -1,7 +1,7 @@
 /**
- * The Bun adapter: `Bun.connect` for I/O, `bun:ffi` for socket options. Bun exposes the
- * descriptor (a Bun socket's `fd`; a `node:net` or `node:tls` socket's `_handle.fd`), which is
- * still verified by its addresses before use.
+ * The Bun adapter: `Bun.connect` for I/O (with its `tls` option for TLS), `bun:ffi` for socket
+ * options. Bun exposes the descriptor (a Bun socket's `fd`; a `node:net` or `node:tls` socket's
+ * `_handle.fd`), which is still verified by its addresses before use.
  *
  * Nothing here refers to `Bun` or `bun:ffi` until called, so Deno can load (and type-check)
  * this file; the types below describe the small part of Bun's API that sockalive uses.
@@ -9,6 +9,7 @@
  * @module
  */
 
+import type { ClientTls, ServerTls } from "../checks.ts";
 import type { SocketCalls } from "../../ffi/types.ts";
 import type { SocketTarget } from "../sockopt.ts";
 import {
@@ -25,6 +26,7 @@ import {
   type BunConnectOptions,
   type BunSocket,
   type BunSocketLike,
+  type BunTlsOptions,
   BunTransport,
   handlers,
 } from "./bun_transport.ts";
@@ -52,8 +54,8 @@ export const bunRuntime: Adapter<BunHeldSocket> = {
   calls: bunCalls,
   listen: (options) => bunListen(options),
   target: targetOf,
-  async dial({ hostname, port }, signal) {
-    const transport = new BunTransport();
+  async dial({ hostname, port, tls }, signal) {
+    const transport = new BunTransport(tls !== undefined);
     let calls: SocketCalls | undefined;
     try {
       calls = bunCalls();
@@ -68,6 +70,7 @@ export const bunRuntime: Adapter<BunHeldSocket> = {
           port,
           data: transport,
           binaryType: "uint8array",
+          ...(tls ? { tls: clientTls(tls, hostname) } : {}),
           socket: handlers,
         }),
       release: (socket) => socket.end(),
@@ -156,19 +159,67 @@ function bunKind(socket: object): string {
   return "a Bun Socket with no IP addresses (a Unix socket?)";
 }
 
-/** Accepts with `Bun.listen`; each accepted socket gets its transport in `open`. */
-function bunListen({ hostname, port }: BindOptions): AcceptSource {
+/**
+ * Bun's TLS options for a client. `rejectUnauthorized` is always set: Bun's default follows
+ * `$NODE_TLS_REJECT_UNAUTHORIZED`, and an environment variable must not turn verification off.
+ * Bun's `ca` replaces its default roots where Deno's `caCerts` adds to them: the roots are passed
+ * along, so `caCerts` means the same in both runtimes.
+ */
+function clientTls(tls: ClientTls, hostname: string): BunTlsOptions {
+  const options: BunTlsOptions = { rejectUnauthorized: true };
+  // Bun verifies for the host dialed by default; a name is sent (SNI) only when it is another.
+  if (tls.serverName !== hostname) options.serverName = tls.serverName;
+  if (tls.caCerts.length > 0) options.ca = [...defaultRoots(), ...tls.caCerts];
+  if (tls.alpnProtocols.length > 0) options.ALPNProtocols = alpnWire(tls.alpnProtocols);
+  return options;
+}
+
+function serverTls(tls: ServerTls): BunTlsOptions {
+  const options: BunTlsOptions = { cert: tls.cert, key: tls.key };
+  if (tls.alpnProtocols.length > 0) options.ALPNProtocols = alpnWire(tls.alpnProtocols);
+  return options;
+}
+
+/** The ALPN list as Bun takes it: each name's UTF-8 bytes behind their length (RFC 7301). */
+function alpnWire(protocols: readonly string[]): Uint8Array {
+  const names = protocols.map((p) => new TextEncoder().encode(p));
+  const wire = new Uint8Array(names.reduce((n, name) => n + 1 + name.byteLength, 0));
+  let offset = 0;
+  for (const name of names) {
+    wire[offset] = name.byteLength;
+    wire.set(name, offset + 1);
+    offset += 1 + name.byteLength;
+  }
+  return wire;
+}
+
+let roots: readonly string[] | undefined;
+
+/** Bun's default roots (node:tls `rootCertificates`), loaded on first use. */
+function defaultRoots(): readonly string[] {
+  // import.meta.require is Bun's synchronous loader: node:tls stays out of Deno's module graph.
+  return roots ??= (import.meta as unknown as {
+    require(id: string): { rootCertificates: readonly string[] };
+  }).require("node:tls").rootCertificates;
+}
+
+/**
+ * Accepts with `Bun.listen`; each accepted socket gets its transport in `open`, which for TLS is
+ * the TCP accept: the handshake follows in the connection (see `handlers.handshake`).
+ */
+function bunListen({ hostname, port, tls }: BindOptions): AcceptSource {
   let onAccepted: ((transport: Transport) => void) | undefined;
   const pending: Transport[] = [];
   const server = bun().listen<BunTransport>({
     hostname,
     port,
     binaryType: "uint8array",
+    ...(tls ? { tls: serverTls(tls) } : {}),
     socket: {
       ...handlers,
       open(socket) {
         // Accepted sockets get their transport here; the shared handlers then route to it.
-        const transport = new BunTransport();
+        const transport = new BunTransport(tls !== undefined);
         socket.data = transport;
         // A client that reset before it was accepted has no peer address any more: it is gone,
         // and skipped, as Deno's accept skips it.

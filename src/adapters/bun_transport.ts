@@ -37,11 +37,24 @@ export interface BunSocketLike {
 /** A Bun socket, as far as sockalive uses it; `data` is its transport. */
 export interface BunSocket<T> extends BunSocketLike {
   data: T;
+  /** Over TLS: the protocol ALPN chose once the handshake is done; `false` or `null` if none. */
+  readonly alpnProtocol?: string | false | null;
   write(data: Uint8Array, byteOffset?: number, byteLength?: number): number;
   end(): void;
   shutdown(halfClose?: boolean): void;
   pause(): unknown;
   resume(): unknown;
+}
+
+/** Bun's TLS options, as far as sockalive uses them. */
+export interface BunTlsOptions {
+  rejectUnauthorized?: boolean;
+  serverName?: string;
+  ca?: string[];
+  cert?: string;
+  key?: string;
+  /** The ALPN list in its wire form: each name behind its length byte. */
+  ALPNProtocols?: Uint8Array;
 }
 
 /** What `Bun.connect` and `Bun.listen` take, as far as sockalive uses it. */
@@ -50,6 +63,7 @@ export interface BunConnectOptions<T> {
   port: number;
   data: T;
   binaryType: "uint8array";
+  tls?: BunTlsOptions;
   socket: {
     open?(socket: BunSocket<T>): void;
     data?(socket: BunSocket<T>, chunk: Uint8Array): void;
@@ -58,7 +72,15 @@ export interface BunConnectOptions<T> {
     close?(socket: BunSocket<T>, error?: Error): void;
     error?(socket: BunSocket<T>, error: Error): void;
     connectError?(socket: BunSocket<T>, error: Error): void;
+    handshake?(socket: BunSocket<T>, success: boolean, authorizationError: Error | null): void;
   };
+}
+
+interface PendingHandshake {
+  readonly promise: Promise<string | null>;
+  /** Resolves the promise with `alpn` when `error` is undefined, else rejects it. */
+  readonly settle: (error: unknown, alpn?: string | null) => void;
+  settled: boolean;
 }
 
 interface PendingWrite {
@@ -79,8 +101,43 @@ export class BunTransport implements Transport {
   #early: Array<(sink: TransportSink) => void> | undefined;
   #writes: PendingWrite[] | undefined;
   #done = false;
+  /** Over TLS: the handshake's outcome, settled by Bun's handshake event or the socket's end. */
+  #tls: PendingHandshake | undefined;
   localAddr: SocketAddress = { hostname: "", port: 0 };
   remoteAddr: SocketAddress = { hostname: "", port: 0 };
+
+  /** `tls`: the socket runs TLS (its handshake is reported by {@linkcode onHandshake}). */
+  constructor(tls = false) {
+    if (!tls) return;
+    let settle!: PendingHandshake["settle"];
+    const promise = new Promise<string | null>((resolve, reject) => {
+      settle = (error, alpn) => error === undefined ? resolve(alpn ?? null) : reject(error);
+    });
+    // The outcome may come before anyone asks (or nobody may: closed first): never unhandled.
+    promise.catch(() => {});
+    this.#tls = { promise, settle, settled: false };
+  }
+
+  handshake(): Promise<string | null> | undefined {
+    return this.#tls?.promise;
+  }
+
+  /**
+   * Bun's handshake event. `success` is Bun's verdict under `rejectUnauthorized: true`: the
+   * chain and the name verified (a server that asks for no client certificate reports success,
+   * with "no certificate" as `authorizationError`, which then means nothing).
+   */
+  onHandshake(success: boolean, authorizationError: Error | null, alpn: unknown): void {
+    if (success) this.#settleHandshake(undefined, typeof alpn === "string" ? alpn : null);
+    else this.#settleHandshake(authorizationError ?? new Error("The TLS handshake failed"));
+  }
+
+  #settleHandshake(error: unknown, alpn?: string | null): void {
+    const tls = this.#tls;
+    if (!tls || tls.settled) return;
+    tls.settled = true;
+    tls.settle(error, alpn);
+  }
 
   attach(socket: BunSocket<BunTransport>): void {
     this.#socket = socket;
@@ -115,6 +172,7 @@ export class BunTransport implements Transport {
   onEnd(): void {
     if (this.#done) return;
     this.#done = true;
+    this.#settleHandshake(new Error("The peer closed the connection during the TLS handshake"));
     this.#wakeWaiters();
     this.#emit((sink) => sink.end());
     this.#failWrites(new Error("The peer closed the connection"));
@@ -150,6 +208,7 @@ export class BunTransport implements Transport {
   onError(error: unknown): void {
     if (this.#done) return;
     this.#done = true;
+    this.#settleHandshake(error);
     if (!this.#sink) this.failedEarly = error;
     this.#wakeWaiters();
     this.#emit((sink) => sink.error(error));
@@ -227,6 +286,7 @@ export class BunTransport implements Transport {
   close(): void {
     if (this.#done && !this.#socket) return;
     this.#done = true;
+    this.#settleHandshake(new Error("The connection was closed during the TLS handshake"));
     this.#failWrites(new Error("The connection was closed locally"));
     const socket = this.#socket;
     this.#socket = undefined;
@@ -241,6 +301,11 @@ export const handlers: BunConnectOptions<BunTransport>["socket"] = {
   end: (socket) => socket.data.onEnd(),
   close: (socket, error) => socket.data.onClose(error),
   error: (socket, error) => socket.data.onError(error),
+  // Called for TLS sockets only. With this handler, Bun calls `open` (where the listener makes an
+  // accepted socket's transport) at the TCP accept, before the handshake, and leaves verdict
+  // and timing to sockalive: keepalive is set first, the connection opens after.
+  handshake: (socket, success, error) =>
+    socket.data.onHandshake(success, error, socket.alpnProtocol),
 };
 
 /** The Bun runtime for the core. */

@@ -1,7 +1,8 @@
 /**
- * The Deno adapter: `Deno.connect` for I/O, `Deno.dlopen` for socket options. Deno does not
- * expose a connection's descriptor, so a socket (a `Deno.TcpConn`, a `Deno.TlsConn`, or a
- * `node:net` / `node:tls` socket of Deno's Node compatibility) is found by its addresses (see
+ * The Deno adapter: `Deno.connect` for I/O (`Deno.startTls` over it, `Deno.listenTls` to serve
+ * TLS), `Deno.dlopen` for socket options. Deno does not expose a connection's descriptor, so a
+ * socket (a `Deno.TcpConn`, a `Deno.TlsConn`, or a `node:net` / `node:tls` socket of Deno's Node
+ * compatibility) is found by its addresses (see
  * {@linkcode denoHints}).
  *
  * @module
@@ -20,7 +21,7 @@ import {
 import type { AcceptSource, Adapter, BindOptions } from "../transport.ts";
 import { type Dialer, dialUntil } from "../dial.ts";
 import { denoCalls, denoHints, platform } from "./deno_ffi.ts";
-import { DenoTransport, netAddr } from "./deno_transport.ts";
+import { ACCEPTED_TLS, DenoTransport, netAddr } from "./deno_transport.ts";
 
 export { denoCalls, denoHints, useReadinessMonitor, watchedConnections } from "./deno_ffi.ts";
 export type { NodeSocketLike } from "../sockets.ts";
@@ -114,7 +115,7 @@ export const denoRuntime: Adapter<DenoHeldSocket> = {
   calls: denoCalls,
   listen: (options) => denoListen(options),
   target: targetOf,
-  dial({ hostname, port }, signal) {
+  dial({ hostname, port, tls }, signal) {
     // Deno's connect creates the socket at once, taking the lowest free descriptor: note it now
     // as the best guess. Without FFI there is no guess; the error comes when keepalive is applied.
     let calls: SocketCalls | undefined;
@@ -132,13 +133,25 @@ export const denoRuntime: Adapter<DenoHeldSocket> = {
       platform(),
       calls,
       lowestFree,
-    ).then((conn) => new DenoTransport(conn, lowestFree));
+    ).then((conn) => new DenoTransport(conn, lowestFree, tls));
   },
 };
 
-/** Accepts with `Deno.listen`; a failed accept waits as the listener says, then goes on. */
-function denoListen({ hostname, port }: BindOptions): AcceptSource {
-  const listener = Deno.listen({ hostname, port });
+/**
+ * Accepts with `Deno.listen` (`Deno.listenTls` for TLS: each accepted `TlsConn` runs its
+ * handshake in its own connection, not here, so a slow client holds up no other); a failed
+ * accept waits as the listener says, then goes on.
+ */
+function denoListen({ hostname, port, tls }: BindOptions): AcceptSource {
+  const listener: Deno.Listener<Deno.TcpConn | Deno.TlsConn, Deno.NetAddr> = tls
+    ? Deno.listenTls({
+      hostname,
+      port,
+      cert: tls.cert,
+      key: tls.key,
+      alpnProtocols: tls.alpnProtocols.length > 0 ? [...tls.alpnProtocols] : undefined,
+    })
+    : Deno.listen({ hostname, port });
   let closed = false;
   let wake: (() => void) | undefined;
   const source: AcceptSource = {
@@ -153,7 +166,7 @@ function denoListen({ hostname, port }: BindOptions): AcceptSource {
           } catch {
             lowestFree = undefined;
           }
-          let conn: Deno.TcpConn;
+          let conn: Deno.TcpConn | Deno.TlsConn;
           try {
             conn = await listener.accept();
           } catch (error) {
@@ -171,7 +184,7 @@ function denoListen({ hostname, port }: BindOptions): AcceptSource {
             }
             continue;
           }
-          accepted(new DenoTransport(conn, lowestFree));
+          accepted(new DenoTransport(conn, lowestFree, tls && ACCEPTED_TLS));
         }
       })();
     },

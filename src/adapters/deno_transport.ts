@@ -1,11 +1,12 @@
 /**
- * {@linkcode DenoTransport}: one `Deno.TcpConn` as a {@linkcode Transport}, read through the
- * shared readiness wait where there is one.
+ * {@linkcode DenoTransport}: one `Deno.TcpConn` (or `Deno.TlsConn`) as a {@linkcode Transport},
+ * read through the shared readiness wait where there is one (never over TLS).
  *
  * @module
  */
 
 import type { SocketAddress } from "../address.ts";
+import type { ClientTls } from "../checks.ts";
 import type { Descriptor } from "../../ffi/types.ts";
 import type { Transport, TransportSink, WriteProgress } from "../transport.ts";
 import type { ReadinessListener } from "../readiness.ts";
@@ -18,15 +19,27 @@ export function netAddr(addr: Deno.Addr): SocketAddress {
 }
 
 /**
+ * TLS on a Deno transport: for a client, how to start it over the TCP connection; for a socket
+ * a TLS listener accepted ({@linkcode ACCEPTED_TLS}), only the handshake is left to run.
+ */
+export type DenoTls = ClientTls | typeof ACCEPTED_TLS;
+
+/** The TLS of a `Deno.TlsConn` from `Deno.listenTls`: the handshake is all that is left. */
+export const ACCEPTED_TLS: unique symbol = Symbol("accepted TLS");
+
+/**
  * One `Deno.TcpConn` as a {@linkcode Transport}. Reading goes one of two ways:
  * - watched (Linux): no read is pending while the socket is quiet; the shared
  *   {@linkcode ReadinessMonitor} says when there are bytes, a FIN or an error, and the socket is
  *   then read until it would wait, and watched again;
- * - pending read (elsewhere, or if the monitor fails): one read always pending, as Deno's own
- *   streams do.
+ * - pending read (elsewhere, if the monitor fails, and always over TLS): one read always
+ *   pending, as Deno's own streams do.
  */
 export class DenoTransport implements Transport, ReadinessListener {
-  readonly #conn: Deno.TcpConn;
+  // A TcpConn; over TLS, the TlsConn once the handshake starts (Deno.startTls consumes the TCP
+  // one). The socket under both is the same: the same descriptor, the same addresses.
+  #conn: Deno.Conn;
+  readonly #tls: DenoTls | undefined;
   // Fields rather than closures: memory per idle connection is a target (BENCHMARKS.md).
   readonly #guess: Descriptor | undefined;
   #fd: Descriptor | undefined;
@@ -66,10 +79,14 @@ export class DenoTransport implements Transport, ReadinessListener {
     this.#setFlag(CLOSED, on);
   }
 
-  /** `guess`: the lowest free descriptor just before Deno created the socket, if known. */
-  constructor(conn: Deno.TcpConn, guess?: Descriptor) {
+  /**
+   * `guess`: the lowest free descriptor just before Deno created the socket, if known; `tls`:
+   * TLS to run over it ({@linkcode DenoTransport.handshake}).
+   */
+  constructor(conn: Deno.TcpConn | Deno.TlsConn, guess?: Descriptor, tls?: DenoTls) {
     this.#conn = conn;
     this.#guess = guess;
+    this.#tls = tls;
   }
 
   // Made when asked (rarely: finding the socket, re-verifying it) rather than kept per
@@ -112,10 +129,42 @@ export class DenoTransport implements Transport, ReadinessListener {
     });
   }
 
+  handshake(): Promise<string | null> | undefined {
+    return this.#tls === undefined ? undefined : this.#secure(this.#tls);
+  }
+
+  /** Starts TLS over the TCP connection where that is left to do, then runs the handshake. */
+  async #secure(tls: DenoTls): Promise<string | null> {
+    if (tls !== ACCEPTED_TLS) {
+      // startTls rather than connectTls: the TCP connect is the same dial as without TLS (its
+      // descriptor guess, its abort), and startTls verifies for any name (serverName), where
+      // connectTls verifies only for the host it dials.
+      const conn = await Deno.startTls(this.#conn as Deno.TcpConn, {
+        hostname: tls.serverName,
+        caCerts: tls.caCerts.length > 0 ? [...tls.caCerts] : undefined,
+        alpnProtocols: tls.alpnProtocols.length > 0 ? [...tls.alpnProtocols] : undefined,
+      });
+      if (this.#closed) {
+        // close() came while TLS was starting: it could not close what startTls had taken over.
+        conn.close();
+        throw new Error("The connection was closed during the TLS handshake");
+      }
+      this.#conn = conn;
+    }
+    return (await (this.#conn as Deno.TlsConn).handshake()).alpnProtocol;
+  }
+
   start(sink: TransportSink): void {
     this.#sink = sink;
     // A statechange listener may have closed the connection before this point.
     if (this.#closed) return;
+    // Over TLS, one read stays pending, never the readiness wait. The wait reports the TCP
+    // socket, not TLS records: bytes that are readable there may be only part of a record, or a
+    // record with no plaintext (a TLS 1.3 session ticket, an alert), so a read after the report
+    // could wait after all; and TLS may hold plaintext already decrypted (more than a read took)
+    // while the socket shows nothing, so a drained-looking socket could leave bytes unread.
+    // rustls knows both; a read pending on the TlsConn asks it.
+    if (this.#tls !== undefined) return void this.#pump();
     // The core found and verified #fd in this same synchronous turn (resolve, apply keepalive,
     // read back, start): no JS ran that could have closed it, and only close() closes it.
     // useReadinessMonitor(false) decides here, for new connections only: one already watched
