@@ -10,7 +10,7 @@ export {
   StateChangeEvent,
   type StateChangeListener,
 } from "./connection.ts";
-export type { ClientTlsOptions, ServerTlsOptions } from "./checks.ts";
+export type { ClientTlsOptions, ServerTlsOptions } from "./tls_options.ts";
 export {
   ConnectionClosedError,
   SocketOptionError,

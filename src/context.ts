@@ -9,7 +9,8 @@
 
 import { ConnectionClosedError, errorCode, SocketOptionError } from "./errors.ts";
 import type { KeepAliveInfo, KeepAliveOptions } from "./options.ts";
-import { type CheckedConnectOptions, TLS_HANDSHAKE_CODE } from "./checks.ts";
+import type { CheckedConnectOptions } from "./checks.ts";
+import { TLS_HANDSHAKE_CODE } from "./tls_options.ts";
 import {
   type CloseInfo,
   ConnectionStateMachine,

@@ -10,7 +10,7 @@ import type { SocketAddress } from "./address.ts";
 import type { Descriptor, SocketCalls } from "../ffi/types.ts";
 import type { Platform } from "./os/platform.ts";
 import type { SocketTarget } from "./sockopt.ts";
-import type { ClientTls, ServerTls } from "./checks.ts";
+import type { ClientTls, ServerTls } from "./tls_options.ts";
 
 /** Receives what happens on a transport, in order; after `end` or `error` nothing more comes. */
 export interface TransportSink {

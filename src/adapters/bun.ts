@@ -9,7 +9,7 @@
  * @module
  */
 
-import type { ClientTls, ServerTls } from "../checks.ts";
+import type { ClientTls, ServerTls } from "../tls_options.ts";
 import type { SocketCalls } from "../../ffi/types.ts";
 import type { SocketTarget } from "../sockopt.ts";
 import {

@@ -6,7 +6,7 @@
  */
 
 import type { SocketAddress } from "../address.ts";
-import type { ClientTls } from "../checks.ts";
+import type { ClientTls } from "../tls_options.ts";
 import type { Descriptor } from "../../ffi/types.ts";
 import type { Transport, TransportSink, WriteProgress } from "../transport.ts";
 import type { ReadinessListener } from "../readiness.ts";
