@@ -20,6 +20,7 @@ import {
 } from "../sockets.ts";
 import type { AcceptSource, Adapter, BindOptions } from "../transport.ts";
 import { type Dialer, dialUntil } from "../dial.ts";
+import { errorCode } from "../errors.ts";
 import { denoCalls, denoHints, platform } from "./deno_ffi.ts";
 import { ACCEPTED_TLS, DenoTransport, netAddr } from "./deno_transport.ts";
 
@@ -101,6 +102,17 @@ function targetOf(socket: DenoHeldSocket): SocketTarget {
   throw notASocket(EXPECTED, socket);
 }
 
+/**
+ * Deno's connect reads the new socket's addresses once connected; a peer that resets in between
+ * leaves none (getpeername: ENOTCONN), and the connect rejects with that. The kernel's reason,
+ * which Deno does not pass on, is the reset: reported as ECONNRESET, the original kept as cause.
+ */
+function lostAsItOpened(error: unknown): never {
+  if (errorCode(error) !== "ENOTCONN") throw error;
+  const reset = new Error("The peer reset the connection as it opened", { cause: error });
+  throw Object.assign(reset, { code: "ECONNRESET" });
+}
+
 function denoDialer(hostname: string, port: number): Dialer<Deno.TcpConn> {
   return {
     start: (signal) => Deno.connect({ hostname, port, signal }),
@@ -133,7 +145,7 @@ export const denoRuntime: Adapter<DenoHeldSocket> = {
       platform(),
       calls,
       lowestFree,
-    ).then((conn) => new DenoTransport(conn, lowestFree, tls));
+    ).then((conn) => new DenoTransport(conn, lowestFree, tls), lostAsItOpened);
   },
 };
 
