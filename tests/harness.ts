@@ -231,6 +231,20 @@ export async function ssLine(port: number): Promise<string> {
   return p.lines.join(" ");
 }
 
+/**
+ * The time left on the keepalive timer in a line of `ss -tnoi`, in seconds, or `undefined` if
+ * the line shows none. Formats differ between iproute2 versions: "1min14sec", "6.992sec", and,
+ * with iproute2 6.1 on recent kernels, seconds printed with an "ms" suffix ("6.992ms"); for "ms"
+ * both readings are returned and the caller checks either fits.
+ */
+export function keepaliveSeconds(line: string): number[] | undefined {
+  const m = /timer:\(keepalive,(?:(\d+)min)?(?:([\d.]+)(ms|sec))?,/.exec(line);
+  if (!m) return undefined;
+  const minutes = Number(m[1] ?? 0) * 60;
+  const value = Number(m[2] ?? 0);
+  return m[3] === "ms" ? [minutes + value / 1000, minutes + value] : [minutes + value];
+}
+
 /** The chunks, in order, as one array. */
 export function concat(chunks: readonly Uint8Array[]): Uint8Array {
   const out = new Uint8Array(chunks.reduce((n, c) => n + c.byteLength, 0));

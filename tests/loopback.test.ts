@@ -10,6 +10,7 @@ import {
   fixture,
   isBun,
   isPattern,
+  keepaliveSeconds,
   nativeConnect,
   Proc,
   readAll,
@@ -38,18 +39,11 @@ import { useReadinessMonitor, watchedConnections } from "../src/adapters/deno.ts
 // Child processes (the python peer) are spawned in these tests.
 const opts = { sanitize: false, timeout: 15_000 };
 
-/**
- * The time left on ss's keepalive timer, in seconds. Formats differ between iproute2 versions:
- * "1min14sec", "6.992sec", and, with iproute2 6.1 on recent kernels, seconds printed with an "ms"
- * suffix ("6.992ms"); for "ms" both readings are returned and the caller checks either fits.
- */
+/** The time left on ss's keepalive timer, in seconds (see {@linkcode keepaliveSeconds}). */
 function keepaliveTimer(line: string): number[] {
-  const m = /timer:\(keepalive,(?:(\d+)min)?(?:([\d.]+)(ms|sec))?,/.exec(line);
-  assert.ok(m, `no keepalive timer in: ${line}`);
-  const minutes = Number(m[1] ?? 0) * 60;
-  const value = Number(m[2] ?? 0);
-  if (m[3] === "ms") return [minutes + value / 1000, minutes + value];
-  return [minutes + value];
+  const seconds = keepaliveSeconds(line);
+  assert.ok(seconds, `no keepalive timer in: ${line}`);
+  return seconds;
 }
 
 /** Connects to the python peer and waits until both ends have the connection. */

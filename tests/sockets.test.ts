@@ -13,15 +13,15 @@
  * rejects a self-signed CA as the end entity), in a temporary directory removed afterwards.
  */
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
 import dgram from "node:dgram";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { rmSync } from "node:fs";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import tls from "node:tls";
-import { isBun, preloadFfi, Proc, sleep, test } from "./harness.ts";
+import { isBun, keepaliveSeconds, preloadFfi, Proc, sleep, test } from "./harness.ts";
+import { makePki, type Pki } from "./fixtures/pki.ts";
 import {
   getKeepAlive,
   type KeepAliveInfo,
@@ -103,8 +103,8 @@ async function keepaliveTimer(localPort: number, remotePort: number): Promise<nu
   // ss shows one timer: right after a TLS handshake it is the retransmission timer ("on") until
   // the peer's ACK of the last bytes is in; the keepalive timer shows once nothing is in flight.
   let line = "";
-  let m: RegExpExecArray | null = null;
-  for (let i = 0; i < 40 && !m; i++) {
+  let seconds: number[] | undefined;
+  for (let i = 0; i < 40 && !seconds; i++) {
     if (i > 0) await sleep(25);
     const ss = new Proc([
       "ss",
@@ -115,12 +115,10 @@ async function keepaliveTimer(localPort: number, remotePort: number): Promise<nu
     ]);
     await ss.exited();
     line = ss.lines.join(" ");
-    m = /timer:\(keepalive,(?:(\d+)min)?(?:([\d.]+)(ms|sec))?,/.exec(line);
+    seconds = keepaliveSeconds(line);
   }
-  assert.ok(m, `ss shows a keepalive timer for :${localPort} -> :${remotePort}: ${line}`);
-  const minutes = Number(m[1] ?? 0) * 60;
-  const value = Number(m[2] ?? 0);
-  return m[3] === "ms" ? [minutes + value / 1000, minutes + value] : [minutes + value];
+  assert.ok(seconds, `ss shows a keepalive timer for :${localPort} -> :${remotePort}: ${line}`);
+  return seconds;
 }
 
 /**
@@ -188,67 +186,6 @@ async function withNetServer(
   } finally {
     for (const s of accepted.all) s.destroy();
     await new Promise<void>((resolve) => server.close(() => resolve()));
-  }
-}
-
-/** A test CA and a leaf certificate for IP 127.0.0.1 it signed (PEM). */
-interface Pki {
-  ca: string;
-  key: string;
-  cert: string;
-}
-
-/** Makes a {@linkcode Pki} with openssl in a temporary directory, which is removed after. */
-function makePki(): Pki {
-  const dir = mkdtempSync(join(tmpdir(), "sockalive-tls-"));
-  try {
-    const openssl = (...args: string[]) =>
-      execFileSync("openssl", args, { cwd: dir, stdio: ["ignore", "ignore", "pipe"] });
-    const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
-    openssl(
-      "req",
-      "-x509",
-      ...ec,
-      "-keyout",
-      "ca.key",
-      "-out",
-      "ca.pem",
-      "-days",
-      "1",
-      "-subj",
-      "/CN=sockalive test CA",
-      "-addext",
-      "basicConstraints=critical,CA:TRUE",
-      "-addext",
-      "keyUsage=critical,keyCertSign,cRLSign",
-    );
-    openssl("req", ...ec, "-keyout", "leaf.key", "-out", "leaf.csr", "-subj", "/CN=127.0.0.1");
-    writeFileSync(
-      join(dir, "leaf.ext"),
-      "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n" +
-        "keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n",
-    );
-    openssl(
-      "x509",
-      "-req",
-      "-in",
-      "leaf.csr",
-      "-CA",
-      "ca.pem",
-      "-CAkey",
-      "ca.key",
-      "-CAcreateserial",
-      "-out",
-      "leaf.pem",
-      "-days",
-      "1",
-      "-extfile",
-      "leaf.ext",
-    );
-    const read = (name: string) => readFileSync(join(dir, name), "utf8");
-    return { ca: read("ca.pem"), key: read("leaf.key"), cert: read("leaf.pem") };
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
   }
 }
 

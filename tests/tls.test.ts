@@ -11,15 +11,13 @@
  */
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import process from "node:process";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import {
   concat,
   fixture,
   isBun,
+  keepaliveSeconds,
   netnsTestOptions,
   preloadFfi,
   Proc,
@@ -29,6 +27,7 @@ import {
   withServer,
 } from "./harness.ts";
 import { FakeRuntime } from "./fixtures/fake_kernel.ts";
+import { makePki, type Pki } from "./fixtures/pki.ts";
 import { watchedConnections } from "../src/adapters/deno.ts";
 import { leftovers, SERVER_IP, TestNet } from "../tools/netns.ts";
 import {
@@ -62,92 +61,16 @@ function opensslMissing(): string | undefined {
 const noOpenssl = opensslMissing();
 const opts = { sanitize: false, timeout: 15_000, skip: noOpenssl };
 
-interface Pki {
-  /** The test CA's certificate. */
-  ca: string;
-  /** The server's certificate (signed by `ca`) and its key. */
-  cert: string;
-  key: string;
-  /** A CA that signed nothing here. */
-  otherCa: string;
-}
-
-/** Makes the PKI with openssl in a fresh temporary directory, reads it, removes the directory. */
-function makePki(): Pki {
-  const dir = mkdtempSync(join(tmpdir(), "sockalive-tls-"));
-  const run = (...args: string[]) => execFileSync("openssl", args, { cwd: dir, stdio: "pipe" });
-  const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
-  const caExt = [
-    "-addext",
-    "basicConstraints=critical,CA:TRUE",
-    "-addext",
-    "keyUsage=critical,keyCertSign",
-  ];
-  try {
-    for (const name of ["ca", "other"]) {
-      run(
-        "req",
-        "-x509",
-        ...ec,
-        "-keyout",
-        `${name}.key`,
-        "-out",
-        `${name}.pem`,
-        "-days",
-        "2",
-        "-subj",
-        `/CN=sockalive test ${name} CA`,
-        ...caExt,
-      );
-    }
-    run("req", ...ec, "-keyout", "leaf.key", "-out", "leaf.csr", "-subj", "/CN=localhost");
-    writeFileSync(
-      join(dir, "leaf.ext"),
-      "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=critical,CA:FALSE\n" +
-        "keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n",
-    );
-    run(
-      "x509",
-      "-req",
-      "-in",
-      "leaf.csr",
-      "-CA",
-      "ca.pem",
-      "-CAkey",
-      "ca.key",
-      "-CAcreateserial",
-      "-out",
-      "leaf.pem",
-      "-days",
-      "2",
-      "-extfile",
-      "leaf.ext",
-    );
-    const read = (name: string) => readFileSync(join(dir, name), "utf8");
-    return {
-      ca: read("ca.pem"),
-      cert: read("leaf.pem"),
-      key: read("leaf.key"),
-      otherCa: read("other.pem"),
-    };
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-
 const pki: Pki = noOpenssl ? { ca: "", cert: "", key: "", otherCa: "" } : makePki();
 const serverTls = { cert: pki.cert, key: pki.key };
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-/** The seconds left on ss's keepalive timer (see loopback.test.ts for the formats). */
+/** The seconds left on ss's keepalive timer (see {@linkcode keepaliveSeconds}). */
 function keepaliveTimer(line: string): number[] {
-  const m = /timer:\(keepalive,(?:(\d+)min)?(?:([\d.]+)(ms|sec))?,/.exec(line);
-  assert.ok(m, `no keepalive timer in: ${line}`);
-  const minutes = Number(m[1] ?? 0) * 60;
-  const value = Number(m[2] ?? 0);
-  if (m[3] === "ms") return [minutes + value / 1000, minutes + value];
-  return [minutes + value];
+  const seconds = keepaliveSeconds(line);
+  assert.ok(seconds, `no keepalive timer in: ${line}`);
+  return seconds;
 }
 
 /**
