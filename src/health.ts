@@ -121,8 +121,15 @@ export function usToMs(us: number | undefined): number | undefined {
   return us === undefined ? undefined : us / 1000;
 }
 
-/** A state name from an OS's table, if it is one of {@linkcode TcpState}. */
-export function tcpState(name: string | undefined): TcpState | undefined {
+/**
+ * The state an OS numbers `state` in its table `names`, if the kernel reported one and it is one
+ * of {@linkcode TcpState}.
+ */
+export function tcpState(
+  state: number | undefined,
+  names: Readonly<Record<number, string>>,
+): TcpState | undefined {
+  const name = state === undefined ? undefined : names[state];
   return name !== undefined && TCP_STATES.has(name) ? name as TcpState : undefined;
 }
 

@@ -131,7 +131,7 @@ export function decodeTcpConnectionInfo(bytes: Uint8Array, length: number): TcpH
   put(
     health,
     "state",
-    tcpState(state === undefined ? undefined : macosNumbers.TCP_STATE_NAMES[state]),
+    tcpState(state, macosNumbers.TCP_STATE_NAMES),
   );
   if (health.state === undefined || health.state === "CLOSED" || health.state === "LISTEN") {
     return health;
@@ -167,7 +167,7 @@ export function decodeFreebsdTcpInfo(bytes: Uint8Array, length: number): TcpHeal
   put(
     health,
     "state",
-    tcpState(state === undefined ? undefined : freebsdNumbers.TCP_STATE_NAMES[state]),
+    tcpState(state, freebsdNumbers.TCP_STATE_NAMES),
   );
   if (health.state === "LISTEN") return health;
   // t_srtt is 0 (TCPTV_SRTTBASE) until the first round trip is measured.

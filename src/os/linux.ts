@@ -167,7 +167,7 @@ export function decodeTcpInfo(bytes: Uint8Array, length: number): TcpHealth {
   const read = structReader(bytes, length);
   const health: TcpHealth = {};
   const state = read(f.tcpi_state);
-  put(health, "state", tcpState(state === undefined ? undefined : TCP_STATE_NAMES[state]));
+  put(health, "state", tcpState(state, TCP_STATE_NAMES));
   if (health.state === "LISTEN") return health;
   // srtt_us is 0 until the first round trip is measured; rttvar then holds an initial guess.
   const rtt = measured(read(f.tcpi_rtt));

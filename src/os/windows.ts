@@ -220,7 +220,7 @@ export function decodeTcpInfoV0(bytes: Uint8Array, length: number): TcpHealth {
   const read = structReader(bytes, length);
   const health: TcpHealth = {};
   const state = read(f.State);
-  put(health, "state", tcpState(state === undefined ? undefined : TCP_STATE_NAMES[state]));
+  put(health, "state", tcpState(state, TCP_STATE_NAMES));
   if (health.state === "LISTEN") return health;
   put(health, "rtt", usToMs(measured(read(f.RttUs))));
   put(health, "minRtt", usToMs(measured(read(f.MinRttUs))));
