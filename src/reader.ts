@@ -56,6 +56,8 @@ export class ReadSide implements TransportSink {
   #pendingError: Error | undefined;
   #direct: DirectRead | undefined;
   #directUsed = false;
+  /** A read() is in the transport's hands ({@linkcode Transport.readNow}). */
+  #readingNow = false;
   #paused = false;
   /** The paused check saw the end: read past the limit to learn it. */
   #overflow = false;
@@ -100,7 +102,7 @@ export class ReadSide implements TransportSink {
     if (this.#readable) {
       return Promise.reject(new TypeError("Cannot read: the connection is read through readable"));
     }
-    if (this.#direct) {
+    if (this.#direct || this.#readingNow) {
       return Promise.reject(new TypeError("Cannot read: another read is still waiting"));
     }
     this.#directUsed = true;
@@ -109,11 +111,43 @@ export class ReadSide implements TransportSink {
     if (n > 0) return Promise.resolve(n);
     if (this.#pendingError) return Promise.reject(this.#pendingError);
     if (this.#endedEarly || this.#done) return Promise.resolve(null);
+    const transport = this.#host.transport;
+    const now = this.#host.machine.state === "open" ? transport?.readNow?.(buffer) : undefined;
+    if (now) {
+      this.#readingNow = true;
+      return now.then(
+        (n) => this.#readNowDone(transport!, n),
+        (e) => this.#readNowFailed(transport!, e),
+      );
+    }
     const waiting = new Promise<number | null>((resolve, reject) =>
       this.#direct = { view: buffer, resolve, reject }
     );
     this.#host.transport?.wanted?.();
     return waiting;
+  }
+
+  #readNowDone(transport: Transport, n: number | null): number | null {
+    this.#readingNow = false;
+    transport.readSettled!();
+    if (n === null) {
+      if (this.#host.machine.state === "open") this.end();
+      return null;
+    }
+    this.bytesRead += n;
+    return n;
+  }
+
+  #readNowFailed(transport: Transport, error: unknown): null {
+    this.#readingNow = false;
+    transport.readSettled!();
+    // A read ended by our own close() is the end, not a failure; one that failed breaks the
+    // connection, and the read gets the break's error like any read after it.
+    const machine = this.#host.machine;
+    if (machine.state === "open") this.error(error);
+    if (this.#pendingError) throw this.#pendingError;
+    if (machine.info?.state === "broken") throw brokenError(machine.info);
+    return null;
   }
 
   /** Moves bytes received before read() asked into `buffer`; returns how many. */
@@ -142,6 +176,10 @@ export class ReadSide implements TransportSink {
     if (this.#discard || this.#done) return undefined;
     const view = this.#controller?.byobRequest?.view;
     return view ? view as Uint8Array : undefined;
+  }
+
+  readsNow(): boolean {
+    return this.#directUsed;
   }
 
   filled(n: number): void {

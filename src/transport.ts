@@ -28,6 +28,11 @@ export interface TransportSink {
   destination(): Uint8Array | undefined;
   /** `n` (> 0) bytes were read into the buffer {@linkcode TransportSink.destination} gave. */
   filled(n: number): void;
+  /**
+   * Whether the consumer reads with `read()`, whose reads go through
+   * {@linkcode Transport.readNow} whenever nothing else reads the socket.
+   */
+  readsNow?(): boolean;
 }
 
 /**
@@ -74,6 +79,15 @@ export interface Transport {
    * it at once, so the reply it waits for does not go through the readiness wait first.
    */
   wanted?(): void;
+  /**
+   * Reads straight into the consumer's buffer when nothing else reads the socket now: returns
+   * the runtime's own read, or `undefined` to say "wait through the sink" (a read or drain is
+   * already under way, the transport is paused or keeps a read pending anyway). The caller calls
+   * {@linkcode Transport.readSettled} first thing when it settles, before its consumer runs.
+   */
+  readNow?(into: Uint8Array): Promise<number | null> | undefined;
+  /** A read from {@linkcode Transport.readNow} settled. */
+  readSettled?(): void;
   /** Stops taking bytes from the kernel (backpressure). */
   pause(): void;
   /** Takes bytes from the kernel again. */

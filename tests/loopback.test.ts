@@ -286,6 +286,42 @@ test("loopback: read() with one reused buffer gets 1 MiB intact, then null", asy
 }, opts);
 
 test(
+  "loopback: a read() consumer that stops reading is still watched: later bytes wait, a reset is seen",
+  async () => {
+    await withPeer(async (peer, port) => {
+      const conn = await openTo(peer, { port });
+      await command(peer, `send ${256 * 1024}`);
+      const buffer = new Uint8Array(4096);
+      for (let total = 0; total < 256 * 1024;) {
+        const n = await conn.read(buffer);
+        assert.ok(n !== null);
+        total += n;
+      }
+      // Nobody reads from here on: only the watch can notice what comes next.
+      await sleep(50);
+      await command(peer, "send 3000");
+      await sleep(100);
+      await command(peer, "reset");
+      const info = await Promise.race([conn.closed, sleep(3000).then(() => undefined)]);
+      assert.equal(info?.code, "ECONNRESET", "the reset was not noticed without a read pending");
+      let late = 0;
+      for (;;) {
+        try {
+          const n = await conn.read(buffer);
+          if (n === null) break;
+          late += n;
+        } catch (error) {
+          assert.equal((error as ConnectionClosedError).code, "ECONNRESET");
+          break;
+        }
+      }
+      assert.equal(late, 3000, "the bytes sent before the reset were kept for read()");
+    });
+  },
+  opts,
+);
+
+test(
   "loopback: a waiting read() gets null at FIN and rejects at RST; read() and readable exclude each other",
   async () => {
     await withPeer(async (peer, port) => {

@@ -173,3 +173,92 @@ test("reader: while paused, an end the socket shows without reading resumes the 
   const { bytes: got } = await readAllChunks(side.readable);
   assert.equal(got.byteLength, 40);
 });
+
+/**
+ * A transport that reads by call (Deno's while watched): `readNow` hands out one runtime read at
+ * a time, which the test settles; `asked` records readSettled and whether it came before the
+ * consumer saw the result.
+ */
+function readingHost() {
+  const h = host();
+  let settle: { resolve(n: number | null): void; reject(e: unknown): void } | undefined;
+  let into: Uint8Array | undefined;
+  let busy = false;
+  const transport = h.transport as unknown as Record<string, unknown>;
+  transport.readNow = (view: Uint8Array) => {
+    if (busy) return undefined;
+    busy = true;
+    into = view;
+    return new Promise<number | null>((resolve, reject) => (settle = { resolve, reject }));
+  };
+  transport.readSettled = () => {
+    busy = false;
+    h.asked.push("settled");
+  };
+  return {
+    ...h,
+    /** Fills the runtime read in flight with `n` bytes of `fill`. */
+    fill(n: number, fill = 1) {
+      into!.fill(fill, 0, n);
+      settle!.resolve(n);
+    },
+    end: () => settle!.resolve(null),
+    fail: (e: unknown) => settle!.reject(e),
+    get busy() {
+      return busy;
+    },
+  };
+}
+
+test("reader: read() goes straight to the transport's own read while nothing else reads", async () => {
+  const h = readingHost();
+  const side = new ReadSide(h, 1024);
+  const buffer = new Uint8Array(8);
+  const first = side.read(buffer);
+  assert.ok(h.busy, "the read went to the transport");
+  assert.deepEqual(h.asked, [], "no wanted(): the read is the transport's");
+  await assert.rejects(side.read(new Uint8Array(1)), TypeError, "one read at a time");
+  h.fill(5, 7);
+  const n = await first;
+  // The transport hears of the end of its read before the consumer runs, so the consumer's next
+  // read finds it free.
+  assert.deepEqual(h.asked, ["settled"]);
+  assert.equal(n, 5);
+  assert.deepEqual([...buffer.subarray(0, 5)], [7, 7, 7, 7, 7]);
+  assert.equal(side.bytesRead, 5);
+  const second = side.read(buffer);
+  assert.ok(h.busy, "the next read goes straight to the transport too");
+  h.end();
+  assert.equal(await second, null, "FIN is the end of reading");
+  assert.equal(h.machine.state, "closed-gracefully");
+  assert.equal(await side.read(buffer), null, "and stays the end");
+});
+
+test("reader: a transport read that fails breaks the connection and rejects with its code", async () => {
+  const h = readingHost();
+  const side = new ReadSide(h, 1024);
+  const pending = side.read(new Uint8Array(8));
+  h.fail(Object.assign(new Error("Connection timed out (os error 110)"), { code: "ETIMEDOUT" }));
+  await assert.rejects(pending, (e: unknown) => (e as ConnectionClosedError).code === "ETIMEDOUT");
+  assert.equal(h.machine.state, "broken");
+  assert.equal(h.machine.info?.code, "ETIMEDOUT");
+});
+
+test("reader: a transport read ended by our own close() is the end, not a break", async () => {
+  const h = readingHost();
+  const side = new ReadSide(h, 1024);
+  const pending = side.read(new Uint8Array(8));
+  h.machine.send({ type: "close" });
+  side.finish(h.machine.info!);
+  h.fail(new Error("Bad resource ID"));
+  assert.equal(await pending, null);
+  assert.equal(h.machine.state, "closed-gracefully");
+});
+
+test("reader: with bytes queued, read() takes them and leaves the transport alone", async () => {
+  const h = readingHost();
+  const side = new ReadSide(h, 1024);
+  side.data(bytes(3, 9));
+  assert.equal(await side.read(new Uint8Array(8)), 3);
+  assert.ok(!h.busy, "queued bytes first, no runtime read");
+});

@@ -46,7 +46,7 @@ export class DenoTransport implements Transport, ReadinessListener {
   #sink: TransportSink | undefined;
   #token: number | undefined; // set while the monitor watches the socket
   #readSize = MIN_READ_SIZE;
-  // scanned, reading, paused and closed, as bits of one number (see the accessors below).
+  // scanned, reading, paused, closed and armed, as bits of one number (see the accessors below).
   #flags = 0;
   #wake: (() => void) | undefined;
 
@@ -71,6 +71,13 @@ export class DenoTransport implements Transport, ReadinessListener {
   }
   set #paused(on: boolean) {
     this.#setFlag(PAUSED, on);
+  }
+  /** The one-shot watch is armed: the monitor reports this socket's next bytes. */
+  get #armed(): boolean {
+    return (this.#flags & ARMED) !== 0;
+  }
+  set #armed(on: boolean) {
+    this.#setFlag(ARMED, on);
   }
   get #closed(): boolean {
     return (this.#flags & CLOSED) !== 0;
@@ -172,9 +179,11 @@ export class DenoTransport implements Transport, ReadinessListener {
     const watcher = this.#fd === undefined || !monitorEnabledNow() ? undefined : denoMonitor();
     this.#token = watcher?.add(this.#fd!, this);
     if (this.#token === undefined) void this.#pump();
+    else this.#armed = true;
   }
 
   ready(): void {
+    this.#armed = false;
     // While paused the watch stays disarmed; resume() arms it again.
     if (!this.#closed && !this.#paused) void this.#drain();
   }
@@ -184,8 +193,40 @@ export class DenoTransport implements Transport, ReadinessListener {
     // only the consumer's memory) rather than after the monitor's report, a thread hop later;
     // the watch is quieted meanwhile, so the reply does not also wake the monitor's thread.
     if (this.#token === undefined || this.#closed || this.#paused || this.#reading) return;
+    this.#armed = false;
     denoMonitor()?.quiet(this.#fd!, this.#token);
     void this.#drain();
+  }
+
+  readNow(into: Uint8Array): Promise<number | null> | undefined {
+    // Only while watched and nothing else reads: the pending-read way has a read of its own.
+    if (this.#token === undefined || this.#closed || this.#paused || this.#reading) {
+      return undefined;
+    }
+    this.#reading = true;
+    if (this.#armed) {
+      // Quieted, so the bytes this read takes do not also wake the monitor's thread.
+      this.#armed = false;
+      denoMonitor()?.quiet(this.#fd!, this.#token);
+    }
+    return this.#conn.read(into);
+  }
+
+  readSettled(): void {
+    this.#reading = false;
+    // Watch again only if the consumer does not read again at once: a bulk reader's next read
+    // comes in the job right after its await resumes, which is before this second hop, so a
+    // stream of reads pays for no watch at all.
+    this.#watchUnlessReadAgain();
+  }
+
+  #watchUnlessReadAgain(): void {
+    queueMicrotask(() => queueMicrotask(() => this.#idleAfterRead()));
+  }
+
+  #idleAfterRead(): void {
+    if (this.#reading || this.#closed || this.#paused || this.#token === undefined) return;
+    this.#watch();
   }
 
   fallback(): void {
@@ -197,6 +238,7 @@ export class DenoTransport implements Transport, ReadinessListener {
   async #drain(): Promise<void> {
     if (this.#reading) return;
     this.#reading = true;
+    let handOver = false;
     try {
       for (;;) {
         if (this.#closed || this.#paused) return;
@@ -206,6 +248,12 @@ export class DenoTransport implements Transport, ReadinessListener {
         const more = await this.#readOnce();
         if (more === undefined) return;
         if (this.#token === undefined) break; // the monitor failed meanwhile
+        // A read() consumer reads through readNow from its next read on, which needs this loop
+        // out of the way; the same check as after such a read watches again if it does not.
+        if (this.#sink!.readsNow?.()) {
+          handOver = true;
+          break;
+        }
         // Go back to watching only when the socket is drained and nobody waits with a buffer of
         // their own: a BYOB read waiting is active interest, and reading straight into it (even
         // if that read waits) costs no memory of ours and saves a trip through the monitor.
@@ -217,13 +265,17 @@ export class DenoTransport implements Transport, ReadinessListener {
     } finally {
       this.#reading = false;
     }
-    if (!this.#closed && !this.#paused) this.#watch();
+    if (handOver) this.#watchUnlessReadAgain();
+    else if (!this.#closed && !this.#paused) this.#watch();
   }
 
   /** Arms the watch again, or falls back to a pending read if that cannot be. */
   #watch(): void {
     const token = this.#token;
-    if (token !== undefined && denoMonitor()?.rearm(this.#fd!, token)) return;
+    if (token !== undefined && denoMonitor()?.rearm(this.#fd!, token)) {
+      this.#armed = true;
+      return;
+    }
     this.fallback();
   }
 
@@ -326,6 +378,6 @@ export class DenoTransport implements Transport, ReadinessListener {
   }
 }
 
-const SCANNED = 1, READING = 2, PAUSED = 4, CLOSED = 8;
+const SCANNED = 1, READING = 2, PAUSED = 4, CLOSED = 8, ARMED = 16;
 const MIN_READ_SIZE = 512;
 const MAX_READ_SIZE = 256 * 1024;
