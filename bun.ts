@@ -29,5 +29,7 @@ export const listen: Sockalive<BunHeldSocket>["listen"] = api.listen;
 export const setKeepAlive: Sockalive<BunHeldSocket>["setKeepAlive"] = api.setKeepAlive;
 /** Reads a socket's keepalive from the kernel in Bun: see {@linkcode Sockalive.getKeepAlive}. */
 export const getKeepAlive: Sockalive<BunHeldSocket>["getKeepAlive"] = api.getKeepAlive;
+/** Reads a socket's TCP health from the kernel in Bun: see {@linkcode Sockalive.getHealth}. */
+export const getHealth: Sockalive<BunHeldSocket>["getHealth"] = api.getHealth;
 /** Keeps one monitored connection to a peer in Bun: see {@linkcode Sockalive.reconnecting}. */
 export const reconnecting: Sockalive<BunHeldSocket>["reconnecting"] = api.reconnecting;

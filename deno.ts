@@ -30,5 +30,7 @@ export const listen: Sockalive<DenoHeldSocket>["listen"] = api.listen;
 export const setKeepAlive: Sockalive<DenoHeldSocket>["setKeepAlive"] = api.setKeepAlive;
 /** Reads a socket's keepalive from the kernel in Deno: see {@linkcode Sockalive.getKeepAlive}. */
 export const getKeepAlive: Sockalive<DenoHeldSocket>["getKeepAlive"] = api.getKeepAlive;
+/** Reads a socket's TCP health from the kernel in Deno: see {@linkcode Sockalive.getHealth}. */
+export const getHealth: Sockalive<DenoHeldSocket>["getHealth"] = api.getHealth;
 /** Keeps one monitored connection to a peer in Deno: see {@linkcode Sockalive.reconnecting}. */
 export const reconnecting: Sockalive<DenoHeldSocket>["reconnecting"] = api.reconnecting;

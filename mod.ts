@@ -28,6 +28,7 @@
 
 export {
   connect,
+  getHealth,
   getKeepAlive,
   listen,
   type NativeConnection,

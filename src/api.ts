@@ -10,7 +10,8 @@ import { type ConnectOptions, LiveConnection } from "./connection.ts";
 import { checkListenOptions } from "./checks.ts";
 import { type ListenOptions, LiveListener } from "./listener.ts";
 import { type ConnectFunction, ReconnectingClient, type ReconnectingOptions } from "./reconnect.ts";
-import { getKeepAliveOn, setKeepAliveOn } from "./sockopt.ts";
+import { getHealthOn, getKeepAliveOn, setKeepAliveOn } from "./sockopt.ts";
+import type { TcpHealth } from "./health.ts";
 import type { Adapter } from "./transport.ts";
 
 /** What sockalive offers on one runtime; `S` is the kind of socket it can set options on. */
@@ -35,6 +36,13 @@ export interface Sockalive<S> {
   /** Reads a socket's keepalive values from the kernel (as {@linkcode Sockalive.setKeepAlive}). */
   getKeepAlive(socket: S): KeepAliveInfo;
   /**
+   * Reads the kernel's record of a socket the program opened itself (any socket
+   * {@linkcode Sockalive.setKeepAlive} takes), in one system call once the socket is found and
+   * verified: round-trip time, bytes unacknowledged, retransmissions, keepalive probes
+   * unanswered, time since data last arrived... (see {@linkcode TcpHealth}).
+   */
+  getHealth(socket: S): TcpHealth;
+  /**
    * Keeps one monitored connection to a peer, dialing again with backoff whenever it ends;
    * `connect` (default: {@linkcode Sockalive.connect}) opens each attempt. See
    * {@linkcode ReconnectingClient}.
@@ -56,6 +64,8 @@ export function sockalive<S>(runtime: Adapter<S>): Sockalive<S> {
       setKeepAliveOn(runtime.platform(), runtime.calls, () => runtime.target(socket), options),
     getKeepAlive: (socket) =>
       getKeepAliveOn(runtime.platform(), runtime.calls, () => runtime.target(socket)),
+    getHealth: (socket) =>
+      getHealthOn(runtime.platform(), runtime.calls, () => runtime.target(socket)),
     reconnecting: (options, connectFn = connect) => new ReconnectingClient(options, connectFn),
   };
 }

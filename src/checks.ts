@@ -62,6 +62,13 @@ export interface ConnectOptions {
   /** Give up connecting after this many ms: state `broken`, code `"ETIMEDOUT"`. */
   connectTimeout?: number;
   /**
+   * End the open connection, `broken` with code `"IDLE_TIMEOUT"`, once no byte has been
+   * received for this many ms (counted from the last byte, or from the open): the peer that
+   * keepalive cannot catch, reachable but hung. Never fires while bytes keep arriving, nor while
+   * the connection holds bytes back because nobody reads (`maxBufferedBytes`). Absent: no limit.
+   */
+  idleTimeout?: number;
+  /**
    * Aborting while connecting ends in `broken` with code `"ABORTED"`; aborting an open
    * connection closes it (`closed-gracefully`, by `"local"`).
    */
@@ -97,7 +104,8 @@ export interface ConnectOptions {
  * ```
  */
 export interface ListenOptions
-  extends Pick<ConnectOptions, "keepAlive" | "maxBufferedBytes" | "onListenerError"> {
+  extends
+    Pick<ConnectOptions, "keepAlive" | "maxBufferedBytes" | "idleTimeout" | "onListenerError"> {
   /** Address to bind; default `"127.0.0.1"`. */
   hostname?: string;
   /** Port to bind; 0 picks a free one (see `LiveListener.addr`). */
@@ -139,6 +147,7 @@ const CONNECT_KEYS = [
   "keepAlive",
   "maxBufferedBytes",
   "connectTimeout",
+  "idleTimeout",
   "signal",
   "onListenerError",
   "tls",
@@ -148,6 +157,7 @@ const LISTEN_KEYS = [
   "port",
   "keepAlive",
   "maxBufferedBytes",
+  "idleTimeout",
   "signal",
   "onListenerError",
   "onAcceptError",
@@ -176,6 +186,7 @@ export class CheckedConnectOptions {
   bestEffort: ReadonlySet<keyof KeepAliveOptions> = BEST_EFFORT[0];
   maxBufferedBytes = DEFAULT_MAX_BUFFERED;
   connectTimeout: number | undefined = undefined;
+  idleTimeout: number | undefined = undefined;
   signal: AbortSignal | undefined = undefined;
   onListenerError: ((error: unknown) => void) | undefined = undefined;
   /** TLS to run over the connection, if any. */
@@ -219,7 +230,7 @@ export function checkConnectOptions(
   const checked = connectionOptions("connect", options, limits);
   checked.hostname = checkHostname("connect", options.hostname);
   checked.port = checkPort("connect", options.port, 1);
-  checked.connectTimeout = checkConnectTimeout("connect", options.connectTimeout);
+  checked.connectTimeout = checkTimer("connect", "connectTimeout", options.connectTimeout);
   checked.signal = checkSignal("connect", options.signal);
   checked.tls = checkClientTls("connect", options.tls, checked.hostname);
   return checked;
@@ -272,7 +283,8 @@ export function checkReconnectingOptions(options: ConnectOptions & { reconnect?:
   checkPort("reconnect", options.port, 1);
   checkKeepAliveType("reconnect", options.keepAlive);
   checkMaxBuffered("reconnect", options.maxBufferedBytes);
-  checkConnectTimeout("reconnect", options.connectTimeout);
+  checkTimer("reconnect", "connectTimeout", options.connectTimeout);
+  checkTimer("reconnect", "idleTimeout", options.idleTimeout);
   checkSignal("reconnect", options.signal);
   checkFunction("reconnect", "onListenerError", options.onListenerError);
   checkClientTls("reconnect", options.tls, options.hostname ?? "127.0.0.1");
@@ -311,12 +323,16 @@ export function keepAliveRequest(
 /** What a connection runs with, from the options `connect` and `listen` share. */
 function connectionOptions(
   verb: Verb,
-  options: Pick<ConnectOptions, "keepAlive" | "maxBufferedBytes" | "onListenerError">,
+  options: Pick<
+    ConnectOptions,
+    "keepAlive" | "maxBufferedBytes" | "idleTimeout" | "onListenerError"
+  >,
   limits: KeepAliveLimits,
 ): CheckedConnectOptions {
   const checked = new CheckedConnectOptions();
   checkKeepAlive(verb, checked, options.keepAlive, limits);
   checked.maxBufferedBytes = checkMaxBuffered(verb, options.maxBufferedBytes);
+  checked.idleTimeout = checkTimer(verb, "idleTimeout", options.idleTimeout);
   checked.onListenerError = checkFunction(verb, "onListenerError", options.onListenerError);
   return checked;
 }
@@ -413,17 +429,16 @@ function checkMaxBuffered(verb: Verb, value: unknown): number {
   return value;
 }
 
-function checkConnectTimeout(verb: Verb, value: unknown): number | undefined {
+/** A timeout option (`connectTimeout`, `idleTimeout`): ms, run by a timer. */
+function checkTimer(verb: Verb, name: string, value: unknown): number | undefined {
   if (value === undefined) return undefined;
   if (typeof value !== "number") {
-    throw new TypeError(
-      `Cannot ${verb}: "connectTimeout" must be a number of ms, got ${describe(value)}`,
-    );
+    throw new TypeError(`Cannot ${verb}: "${name}" must be a number of ms, got ${describe(value)}`);
   }
   // Timers take at most 2^31 - 1 ms; a longer one would fire at once.
   if (!(value > 0) || !(value <= MAX_TIMER_MS)) {
     throw new RangeError(
-      `Cannot ${verb}: "connectTimeout" must be a positive number of ms, at most ${MAX_TIMER_MS}, got ${value}`,
+      `Cannot ${verb}: "${name}" must be a positive number of ms, at most ${MAX_TIMER_MS}, got ${value}`,
     );
   }
   return value;

@@ -61,3 +61,4 @@ export {
 } from "./reconnect_events.ts";
 export { type ListenOptions, LiveListener } from "./listener.ts";
 export type { Sockalive } from "./api.ts";
+export type { TcpHealth, TcpState } from "./health.ts";

@@ -8,6 +8,7 @@
 
 import type { SocketAddress } from "./address.ts";
 import type { KeepAliveInfo, KeepAliveOptions } from "./options.ts";
+import type { TcpHealth } from "./health.ts";
 import { checkConnectOptions, CheckedConnectOptions, type ConnectOptions } from "./checks.ts";
 
 export type { ConnectOptions } from "./checks.ts";
@@ -249,6 +250,28 @@ export class LiveConnection implements AsyncDisposable {
   /** Reads the keepalive values in force from the kernel now. */
   getKeepAlive(): KeepAliveInfo {
     return this.#c.requireSock("read keepalive").getKeepAlive();
+  }
+
+  /**
+   * What the kernel knows of the connection now, read in one system call (Linux `TCP_INFO`,
+   * macOS `TCP_CONNECTION_INFO`, Windows `SIO_TCP_INFO`): round-trip time, bytes unacknowledged,
+   * retransmissions, keepalive probes unanswered (`probes`), time since data last arrived
+   * (`lastReceived`), in ms, bytes and counts; a field the OS does not report is absent.
+   * `undefined` unless the connection is open. See {@linkcode TcpHealth}.
+   *
+   * @example
+   * ```ts ignore
+   * import { connect } from "@sockalive/sockalive";
+   * const conn = connect({ hostname: "198.18.0.2", port: 7000, keepAlive: { idle: 1000, interval: 1000, count: 3 } });
+   * await conn.opened;
+   * setInterval(() => {
+   *   const h = conn.health();
+   *   if (h) console.log(`rtt ${h.rtt} ms, probes ${h.probes}/3, silent ${h.lastReceived} ms`);
+   * }, 1000);
+   * ```
+   */
+  health(): TcpHealth | undefined {
+    return this.#c.health();
   }
 
   /** Adds a `statechange` listener; `once` and `signal` work as with `EventTarget`. */

@@ -25,21 +25,29 @@ import { type ConnectHost, ConnectPhase } from "./connecting.ts";
 import { brokenError, type ReadHost, ReadSide } from "./reader.ts";
 import { type WriteHost, WriteSide } from "./writer.ts";
 import { SockRef } from "./sockref.ts";
+import { IdleDeadline, type IdleHost } from "./idle.ts";
+import type { TcpHealth } from "./health.ts";
 
 /** How long a socket that could not be found is given to report that the kernel failed it. */
 const FAILURE_WAIT_MS = 100;
+
+/** The code of a connection ended by `idleTimeout`. */
+export const IDLE_TIMEOUT_CODE = "IDLE_TIMEOUT";
 
 /** The event each transition dispatches, made from it (see `StateChangeEvent`). */
 export type EventOf = (transition: Transition) => Event;
 
 /** A connection's parts: machine, connect phase, socket, read and write sides, listeners. */
-export class ConnectionContext implements ReadHost, WriteHost, ConnectHost, TransitionHandler {
+export class ConnectionContext
+  implements ReadHost, WriteHost, ConnectHost, TransitionHandler, IdleHost {
   readonly machine: ConnectionStateMachine;
   readonly #runtime: Runtime;
   /** `this` for the listeners, and what their events are made with. */
   readonly #owner: object;
   readonly #eventOf: EventOf;
   readonly #maxBuffered: number;
+  readonly #idleTimeout: number | undefined;
+  #idle: IdleDeadline | undefined;
   readonly #onListenerError: (error: unknown) => void;
   /** The keepalive to apply once dialed; dropped then. */
   #plan: Pick<CheckedConnectOptions, "keepAlive" | "bestEffort"> | undefined;
@@ -75,6 +83,7 @@ export class ConnectionContext implements ReadHost, WriteHost, ConnectHost, Tran
     this.#eventOf = eventOf;
     this.#runtime = runtime;
     this.#maxBuffered = options.maxBufferedBytes;
+    this.#idleTimeout = options.idleTimeout;
     this.#onListenerError = options.onListenerError ?? reportObserverError;
     this.#plan = options;
     this.machine = new ConnectionStateMachine({
@@ -199,7 +208,32 @@ export class ConnectionContext implements ReadHost, WriteHost, ConnectHost, Tran
 
   #open(transport: Transport): void {
     if (this.machine.send({ type: "opened" }) === undefined) return;
+    const idle = this.#idleTimeout;
+    // A statechange listener may have closed it already.
+    if (idle !== undefined && this.machine.state === "open") {
+      this.#idle = new IdleDeadline(idle, this, this.machine.openedAt!);
+    }
     transport.start(this.reader);
+  }
+
+  lastReceivedAt(): number | undefined {
+    return this.#reader?.lastReceivedAt;
+  }
+
+  holdsBack(): boolean {
+    return this.#reader?.paused ?? false;
+  }
+
+  expired(silentMs: number): void {
+    this.machine.fail(
+      IDLE_TIMEOUT_CODE,
+      new Error(`No byte received for ${silentMs} ms (idleTimeout ${this.#idleTimeout} ms)`),
+    );
+  }
+
+  /** The kernel's record of the connection while it is open; `undefined` otherwise. */
+  health(): TcpHealth | undefined {
+    return this.machine.state === "open" ? this.sock?.health() : undefined;
   }
 
   /**
@@ -240,6 +274,8 @@ export class ConnectionContext implements ReadHost, WriteHost, ConnectHost, Tran
   }
 
   #finish(info: CloseInfo): void {
+    this.#idle?.stop();
+    this.#idle = undefined;
     this.#removeAbortListener?.();
     this.#removeAbortListener = undefined;
     this.#plan = undefined;

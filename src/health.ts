@@ -186,3 +186,11 @@ export function healthError(
     { code, errno, syscall, option: "health" },
   );
 }
+
+/** The error where an OS keeps no per-connection record sockalive can read. */
+export function noHealth(): SocketOptionError {
+  return new SocketOptionError(
+    "Cannot read the connection's health: this OS keeps no per-connection TCP record sockalive reads",
+    { code: "ERR_UNSUPPORTED_PLATFORM", syscall: "getsockopt", option: "health" },
+  );
+}

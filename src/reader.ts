@@ -41,6 +41,11 @@ export class ReadSide implements TransportSink {
   readonly #maxBuffered: number;
   /** Bytes received so far (including any dropped after `readable` was cancelled). */
   bytesRead = 0;
+  /**
+   * When data last arrived, ms since the epoch (`undefined`: none has). Noted per chunk, not
+   * per byte: the idle deadline and `CloseInfo.lastReceivedAt` read it.
+   */
+  lastReceivedAt: number | undefined = undefined;
   #readable: ReadableStream<Uint8Array> | undefined;
   #controller: ReadableByteStreamController | undefined;
   /** Bytes received before `readable` or `read()` took them. */
@@ -66,6 +71,11 @@ export class ReadSide implements TransportSink {
   constructor(host: ReadHost, maxBuffered: number) {
     this.#host = host;
     this.#maxBuffered = maxBuffered;
+  }
+
+  /** Whether it stopped taking bytes from the kernel because nobody reads (backpressure). */
+  get paused(): boolean {
+    return this.#paused;
   }
 
   /** See `LiveConnection.readable`. */
@@ -134,7 +144,10 @@ export class ReadSide implements TransportSink {
       if (this.#host.machine.state === "open") this.end();
       return null;
     }
-    this.bytesRead += n;
+    if (n > 0) {
+      this.bytesRead += n;
+      this.lastReceivedAt = Date.now();
+    }
     return n;
   }
 
@@ -184,6 +197,7 @@ export class ReadSide implements TransportSink {
 
   filled(n: number): void {
     this.bytesRead += n;
+    this.lastReceivedAt = Date.now();
     const direct = this.#direct;
     if (direct) {
       this.#direct = undefined;
@@ -196,8 +210,10 @@ export class ReadSide implements TransportSink {
   }
 
   data(chunk: Uint8Array): void {
+    if (chunk.byteLength === 0) return;
     this.bytesRead += chunk.byteLength;
-    if (this.#discard || this.#done || chunk.byteLength === 0) return;
+    this.lastReceivedAt = Date.now();
+    if (this.#discard || this.#done) return;
     const direct = this.#direct;
     if (direct) {
       // A read() is waiting: fill it; what does not fit waits for the next read().

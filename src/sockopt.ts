@@ -14,6 +14,7 @@ import { SocketOptionError } from "./errors.ts";
 import type { Descriptor, SocketCalls } from "../ffi/types.ts";
 import { type KeepAliveInfo, type KeepAliveOptions, validateKeepAlive } from "./options.ts";
 import type { Platform } from "./os/platform.ts";
+import { noHealth, type TcpHealth } from "./health.ts";
 
 /** A connection as its runtime describes it: the addresses to match and where to look. */
 export interface SocketTarget {
@@ -288,4 +289,16 @@ export function getKeepAliveOn(
   const t = target();
   const c = calls();
   return platform.getKeepAlive(c, resolveTarget(platform, c, t).fd);
+}
+
+/** The body of every adapter's public `getHealth`. */
+export function getHealthOn(
+  platform: Platform,
+  calls: () => SocketCalls,
+  target: () => SocketTarget,
+): TcpHealth {
+  if (!platform.health) throw noHealth();
+  const t = target();
+  const c = calls();
+  return platform.health(c, resolveTarget(platform, c, t).fd);
 }

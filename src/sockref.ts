@@ -18,6 +18,7 @@ import {
   type SocketTarget,
 } from "./sockopt.ts";
 import type { Runtime, Transport } from "./transport.ts";
+import { noHealth, type TcpHealth } from "./health.ts";
 
 /**
  * The socket under one transport. Only the descriptor is kept: the addresses it must carry are
@@ -65,6 +66,17 @@ export class SockRef {
   /** Reads the keepalive values in force from the kernel. */
   getKeepAlive(): KeepAliveInfo {
     return this.#runtime.platform().getKeepAlive(this.#runtime.calls(), this.#verified());
+  }
+
+  /**
+   * The kernel's record of the connection, read in one system call (see
+   * {@linkcode TcpHealth}). Throws `SocketOptionError` `ERR_UNSUPPORTED_PLATFORM` where the OS
+   * has no such record, or with the errno if the call fails.
+   */
+  health(): TcpHealth {
+    const platform = this.#runtime.platform();
+    if (!platform.health) throw noHealth();
+    return platform.health(this.#runtime.calls(), this.#verified());
   }
 
   /**

@@ -94,7 +94,13 @@ export type ConnectionEventType = ConnectionEvent["type"];
  * now = 4_000;
  * machine.send({ type: "eof" });
  * const info: CloseInfo | undefined = machine.info;
- * assert.deepEqual(info, { state: "closed-gracefully", by: "peer", at: 4_000, openForMs: 3_000 });
+ * assert.deepEqual(info, {
+ *   state: "closed-gracefully",
+ *   by: "peer",
+ *   at: 4_000,
+ *   openForMs: 3_000,
+ *   lastReceivedAt: 1_000, // nothing arrived: the silence counts from the open
+ * });
  * ```
  */
 export interface CloseInfo {
@@ -110,6 +116,12 @@ export interface CloseInfo {
   at: number;
   /** How long it had been open, in ms; absent if it never opened. */
   openForMs?: number;
+  /**
+   * When data last arrived, in ms since the epoch, or when the connection opened if none did;
+   * absent if it never opened. `at - lastReceivedAt` is how long the peer had been silent when
+   * the end came.
+   */
+  lastReceivedAt?: number;
 }
 
 /**
@@ -221,6 +233,11 @@ export type TransitionObserver = (transition: Transition) => void;
 export interface TransitionHandler {
   /** Receives every transition. */
   onTransition(transition: Transition): void;
+  /**
+   * When data last arrived, in ms since the epoch (`undefined`: none has), for
+   * {@linkcode CloseInfo.lastReceivedAt}. The machine asks once, as the connection ends.
+   */
+  lastReceivedAt?(): number | undefined;
 }
 
 /**
@@ -370,7 +387,12 @@ export class ConnectionStateMachine {
 
   #end(state: TerminalState, at: number, rest: Omit<CloseInfo, "state" | "at">): CloseInfo {
     const info: CloseInfo = { state, ...rest, at };
-    if (this.#openedAt !== undefined) info.openForMs = at - this.#openedAt;
+    if (this.#openedAt !== undefined) {
+      info.openForMs = at - this.#openedAt;
+      const observer = this.#observer;
+      const received = typeof observer === "object" ? observer.lastReceivedAt?.() : undefined;
+      info.lastReceivedAt = received ?? this.#openedAt;
+    }
     this.#info = info;
     return info;
   }

@@ -27,7 +27,6 @@ import {
   test,
   withPeer,
 } from "./harness.ts";
-import { healthReader } from "./fixtures/health_reader.ts";
 import type { SocketCalls, StructField, StructLayout } from "../ffi/types.ts";
 import { type BoundWinsock, winsockCalls } from "../ffi/calls.ts";
 import { TCP_INFO_LAYOUT as LINUX_TCP_INFO } from "../ffi/linux.ts";
@@ -41,6 +40,7 @@ import type { Platform } from "../src/os/platform.ts";
 import type { TcpHealth } from "../src/health.ts";
 import { SocketOptionError } from "../src/errors.ts";
 import { SERVER_IP, TestNet } from "../tools/netns.ts";
+import { getHealth, type NativeConnection } from "../mod.ts";
 
 preloadFfi();
 
@@ -596,7 +596,7 @@ test(
       const native = await nativeConnect(port);
       await peer.waitFor(/^ACCEPTED/);
       try {
-        const health = healthReader(native.socket);
+        const health = () => getHealth(native.socket as NativeConnection);
         const fresh = health();
         assert.equal(fresh.state, "ESTABLISHED");
         assert.equal(fresh.unacked, 0);
@@ -674,10 +674,15 @@ interface Sample extends TcpHealth {
  * end (its error and when). Always deletes the namespaces.
  */
 async function pulled(
-  config: { keepAlive: object; write?: boolean },
+  config: { keepAlive: object; write?: boolean; live?: boolean },
   act: (ctx: { net: TestNet; client: Proc; peer: Proc }) => Promise<number>,
 ): Promise<
-  { samples: Sample[]; pulledAt: number; end: { code?: string; at: number }; gone: string[] }
+  {
+    samples: Sample[];
+    pulledAt: number;
+    end: { code?: string; at: number; lastReceivedAt?: number };
+    gone: string[];
+  }
 > {
   const net = TestNet.create();
   let peer: Proc | undefined;
@@ -713,39 +718,53 @@ async function pulled(
 const sequence = (samples: Sample[], key: "probes" | "retransmits" | "unacked") =>
   samples.map((s) => s[key]!).filter((v, i, all) => i === 0 || v !== all[i - 1]);
 
-test(
-  "health (netns): pulled cable while idle, keepalive 1 s/1 s/3: probes go 1, 2, 3, then ETIMEDOUT",
-  async () => {
-    const { samples, pulledAt, end, gone } = await pulled(
-      { keepAlive: { idle: 1000, interval: 1000, count: 3 } },
-      async ({ net }) => {
-        await sleep(2500); // idle past the first keepalive probes, which the peer answers
-        return net.pull();
-      },
-    );
-    assert.equal(end.code, "ETIMEDOUT");
-    const before = samples.filter((s) => s.at < pulledAt);
-    const after = samples.filter((s) => s.at > pulledAt);
-    assert.ok(before.length > 10 && after.length > 10, `${before.length}, ${after.length} samples`);
-    assert.ok(after.every((s) => s.state === "ESTABLISHED"), "established until the drop");
-    assert.ok(gone.length > 0 && gone.every((code) => code === "ERR_SOCKET_NOT_FOUND"), `${gone}`);
-    // While the peer answers: no probe is left unanswered for long, and its answers keep the
-    // time since the last acknowledgement short while the time since the last data grows.
-    assert.ok(before.every((s) => s.state === "ESTABLISHED" && s.unacked === 0));
-    assert.ok(before.every((s) => s.probes! <= 1), JSON.stringify(sequence(before, "probes")));
-    const last = before[before.length - 1];
-    assert.ok(last.lastReceived! >= 2000, `lastReceived ${last.lastReceived} ms`);
-    assert.ok(last.lastAckReceived! <= 1300, `lastAckReceived ${last.lastAckReceived} ms`);
-    // After the pull: each probe goes unanswered, counted one by one until the count of 3.
-    const probes = sequence(after, "probes");
-    console.log(`probes after the pull: ${probes.join(", ")}; ETIMEDOUT ${end.at - pulledAt} ms`);
-    // (A probe out at the moment of the pull may still have been answered: 1, 0, then 1, 2, 3.)
-    assert.deepEqual(probes.slice(probes.lastIndexOf(0) + 1), [1, 2, 3], `probes ${probes}`);
-    assert.ok(after.every((s) => s.unacked === 0 && s.retransmits === 0));
-    assert.ok(after[after.length - 1].lastAckReceived! >= 3000);
-  },
-  netnsTestOptions(40_000),
-);
+for (const live of [false, true]) {
+  const via = live ? "conn.health()" : "getHealth(runtime socket)";
+  test(
+    `health (netns): pulled cable while idle, keepalive 1 s/1 s/3: probes go 1, 2, 3, then ETIMEDOUT (${via})`,
+    async () => {
+      const { samples, pulledAt, end, gone } = await pulled(
+        { keepAlive: { idle: 1000, interval: 1000, count: 3 }, live },
+        async ({ net }) => {
+          await sleep(2500); // idle past the first keepalive probes, which the peer answers
+          return net.pull();
+        },
+      );
+      assert.equal(end.code, "ETIMEDOUT");
+      const before = samples.filter((s) => s.at < pulledAt);
+      const after = samples.filter((s) => s.at > pulledAt);
+      assert.ok(
+        before.length > 10 && after.length > 10,
+        `${before.length}, ${after.length} samples`,
+      );
+      assert.ok(after.every((s) => s.state === "ESTABLISHED"), "established until the drop");
+      // After the break: a LiveConnection is no longer open (health() is undefined); the runtime's
+      // socket no longer verifies (the kernel forgot its peer).
+      const goneCode = live ? "NOT_OPEN" : "ERR_SOCKET_NOT_FOUND";
+      assert.ok(gone.length > 0 && gone.every((code) => code === goneCode), `${gone}`);
+      if (live) {
+        // Nothing arrived since the open: the peer had been silent for the whole connection.
+        const silent = end.at - end.lastReceivedAt!;
+        assert.ok(silent >= end.at - pulledAt + 2000, `silent ${silent} ms at the break`);
+      }
+      // While the peer answers: no probe is left unanswered for long, and its answers keep the
+      // time since the last acknowledgement short while the time since the last data grows.
+      assert.ok(before.every((s) => s.state === "ESTABLISHED" && s.unacked === 0));
+      assert.ok(before.every((s) => s.probes! <= 1), JSON.stringify(sequence(before, "probes")));
+      const last = before[before.length - 1];
+      assert.ok(last.lastReceived! >= 2000, `lastReceived ${last.lastReceived} ms`);
+      assert.ok(last.lastAckReceived! <= 1300, `lastAckReceived ${last.lastAckReceived} ms`);
+      // After the pull: each probe goes unanswered, counted one by one until the count of 3.
+      const probes = sequence(after, "probes");
+      console.log(`probes after the pull: ${probes.join(", ")}; ETIMEDOUT ${end.at - pulledAt} ms`);
+      // (A probe out at the moment of the pull may still have been answered: 1, 0, then 1, 2, 3.)
+      assert.deepEqual(probes.slice(probes.lastIndexOf(0) + 1), [1, 2, 3], `probes ${probes}`);
+      assert.ok(after.every((s) => s.unacked === 0 && s.retransmits === 0));
+      assert.ok(after[after.length - 1].lastAckReceived! >= 3000);
+    },
+    netnsTestOptions(40_000),
+  );
+}
 
 test(
   "health (netns): pulled cable while writing: unacked and retransmits rise, probes stay 0",

@@ -40,6 +40,8 @@ export const listen: Sockalive<NativeConnection>["listen"] = api.listen;
 export const setKeepAlive: Sockalive<NativeConnection>["setKeepAlive"] = api.setKeepAlive;
 /** Reads a socket's keepalive from the kernel: see {@linkcode Sockalive.getKeepAlive}. */
 export const getKeepAlive: Sockalive<NativeConnection>["getKeepAlive"] = api.getKeepAlive;
+/** Reads a socket's TCP health from the kernel: see {@linkcode Sockalive.getHealth}. */
+export const getHealth: Sockalive<NativeConnection>["getHealth"] = api.getHealth;
 /**
  * Keeps a monitored connection to one peer, dialing again with exponential backoff and full
  * jitter whenever it ends, until closed, aborted, or `maxAttempts` attempts in a row fail.
