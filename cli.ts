@@ -17,6 +17,8 @@
 
 import { isIPv6 } from "node:net";
 import process from "node:process";
+import { describeHealth, formatSeconds, type HealthMark, HealthTrend } from "./src/heartbeat.ts";
+import type { TcpHealth } from "./src/health.ts";
 import {
   type CloseInfo,
   connect,
@@ -47,6 +49,10 @@ export interface WatchCommand {
   keepAlive: { idle?: number; interval?: number; count?: number; userTimeout?: number };
   /** `--connect-timeout` in ms. */
   connectTimeout?: number;
+  /** `--idle-timeout` in ms: break the connection once nothing has arrived for this long. */
+  idleTimeout?: number;
+  /** `--every` in ms: how often to read and print the connection's health; 0: never. */
+  every: number;
   /** `--json`: one JSON object per line. */
   json: boolean;
 }
@@ -196,7 +202,12 @@ const VALUE_FLAGS: Readonly<Record<string, string>> = {
   "--count": "count",
   "--user-timeout": "userTimeout",
   "--connect-timeout": "connectTimeout",
+  "--idle-timeout": "idleTimeout",
+  "--every": "every",
 };
+
+/** How often the connection's health is read and printed unless `--every` says otherwise. */
+const DEFAULT_EVERY_MS = 1000;
 
 /**
  * Parses the arguments after the program name. Returns `"help"` for `--help`; throws
@@ -211,6 +222,7 @@ const VALUE_FLAGS: Readonly<Record<string, string>> = {
  *   hostname: "::1",
  *   port: 7000,
  *   keepAlive: { idle: 1000, count: 3 },
+ *   every: 1000,
  *   json: true,
  * });
  * assert.equal(parseArgs(["--help"]), "help");
@@ -235,6 +247,8 @@ function parse(
   const positional: string[] = [];
   const keepAlive: WatchCommand["keepAlive"] = {};
   let connectTimeout: number | undefined;
+  let idleTimeout: number | undefined;
+  let every = DEFAULT_EVERY_MS;
   let json = false;
   for (let i = 0; i < args.length; i++) {
     const arg = args[i];
@@ -280,6 +294,15 @@ function parse(
           throw new UsageError(`--connect-timeout: ${JSON.stringify(value)} must be more than 0`);
         }
         break;
+      case "--idle-timeout":
+        idleTimeout = parseDuration(value, flag);
+        if (idleTimeout === 0) {
+          throw new UsageError(`--idle-timeout: ${JSON.stringify(value)} must be more than 0`);
+        }
+        break;
+      case "--every":
+        every = parseDuration(value, flag);
+        break;
       case "--count":
         if (!/^\d+$/.test(value)) {
           throw new UsageError(
@@ -303,6 +326,8 @@ function parse(
       ...parseTarget(target),
       keepAlive,
       ...(connectTimeout === undefined ? {} : { connectTimeout }),
+      ...(idleTimeout === undefined ? {} : { idleTimeout }),
+      every,
       json,
     },
     typed,
@@ -324,8 +349,12 @@ export function helpText(): string {
 
 Opens a TCP connection to HOST:PORT with TCP keepalive set as asked and watches it: prints each
 state change (connecting, open, closed-gracefully, broken) with an ISO timestamp, the keepalive
-values the kernel actually took, how soon a silent peer would be noticed, and what it is waiting
-for. Exits when the connection ends.
+values the kernel actually took, how soon a silent peer would be noticed, and, while open, the
+kernel's own record of the connection every --every: round-trip time, segments unacknowledged,
+retransmissions, keepalive probes unanswered, and how long the peer has been silent. A line of its
+own marks the moment probes start going unanswered (or data starts being retransmitted), and the
+break says how long the peer had been silent. On a terminal the heartbeat is redrawn in place;
+piped, it is one line per heartbeat. Exits when the connection ends.
 
 HOST:PORT  127.0.0.1:7000, example.com:7000, or an IPv6 address in brackets: [::1]:7000
 
@@ -343,7 +372,11 @@ Flags:
                               dropped; 0 leaves it to the system
                               (default: idle + interval x count)
   --connect-timeout DURATION  give up connecting after this long (default: the system's own)
-  --json                      print one JSON object per line instead of text
+  --idle-timeout DURATION     break the connection (IDLE_TIMEOUT) once nothing has arrived for
+                              this long: a peer that answers probes but is hung (default: none)
+  --every DURATION            how often to read and print the health (default 1s; 0: never)
+  --json                      print one JSON object per line instead of text (heartbeats are
+                              {"event":"health", "tcpState", ...every field the OS reports})
   -h, --help                  print this help
 
 Flags also take --flag=value. A silent peer is noticed after idle + interval x count; with a
@@ -400,6 +433,16 @@ class Printer {
     this.#timer = setInterval(() => this.#drawLive(), 1000);
   }
 
+  /** Whether the waiting line is redrawn in place (text on a terminal). */
+  get live(): boolean {
+    return !this.#json && this.#out.isTTY === true;
+  }
+
+  /** Redraws the waiting line now, if there is one. */
+  redraw(): void {
+    if (this.#live) this.#drawLive();
+  }
+
   /** Ends the waiting line (keeping it on screen). */
   stop(): void {
     if (this.#live) this.#out.write("\n");
@@ -423,8 +466,6 @@ class Printer {
   }
 }
 
-const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
-
 function address(a: SocketAddress | undefined): string {
   if (!a) return "?";
   return a.hostname.includes(":") ? `[${a.hostname}]:${a.port}` : `${a.hostname}:${a.port}`;
@@ -447,7 +488,39 @@ function describeEnd(info: CloseInfo): string {
   const open = info.openForMs === undefined ? "" : `, after ${info.openForMs / 1000} s open`;
   if (info.state === "closed-gracefully") return `by ${info.by ?? "?"}${open}`;
   const message = info.error?.message ? ` (${info.error.message})` : "";
-  return `${info.code ?? "?"}${message}${open}`;
+  const silent = silentMs(info);
+  const quiet = silent === undefined ? "" : `; the peer had been silent ${formatSeconds(silent)}`;
+  return `${info.code ?? "?"}${message}${open}${quiet}`;
+}
+
+/** How long the peer had been silent when the connection ended, if it ever opened. */
+function silentMs(info: CloseInfo): number | undefined {
+  return info.lastReceivedAt === undefined ? undefined : info.at - info.lastReceivedAt;
+}
+
+/** The line of a {@linkcode HealthMark}. */
+function describeMark(mark: HealthMark, health: TcpHealth, k: KeepAliveInfo | undefined): string {
+  const silent = health.lastReceived === undefined
+    ? ""
+    : `, the peer silent ${formatSeconds(health.lastReceived)}`;
+  switch (mark.kind) {
+    case "probes": {
+      const count = k?.enabled ? k.count : undefined;
+      const left = count === undefined || k?.interval === undefined
+        ? ""
+        : `; unless it answers, dropped within ${
+          formatSeconds(Math.max(0, count - mark.probes + 1) * k.interval)
+        }`;
+      return `probes unanswered: ${mark.probes}${
+        count === undefined ? "" : ` of ${count}`
+      }${silent}${left}`;
+    }
+    case "retransmits":
+      return `retransmitting: sent data unacknowledged (unacked ${mark.unacked ?? "?"}, ` +
+        `retransmits ${mark.retransmits})${silent}`;
+    case "answered":
+      return `answered: the peer acknowledges again${silent}`;
+  }
 }
 
 /**
@@ -484,7 +557,7 @@ export async function main(
     io.stdout.write(helpText());
     return 0;
   }
-  const { hostname, port, keepAlive, connectTimeout, json } = command;
+  const { hostname, port, keepAlive, connectTimeout, idleTimeout, every, json } = command;
   const target = hostname.includes(":") ? `[${hostname}]:${port}` : `${hostname}:${port}`;
   let conn: LiveConnection;
   try {
@@ -493,6 +566,7 @@ export async function main(
       port,
       keepAlive,
       ...(connectTimeout === undefined ? {} : { connectTimeout }),
+      ...(idleTimeout === undefined ? {} : { idleTimeout }),
     });
   } catch (error) {
     if (error instanceof TypeError || error instanceof RangeError) {
@@ -515,10 +589,17 @@ export async function main(
   };
   io.signal?.addEventListener("abort", onAbort, { once: true });
 
-  out.waiting(Date.now(), (t) => `connecting to ${target}${t >= 1000 ? ` (${seconds(t)})` : ""}`, {
-    state: "connecting",
-    target,
-  });
+  out.waiting(
+    Date.now(),
+    (t) => `connecting to ${target}${t >= 1000 ? ` (${formatSeconds(t)})` : ""}`,
+    {
+      state: "connecting",
+      target,
+    },
+  );
+  let heartbeat: ReturnType<typeof setInterval> | undefined;
+  /** The last heartbeat's text, shown in the waiting line on a terminal. */
+  let latest = "";
   conn.addEventListener("statechange", (e: StateChangeEvent) => {
     if (e.to === "open") {
       const k = conn.keepAlive;
@@ -539,17 +620,22 @@ export async function main(
       if (!json) out.line(e.at, describeKeepAlive(k), {});
       const notice = within === undefined
         ? "keepalive is off, so a silent peer may go unnoticed"
-        : `a silent peer is noticed within ${seconds(within)}`;
+        : `a silent peer is noticed within ${formatSeconds(within)}`;
       out.waiting(
         e.at,
-        (t) => `open${t >= 1000 ? ` for ${Math.floor(t / 1000)} s` : ""}; ${notice}`,
+        (t) =>
+          `open${t >= 1000 ? ` for ${Math.floor(t / 1000)} s` : ""}; ${
+            latest === "" ? "" : `${latest}; `
+          }${notice}`,
         {
           state: "open",
           detectionTime: within ?? null,
         },
       );
+      if (every > 0) heartbeat = startHeartbeat(conn, out, every, (text) => (latest = text));
       return;
     }
+    clearInterval(heartbeat);
     const info = e.info!;
     out.line(e.at, `${e.from} -> ${e.to}: ${describeEnd(info)}`, {
       event: "statechange",
@@ -559,6 +645,7 @@ export async function main(
       ...(info.code ? { code: info.code } : {}),
       ...(info.error?.message ? { message: info.error.message } : {}),
       ...(info.openForMs === undefined ? {} : { openForMs: info.openForMs }),
+      ...(silentMs(info) === undefined ? {} : { silentMs: silentMs(info) }),
     });
   });
   const info = await conn.closed;
@@ -572,6 +659,56 @@ export async function main(
   out.line(Date.now(), `exit ${status}: ${why}`, { event: "exit", status, reason: why });
   out.stop();
   return status;
+}
+
+/**
+ * Reads the connection's health every `every` ms: prints each {@linkcode HealthMark} as a line of
+ * its own, and the heartbeat itself as a line (piped, JSON) or into the waiting line (terminal).
+ */
+function startHeartbeat(
+  conn: LiveConnection,
+  out: Printer,
+  every: number,
+  show: (text: string) => void,
+): ReturnType<typeof setInterval> {
+  const trend = new HealthTrend();
+  const count = conn.keepAlive?.enabled ? conn.keepAlive.count : undefined;
+  let failed = false;
+  return setInterval(() => {
+    let health: TcpHealth | undefined;
+    try {
+      health = conn.health();
+    } catch (error) {
+      // Reported once: an OS (or Wine) that cannot read it will not start to.
+      if (!failed) {
+        const code = (error as { code?: string }).code;
+        out.line(Date.now(), `health: cannot be read (${code}): ${(error as Error).message}`, {
+          event: "health-unavailable",
+          code,
+        });
+      }
+      failed = true;
+      return;
+    }
+    if (!health) return; // ended meanwhile: its statechange line comes next
+    const at = Date.now();
+    for (const mark of trend.feed(health)) {
+      out.line(at, describeMark(mark, health, conn.keepAlive), {
+        event: mark.kind,
+        ...mark,
+        health,
+      });
+    }
+    const text = describeHealth(health, count);
+    if (out.live) {
+      show(text);
+      out.redraw();
+    } else {
+      // The connection's state is "state" in every record; the TCP state is "tcpState" here.
+      const { state: tcpState, ...fields } = health;
+      out.line(at, `open: ${text}`, { event: "health", state: "open", tcpState, ...fields, count });
+    }
+  }, every);
 }
 
 if (import.meta.main) {

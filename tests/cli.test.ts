@@ -3,7 +3,19 @@
  * against the python peer. Plus the argument parsing, in process.
  */
 import assert from "node:assert/strict";
-import { command, isBun, Proc, runtimeCommand, startPeer, test, withPeer } from "./harness.ts";
+import process from "node:process";
+import {
+  command,
+  isBun,
+  netnsTestOptions,
+  Proc,
+  runtimeCommand,
+  sleep,
+  startPeer,
+  test,
+  withPeer,
+} from "./harness.ts";
+import { SERVER_IP, TestNet } from "../tools/netns.ts";
 import {
   helpText,
   main,
@@ -81,6 +93,7 @@ test("cli: parses durations, targets and flags", () => {
       port: 1,
       keepAlive: { idle: 2000, interval: 500, count: 4, userTimeout: 0 },
       connectTimeout: 3000,
+      every: 1000,
       json: false,
     },
   );
@@ -103,7 +116,10 @@ test("cli: graceful close -> exit 0, every transition printed with a timestamp",
     await command(peer, "close");
     assert.equal(await exitCode(p), 0, p.stderr);
     for (const line of p.lines) assert.match(line, TIMESTAMP);
-    const text = p.lines.map((l) => l.replace(TIMESTAMP, ""));
+    // Heartbeats ("open: rtt ...") come once a second; a slow run may show one.
+    const text = p.lines.map((l) => l.replace(TIMESTAMP, "")).filter((l) =>
+      !l.startsWith("open: ")
+    );
     assert.deepEqual(text.map((l) => l.split(":")[0]), [
       "waiting",
       "connecting -> open",
@@ -145,7 +161,7 @@ test("cli: --json prints one JSON object per line (IPv6 target)", async () => {
     await peer.waitFor(/^ACCEPTED/);
     await command(peer, "close");
     assert.equal(await exitCode(p), 0, p.stderr);
-    const records = p.lines.map((l) => JSON.parse(l));
+    const records = p.lines.map((l) => JSON.parse(l)).filter((r) => r.event !== "health");
     for (const r of records) assert.match(r.time, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
     assert.deepEqual(records.map((r) => `${r.event} ${r.state ?? r.to ?? r.status}`), [
       "waiting connecting",
@@ -335,3 +351,115 @@ test("cli: every bad target or duration is a usage error naming what was typed",
     port: 80,
   });
 });
+
+test(
+  "cli: a heartbeat every --every with the kernel's health; --idle-timeout breaks a silent peer",
+  async () => {
+    await withPeer(async (peer, port) => {
+      const p = watch(
+        "watch",
+        `127.0.0.1:${port}`,
+        ...FAST,
+        "--every",
+        "100ms",
+        "--idle-timeout",
+        "700ms",
+        "--json",
+      );
+      await p.waitFor(/"state":"open"/);
+      await peer.waitFor(/^ACCEPTED/);
+      assert.equal(await exitCode(p), 1, p.stderr);
+      const records = p.lines.map((l) => JSON.parse(l));
+      const beats = records.filter((r) => r.event === "health");
+      assert.ok(beats.length >= 4, `${beats.length} heartbeats in 0.7 s at 100 ms`);
+      for (const b of beats) {
+        assert.equal(b.state, "open");
+        assert.equal(b.count, 3);
+        if (process.platform === "linux") {
+          assert.equal(b.probes, 0);
+          assert.equal(b.unacked, 0);
+          assert.equal(typeof b.lastReceived, "number");
+        }
+      }
+      const end = records.find((r) => r.event === "statechange" && r.to === "broken");
+      assert.equal(end?.code, "IDLE_TIMEOUT");
+      assert.ok(end.silentMs >= 700 && end.silentMs < 2000, `silent ${end.silentMs} ms`);
+    });
+  },
+  opts,
+);
+
+test(
+  "cli (netns): a pulled cable shows probes rising 1, 2, 3 in the heartbeats, a mark, then the break and the silence",
+  async () => {
+    const net = TestNet.create();
+    let peer: Proc | undefined;
+    let text: Proc | undefined;
+    let json: Proc | undefined;
+    try {
+      peer = (await startPeer(SERVER_IP, 7000, net.exec("server"))).peer;
+      const args = ["watch", `${SERVER_IP}:7000`, ...FAST, "--every", "250ms"];
+      json = new Proc([...net.exec("client"), ...runtimeCommand(cli, [...args, "--json"])]);
+      await json.waitFor(/"state":"open"/, 10_000);
+      await peer.waitFor(/^ACCEPTED/);
+      // The python peer serves one client; the text-mode watcher gets a peer of its own.
+      const second = (await startPeer(SERVER_IP, 7001, net.exec("server"))).peer;
+      try {
+        text = new Proc([
+          ...net.exec("client"),
+          ...runtimeCommand(cli, ["watch", `${SERVER_IP}:7001`, ...FAST, "--every", "250ms"]),
+        ]);
+        await text.waitFor(/waiting: open/, 10_000);
+        await second.waitFor(/^ACCEPTED/);
+        await sleep(1500); // idle, past the first answered probe
+        const pulledAt = net.pull();
+        assert.equal(await exitCode(json, 15_000), 1, json.stderr);
+        assert.equal(await exitCode(text, 15_000), 1, text.stderr);
+
+        const records = json.lines.map((l) => JSON.parse(l));
+        const at = (r: { time: string }) => Date.parse(r.time);
+        const after = records.filter((r) => r.event === "health" && at(r) > pulledAt);
+        const probes = after.map((r) => r.probes as number)
+          .filter((v, i, all) => i === 0 || v !== all[i - 1]);
+        assert.deepEqual(probes.slice(probes.lastIndexOf(0) + 1), [1, 2, 3], `probes ${probes}`);
+        const mark = records.find((r) => r.event === "probes");
+        assert.ok(mark && at(mark) > pulledAt, "the moment probes went unanswered is marked");
+        const end = records.find((r) => r.event === "statechange" && r.to === "broken");
+        assert.equal(end?.code, "ETIMEDOUT");
+        const detected = at(end) - pulledAt;
+        assert.ok(detected > 2500 && detected < 4500, `broken ${detected} ms after the pull`);
+        assert.ok(end.silentMs >= detected + 1000, `silent ${end.silentMs} ms at the break`);
+
+        // Text, piped: one heartbeat line each --every, the mark, the break with the silence.
+        const lines = text.lines;
+        assert.ok(
+          lines.some((l) =>
+            / open: rtt [\d.]+ ms  unacked 0  retransmits 0  probes 2\/3  silent \d+\.\d s$/.test(l)
+          ),
+          lines.join("\n"),
+        );
+        assert.ok(
+          lines.some((l) =>
+            / probes unanswered: [123] of 3, the peer silent \d+\.\d s; unless it answers, dropped within/
+              .test(l)
+          ),
+          lines.join("\n"),
+        );
+        assert.ok(
+          lines.some((l) =>
+            / open -> broken: ETIMEDOUT .*; the peer had been silent \d+\.\d s$/.test(l)
+          ),
+          lines.join("\n"),
+        );
+      } finally {
+        await second.kill();
+      }
+    } finally {
+      await json?.kill();
+      await text?.kill();
+      await peer?.kill();
+      net.destroy();
+    }
+  },
+  netnsTestOptions(40_000),
+);
