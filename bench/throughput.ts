@@ -13,7 +13,7 @@ import { Child, progress, runtimeArgv, type RuntimeId, startPeer, track, untrack
 interface Run {
   runtime: RuntimeId;
   dir: "recv" | "send";
-  kind: "live" | "read" | "byob" | "raw" | "stream";
+  kind: "live" | "read" | "byob" | "raw" | "stream" | "idle";
   /** Second transfer of each process (warm: the steady state). */
   ms: number[];
   best: number;
@@ -52,6 +52,7 @@ export async function benchThroughput(plan: Plan): Promise<Section> {
           byob: { warm: [], cold: [] },
           raw: { warm: [], cold: [] },
           stream: { warm: [], cold: [] },
+          idle: { warm: [], cold: [] },
         };
         // Receive is measured with every way of reading a LiveConnection: `for await` (a new
         // chunk each time), `read()` and a BYOB reader (one buffer, reused). Deno receive also
@@ -59,8 +60,8 @@ export async function benchThroughput(plan: Plan): Promise<Section> {
         const kinds = dir === "send"
           ? ["raw", "live"] as const
           : runtime === "deno"
-          ? ["raw", "stream", "live", "read", "byob"] as const
-          : ["raw", "live", "read", "byob"] as const;
+          ? ["raw", "stream", "live", "read", "byob", "idle"] as const
+          : ["raw", "live", "read", "byob", "idle"] as const;
         // Interleave the kinds so drifting background load hits all alike. The two a target
         // compares get more runs: a run's throughput varies by about 5% here (other load on 2
         // cores), so a median of 11 can land 2-3% off, as much as the margin being checked.
@@ -121,6 +122,7 @@ export async function benchThroughput(plan: Plan): Promise<Section> {
     read: "LiveConnection, `conn.read` (one buffer, reused)",
     byob: "LiveConnection, BYOB reader (one buffer, reused)",
     stream: "Deno's own `conn.readable` (new chunk each read)",
+    idle: "", // set per runtime below: as the target reads, with idleTimeout
     raw: "",
   };
   for (const runtime of ["deno", "bun"] as const) {
@@ -130,13 +132,18 @@ export async function benchThroughput(plan: Plan): Promise<Section> {
       const raw = find("raw")!;
       const name = runtime === "deno" ? "Deno" : "Bun";
       const direction = dir === "recv" ? "receive" : "send";
-      for (const kind of ["live", "read", "byob", "stream"] as const) {
+      for (const kind of ["live", "read", "byob", "stream", "idle"] as const) {
         const run = find(kind);
         if (!run) continue;
+        const readAs = kind === "idle"
+          ? `LiveConnection with \`idleTimeout: 60_000\`, ${
+            runtime === "deno" ? "`conn.read`" : "`for await`"
+          }`
+          : READ_AS[kind];
         rows.push([
           name,
           direction,
-          dir === "send" ? "LiveConnection, `await conn.write`" : READ_AS[kind],
+          dir === "send" ? "LiveConnection, `await conn.write`" : readAs,
           fmt(gbps(raw.median)),
           fmt(gbps(run.median)),
           ratio(gbps(run.median), gbps(raw.median)),
@@ -156,6 +163,16 @@ export async function benchThroughput(plan: Plan): Promise<Section> {
         detail: `${ratio(gbps(live.median), gbps(raw.median), 3)} (first transfer in a fresh ` +
           `process: ${ratio(gbps(live.coldMedian), gbps(raw.coldMedian), 3)})`,
       });
+      const idle = find("idle");
+      if (idle) {
+        // idleTimeout: one timer per connection, a clock read per chunk; nothing per byte.
+        targets.push({
+          name: `16. ${name} receive with idleTimeout >= 0.95x raw`,
+          met: gbps(idle.median) >= 0.95 * gbps(raw.median),
+          detail: `${ratio(gbps(idle.median), gbps(raw.median), 3)}; without idleTimeout ` +
+            `${ratio(gbps(live.median), gbps(raw.median), 3)}`,
+        });
+      }
     }
   }
   const size = plan.throughputBytes >= 1 << 30
@@ -196,7 +213,8 @@ export async function benchThroughput(plan: Plan): Promise<Section> {
       "The peer is a Bun node:net server in another process. The receive target compares like " +
       "with like: in Deno `conn.read` (the raw loop's own call, one reused buffer), in Bun `for " +
       "await` (a new chunk each time, as Bun's handler); every row is shown. Deno's own " +
-      "`conn.readable` is measured too (informational).",
+      "`conn.readable` is measured too (informational). The `idleTimeout` row reads as the target " +
+      "does, on a connection whose `idleTimeout` (60 s) never fires: what the deadline costs.",
     ],
     data: { bytes: plan.throughputBytes, runs },
     targets,

@@ -5,7 +5,8 @@
  * Argument: JSON { kind: "live" | "read" | "byob" | "raw" | "stream", dir: "recv" | "send",
  * hostname, port, bytes }. "live" reads a LiveConnection with `for await` (a new chunk each
  * time), "read" with `conn.read` into one reused 64 KiB buffer, "byob" with a BYOB reader reusing
- * one 64 KiB buffer (receive only); "stream" is Deno's own `conn.readable`.
+ * one 64 KiB buffer (receive only); "stream" is Deno's own `conn.readable`; "idle" reads as the
+ * target does (Deno `conn.read`, Bun `for await`) on a connection with `idleTimeout` set.
  * "recv": the peer (source) sends `bytes` then FIN; timed from open to end of stream.
  * "send": we write `bytes` in 64 KiB chunks, then FIN; timed until the peer (sink) replies with
  * the count it received.
@@ -21,7 +22,7 @@ import { connect, type LiveConnection } from "../mod.ts";
 import { args, bunConnect, type BunRawSocket, emit, isBun } from "./common.ts";
 
 const config = JSON.parse(args()[0]) as {
-  kind: "live" | "read" | "byob" | "raw" | "stream";
+  kind: "live" | "read" | "byob" | "raw" | "stream" | "idle";
   dir: "recv" | "send";
   hostname: string;
   port: number;
@@ -38,7 +39,12 @@ const { hostname, port, bytes } = config;
 async function timedLive(
   transfer: (conn: LiveConnection) => Promise<number>,
 ): Promise<{ ms: number; moved: number }> {
-  const conn = connect({ hostname, port, keepAlive: { idle: 10_000, interval: 2000, count: 5 } });
+  const conn = connect({
+    hostname,
+    port,
+    keepAlive: { idle: 10_000, interval: 2000, count: 5 },
+    ...(config.kind === "idle" ? { idleTimeout: 60_000 } : {}),
+  });
   await conn.opened;
   const start = performance.now();
   const moved = await transfer(conn);
@@ -171,8 +177,10 @@ async function streamDeno(): Promise<{ ms: number; moved: number }> {
   return { ms: performance.now() - start, moved };
 }
 
-const transfer = config.kind === "live"
+const transfer = config.kind === "live" || (config.kind === "idle" && isBun)
   ? live
+  : config.kind === "idle"
+  ? liveRead
   : config.kind === "read"
   ? liveRead
   : config.kind === "byob"
