@@ -32,3 +32,9 @@ export const setKeepAlive: Sockalive<DenoHeldSocket>["setKeepAlive"] = api.setKe
 export const getKeepAlive: Sockalive<DenoHeldSocket>["getKeepAlive"] = api.getKeepAlive;
 /** Keeps one monitored connection to a peer in Deno: see {@linkcode Sockalive.reconnecting}. */
 export const reconnecting: Sockalive<DenoHeldSocket>["reconnecting"] = api.reconnecting;
+/**
+ * Applies keepalive options to every outgoing TCP connection the program opens in Deno, until
+ * disposed: see {@linkcode Sockalive.setDefaultKeepAlive}.
+ */
+export const setDefaultKeepAlive: Sockalive<DenoHeldSocket>["setDefaultKeepAlive"] =
+  api.setDefaultKeepAlive;

@@ -61,3 +61,10 @@ export {
 } from "./reconnect_events.ts";
 export { type ListenOptions, LiveListener } from "./listener.ts";
 export type { Sockalive } from "./api.ts";
+export type {
+  ConnectionInfo,
+  DefaultKeepAliveOptions,
+  KeepAliveOverride,
+  KeepAlivePolicy,
+} from "./policy.ts";
+export type { ConnectionApi } from "./transport.ts";
