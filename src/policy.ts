@@ -13,7 +13,13 @@ import {
   type KeepAliveOptions,
   validateKeepAlive,
 } from "./options.ts";
-import { applyValidKeepAlive, type ResolvedTarget, resolveTarget, reverify } from "./sockopt.ts";
+import {
+  applyValidKeepAlive,
+  type ResolvedTarget,
+  resolveTarget,
+  reverify,
+  type SocketTarget,
+} from "./sockopt.ts";
 import type { Adapter, ConnectionApi, OpenedSocket } from "./transport.ts";
 
 /**
@@ -149,7 +155,7 @@ class Policies<S> {
     // A socket connecting again: what applied to its last connection does not carry over.
     GUARDED.delete(socket as object);
     let info: ConnectionInfo;
-    let target;
+    let target: SocketTarget;
     try {
       target = runtime.target(socket);
       info = {

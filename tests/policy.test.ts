@@ -17,11 +17,22 @@ import { execFileSync } from "node:child_process";
 import net from "node:net";
 import process from "node:process";
 import tls from "node:tls";
-import { isBun, preloadFfi, test } from "./harness.ts";
+import {
+  fixture,
+  isBun,
+  netnsTestOptions,
+  preloadFfi,
+  Proc,
+  runtimeCommand,
+  startPeer,
+  test,
+} from "./harness.ts";
+import { leftovers, SERVER_IP, TestNet } from "../tools/netns.ts";
 import { makePki, type Pki } from "./fixtures/pki.ts";
 import {
   connect,
   type ConnectionInfo,
+  detectionTime,
   getKeepAlive,
   type KeepAliveInfo,
   type KeepAliveOverride,
@@ -497,6 +508,53 @@ test(
   opts,
 );
 
+test(
+  "policy: one node:net Socket connecting again gets what its new connection matches",
+  async () => {
+    await withTwoServers(async (matched, other) => {
+      const overrides: KeepAliveOverride[] = [];
+      using _policy = setDefaultKeepAlive(POLICY, {
+        match: ({ port }) => port === matched,
+        onOverride: (o) => overrides.push(o),
+      });
+      const socket = new net.Socket();
+      socket.on("error", () => {});
+      const connectTo = async (port: number) => {
+        socket.connect(port, "127.0.0.1");
+        await once(socket, "connect");
+      };
+      const closed = async () => {
+        const done = once(socket, "close");
+        socket.destroy();
+        await done;
+      };
+      try {
+        await connectTo(matched);
+        assert.deepEqual(getKeepAlive(socket), APPLIED);
+        await closed();
+        // Reconnected elsewhere, to a port the policy does not match: left alone, and the
+        // driver's setKeepAlive there is not undone.
+        await connectTo(other);
+        assertUntouched(getKeepAlive(socket), "connected again, not matched");
+        socket.setKeepAlive(true, 60_000);
+        assert.equal(getKeepAlive(socket).idle, 60_000);
+        assert.equal(overrides.length, 0);
+        await closed();
+        // And back: the policy again, and its guard.
+        await connectTo(matched);
+        assert.deepEqual(getKeepAlive(socket), APPLIED);
+        // (node:net skips a call with the arguments of its last one: another delay.)
+        socket.setKeepAlive(true, 50_000);
+        assert.deepEqual(getKeepAlive(socket), APPLIED);
+        assert.deepEqual(overrides.map((o) => o.call), [[true, 50_000]]);
+      } finally {
+        socket.destroy();
+      }
+    });
+  },
+  opts,
+);
+
 // ---------------------------------------------------------------------------------------------
 // Bad options, and sockalive's own connections.
 
@@ -534,6 +592,21 @@ test("policy: bad options throw at the call, as setKeepAlive's, and patch nothin
   }
 }, opts);
 
+if (!isBun) {
+  test(
+    "policy: deno: without --allow-ffi the call throws, names the flag, patches nothing",
+    async () => {
+      // A permission flag, so the child does not inherit the test's (as a bare `deno run` does).
+      const p = new Proc([Deno.execPath(), "run", "--allow-net", fixture("policy_no_ffi.ts")]);
+      await p.exited();
+      const out = p.lines.join("\n");
+      assert.match(out, /^ERR_FFI_PERMISSION .*--allow-ffi/m, out + p.stderr);
+      assert.match(out, /^patched false$/m);
+    },
+    opts,
+  );
+}
+
 test("policy: sockalive's own connect keeps its own options; match is not asked", async () => {
   await withServer(async (port) => {
     const seen: ConnectionInfo[] = [];
@@ -549,3 +622,51 @@ test("policy: sockalive's own connect keeps its own options; match is not asked"
     }
   });
 }, opts);
+
+// ---------------------------------------------------------------------------------------------
+// A pulled cable: a driver-shaped node:net client in its own process, in the client namespace.
+
+test(
+  "policy: netns: a node:net client opened after setDefaultKeepAlive, its driver's setKeepAlive(true, 60000) undone, is broken ETIMEDOUT within budget + 0.5 s of a pulled cable",
+  async () => {
+    const keepAlive = { idle: 1000, interval: 1000, count: 3, userTimeout: 3000 };
+    const budget = detectionTime(keepAlive);
+    const testNet = TestNet.create();
+    let peer: Proc | undefined;
+    let client: Proc | undefined;
+    try {
+      const port = 7000;
+      peer = (await startPeer(SERVER_IP, port, testNet.exec("server"))).peer;
+      client = new Proc([
+        ...testNet.exec("client"),
+        ...runtimeCommand(
+          fixture("policy_client.ts"),
+          [JSON.stringify({ hostname: SERVER_IP, port, keepAlive })],
+        ),
+      ]);
+      const opened = JSON.parse(await client.waitFor(/"type":"opened"/, 10_000));
+      assert.deepEqual(opened.keepAlive, { enabled: true, ...keepAlive });
+      const override = JSON.parse(await client.waitFor(/"type":"override"/));
+      assert.deepEqual(override.call, [true, 60_000]);
+      assert.equal(override.overridden.idle, 60_000);
+      await peer.waitFor(/^ACCEPTED/);
+      const pulledAt = testNet.pull();
+      const error = JSON.parse(await client.waitFor(/"type":"error"/, budget + 10_000));
+      assert.equal(error.code, "ETIMEDOUT");
+      const elapsed = error.at - pulledAt;
+      console.log(
+        `policy, pulled cable: ETIMEDOUT ${elapsed} ms after the pull (budget ${budget} ms)`,
+      );
+      assert.ok(elapsed <= budget + 500, `detected after ${elapsed} ms, budget + 0.5 s`);
+      assert.ok(elapsed >= budget - 1000, `detected after ${elapsed} ms: too early`);
+      await client.waitFor(/"type":"done"/);
+      assert.ok(!client.lines.some((l) => l.includes("policy-error")), client.lines.join("\n"));
+    } finally {
+      await client?.kill();
+      await peer?.kill();
+      testNet.destroy();
+    }
+    assert.deepEqual(leftovers(), []);
+  },
+  netnsTestOptions(30_000),
+);
