@@ -592,16 +592,31 @@ test("policy: bad options throw at the call, as setKeepAlive's, and patch nothin
   }
 }, opts);
 
+test(
+  "policy: importing patches nothing; the first call does; the last dispose undoes it",
+  async () => {
+    const p = new Proc(runtimeCommand(fixture("policy_patches.ts")));
+    await p.exited();
+    assert.deepEqual(p.lines, [
+      "imported: patched false",
+      "called: patched true",
+      "one of two disposed: patched true",
+      "disposed: patched false",
+    ], p.stderr);
+  },
+  opts,
+);
+
 if (!isBun) {
   test(
     "policy: deno: without --allow-ffi the call throws, names the flag, patches nothing",
     async () => {
       // A permission flag, so the child does not inherit the test's (as a bare `deno run` does).
-      const p = new Proc([Deno.execPath(), "run", "--allow-net", fixture("policy_no_ffi.ts")]);
+      const p = new Proc([Deno.execPath(), "run", "--allow-net", fixture("policy_patches.ts")]);
       await p.exited();
-      const out = p.lines.join("\n");
-      assert.match(out, /^ERR_FFI_PERMISSION .*--allow-ffi/m, out + p.stderr);
-      assert.match(out, /^patched false$/m);
+      assert.equal(p.lines[0], "imported: patched false", p.stderr);
+      assert.match(p.lines[1], /^threw ERR_FFI_PERMISSION .*--allow-ffi/);
+      assert.equal(p.lines[2], "after the error: patched false");
     },
     opts,
   );
