@@ -73,9 +73,10 @@ export interface DefaultKeepAliveOptions {
    */
   match?: (connection: ConnectionInfo) => boolean;
   /**
-   * Told when the options cannot be applied to a connection that matched (the socket closed
-   * already, no descriptor to be found, ...), or when `match` or `onOverride` throws. The
-   * connection itself is left as it is. Default: `console.error`.
+   * Told when the options cannot be applied to a connection that matched (no open socket with
+   * its addresses found, an option the OS refuses, ...), or when `match` or `onOverride` throws.
+   * The connection itself is left as it is; one already closed as it connects is skipped.
+   * Default: `console.error`.
    */
   onError?: (error: unknown, connection: ConnectionInfo) => void;
   /**

@@ -462,6 +462,32 @@ test(
   opts,
 );
 
+test(
+  "policy: an onOverride that throws goes to onError; the driver's call returns as usual",
+  async () => {
+    await withServer(async (port) => {
+      const reported: unknown[] = [];
+      const oops = new Error("onOverride failed");
+      using _policy = setDefaultKeepAlive(POLICY, {
+        onOverride: () => {
+          throw oops;
+        },
+        onError: (error) => reported.push(error),
+      });
+      const socket = net.connect({ host: "127.0.0.1", port });
+      try {
+        await once(socket, "connect");
+        assert.equal(socket.setKeepAlive(true, 60_000), socket);
+        assert.deepEqual(getKeepAlive(socket), APPLIED);
+        assert.deepEqual(reported, [oops]);
+      } finally {
+        socket.destroy();
+      }
+    });
+  },
+  opts,
+);
+
 test("policy: a setKeepAlive(true, 60000) queued before connect: the policy wins", async () => {
   await withServer(async (port) => {
     const overrides: KeepAliveOverride[] = [];
