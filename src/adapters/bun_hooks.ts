@@ -37,7 +37,7 @@ function hookBun(opened: BunOpened): () => void {
       function connect(this: unknown, options: ConnectOptions) {
         const handlers = options?.socket;
         if (
-          !live() || isOwnDial() || options.unix !== undefined || typeof handlers !== "object" ||
+          !live() || isOwnDial() || options?.unix !== undefined || typeof handlers !== "object" ||
           handlers === null
         ) {
           return Reflect.apply(original, this, [options]);
