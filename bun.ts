@@ -33,3 +33,9 @@ export const getKeepAlive: Sockalive<BunHeldSocket>["getKeepAlive"] = api.getKee
 export const getHealth: Sockalive<BunHeldSocket>["getHealth"] = api.getHealth;
 /** Keeps one monitored connection to a peer in Bun: see {@linkcode Sockalive.reconnecting}. */
 export const reconnecting: Sockalive<BunHeldSocket>["reconnecting"] = api.reconnecting;
+/**
+ * Applies keepalive options to every outgoing TCP connection the program opens in Bun, until
+ * disposed: see {@linkcode Sockalive.setDefaultKeepAlive}.
+ */
+export const setDefaultKeepAlive: Sockalive<BunHeldSocket>["setDefaultKeepAlive"] =
+  api.setDefaultKeepAlive;

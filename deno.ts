@@ -34,3 +34,9 @@ export const getKeepAlive: Sockalive<DenoHeldSocket>["getKeepAlive"] = api.getKe
 export const getHealth: Sockalive<DenoHeldSocket>["getHealth"] = api.getHealth;
 /** Keeps one monitored connection to a peer in Deno: see {@linkcode Sockalive.reconnecting}. */
 export const reconnecting: Sockalive<DenoHeldSocket>["reconnecting"] = api.reconnecting;
+/**
+ * Applies keepalive options to every outgoing TCP connection the program opens in Deno, until
+ * disposed: see {@linkcode Sockalive.setDefaultKeepAlive}.
+ */
+export const setDefaultKeepAlive: Sockalive<DenoHeldSocket>["setDefaultKeepAlive"] =
+  api.setDefaultKeepAlive;

@@ -33,6 +33,7 @@ export {
   listen,
   type NativeConnection,
   reconnecting,
+  setDefaultKeepAlive,
   setKeepAlive,
 } from "./src/adapters/auto.ts";
 export type { BunSocketLike, NodeSocketLike } from "./src/adapters/bun.ts";

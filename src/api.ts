@@ -12,6 +12,11 @@ import { type ListenOptions, LiveListener } from "./listener.ts";
 import { type ConnectFunction, ReconnectingClient, type ReconnectingOptions } from "./reconnect.ts";
 import { getHealthOn, getKeepAliveOn, setKeepAliveOn } from "./sockopt.ts";
 import type { TcpHealth } from "./health.ts";
+import {
+  type DefaultKeepAliveOptions,
+  type KeepAlivePolicy,
+  setDefaultKeepAliveOn,
+} from "./policy.ts";
 import type { Adapter } from "./transport.ts";
 
 /** What sockalive offers on one runtime; `S` is the kind of socket it can set options on. */
@@ -48,6 +53,19 @@ export interface Sockalive<S> {
    * {@linkcode ReconnectingClient}.
    */
   reconnecting(options: ReconnectingOptions, connect?: ConnectFunction): ReconnectingClient;
+  /**
+   * Applies `options` to every outgoing TCP connection the program opens from now on, whoever
+   * opens it (`node:net` / `node:tls`, and `Deno.connect` / `Deno.connectTls` or `Bun.connect`),
+   * reconnections included, as soon as it connects: through the same path as
+   * {@linkcode Sockalive.setKeepAlive}, on the socket found and verified. `policy.match` chooses
+   * the connections (default: all); the newest policy that matches applies. A later call of the
+   * runtime's own `setKeepAlive` on such a socket (a driver's `socket.setKeepAlive(true, ms)`)
+   * runs, and the options are then applied again (`policy.onOverride` is told). Options are
+   * checked here as `setKeepAlive` checks them. Nothing is patched until the first call, and
+   * everything is put back when the last policy returned is disposed. Connections sockalive
+   * opens itself keep their own options.
+   */
+  setDefaultKeepAlive(options: KeepAliveOptions, policy?: DefaultKeepAliveOptions): KeepAlivePolicy;
 }
 
 /** The API over a runtime's adapter. */
@@ -67,5 +85,6 @@ export function sockalive<S>(runtime: Adapter<S>): Sockalive<S> {
     getHealth: (socket) =>
       getHealthOn(runtime.platform(), runtime.calls, () => runtime.target(socket)),
     reconnecting: (options, connectFn = connect) => new ReconnectingClient(options, connectFn),
+    setDefaultKeepAlive: (options, policy) => setDefaultKeepAliveOn(runtime, options, policy),
   };
 }

@@ -62,3 +62,10 @@ export {
 export { type ListenOptions, LiveListener } from "./listener.ts";
 export type { Sockalive } from "./api.ts";
 export type { TcpHealth, TcpState } from "./health.ts";
+export type {
+  ConnectionInfo,
+  DefaultKeepAliveOptions,
+  KeepAliveOverride,
+  KeepAlivePolicy,
+} from "./policy.ts";
+export type { ConnectionApi } from "./transport.ts";

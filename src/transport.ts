@@ -172,4 +172,39 @@ export interface Adapter<S> extends Runtime {
    * socket of this runtime, `SocketOptionError` for one that is closed or not connected yet.
    */
   target(socket: S): SocketTarget;
+  /** How this runtime's connect functions are watched for {@linkcode ConnectHooks}. */
+  connectHooks: ConnectHooks<S>;
+}
+
+/** The API that opened a connection, as a default keepalive policy is told. */
+export type ConnectionApi =
+  | "node:net"
+  | "node:tls"
+  | "Deno.connect"
+  | "Deno.connectTls"
+  | "Bun.connect";
+
+/** A new outgoing TCP connection, as a connect hook reports it. */
+export interface OpenedSocket<S> {
+  /** The socket, as its opener hands it out. */
+  socket: S;
+  /** Which API opened it. */
+  api: ConnectionApi;
+  /** The host as the caller asked for it: a name or a literal address. */
+  hostname: string;
+  /** Whether TLS runs over it. */
+  tls: boolean;
+}
+
+/**
+ * Watches the runtime's connect functions. Installed only while a default keepalive policy is
+ * active: nothing is patched before, and everything is put back after.
+ */
+export interface ConnectHooks<S> {
+  /**
+   * Patches the connect functions so that `opened` hears of each outgoing TCP connection the
+   * program opens (not sockalive's own), as it connects and before its owner's code does.
+   * Returns the function that puts every patched function back as it was.
+   */
+  install(opened: (connection: OpenedSocket<S>) => void): () => void;
 }

@@ -69,3 +69,43 @@ export const getHealth: Sockalive<NativeConnection>["getHealth"] = api.getHealth
  * ```
  */
 export const reconnecting: Sockalive<NativeConnection>["reconnecting"] = api.reconnecting;
+/**
+ * Applies keepalive options to every outgoing TCP connection the program opens from now on,
+ * whoever opens it — `node:net` / `node:tls` (every npm driver), `Deno.connect` /
+ * `Deno.connectTls` in Deno, `Bun.connect` (plain or TLS) in Bun — reconnections included, as
+ * soon as it connects and before the code that opened it sees it. Returns a
+ * {@linkcode KeepAlivePolicy}, a `Disposable`: disposing it stops it for new connections.
+ *
+ * - `options` are checked as `setKeepAlive` checks them (`TypeError` / `RangeError` here), and
+ *   applied through the same path: the socket found and verified by its addresses first.
+ * - `policy.match(connection)` chooses the connections (default: all); it gets a
+ *   {@linkcode ConnectionInfo}: `api`, `hostname` as asked, `port`, `remoteAddress`, `tls`, ...
+ *   When several policies are in force, the newest that matches applies, alone.
+ * - A connection that cannot be given the options is left as it is, and reported to
+ *   `policy.onError(error, connection)` (default `console.error`); so is a `match` that throws
+ *   (it then counts as no match). Nothing is thrown into the code that opened the connection.
+ * - When the runtime's own `setKeepAlive` is called on a socket the policy applied to (drivers
+ *   call `socket.setKeepAlive(true, ms)`, which resets `idle`, and in Bun `interval` and
+ *   `count`), that call runs, and if it changed what the kernel holds the options are applied
+ *   again: the policy wins, and `policy.onOverride(override)` is told what the call did.
+ * - Connections sockalive opens itself (`connect`, `reconnecting`) keep their own options.
+ * - Nothing is patched until the first call; when the last policy is disposed, every patched
+ *   function (`net.Socket.prototype.connect`, `Deno.connect`, `Deno.connectTls`, `Bun.connect`)
+ *   is put back as it was.
+ *
+ * @example
+ * ```ts ignore
+ * import { setDefaultKeepAlive } from "@sockalive/sockalive";
+ * using policy = setDefaultKeepAlive(
+ *   { idle: 1000, interval: 1000, count: 3, userTimeout: 3000 },
+ *   {
+ *     match: ({ port }) => port === 6379 || port === 5432,
+ *     onOverride: ({ api, hostname, call }) => console.warn(api, hostname, "setKeepAlive", call),
+ *   },
+ * );
+ * // Every Redis and Postgres connection opened from here on, by any driver, is noticed
+ * // broken within 4 s of a silent peer.
+ * ```
+ */
+export const setDefaultKeepAlive: Sockalive<NativeConnection>["setDefaultKeepAlive"] =
+  api.setDefaultKeepAlive;

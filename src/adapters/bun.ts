@@ -22,6 +22,8 @@ import {
 import { type Dialer, dialUntil } from "../dial.ts";
 import type { AcceptSource, Adapter, BindOptions, Transport } from "../transport.ts";
 import { bunCalls, platform } from "./bun_ffi.ts";
+import { bunConnectHooks } from "./bun_hooks.ts";
+import { ownDial } from "./hooks.ts";
 import {
   type BunConnectOptions,
   type BunSocket,
@@ -54,6 +56,7 @@ export const bunRuntime: Adapter<BunHeldSocket> = {
   calls: bunCalls,
   listen: (options) => bunListen(options),
   target: targetOf,
+  connectHooks: bunConnectHooks,
   async dial({ hostname, port, tls }, signal) {
     const transport = new BunTransport(tls !== undefined);
     let calls: SocketCalls | undefined;
@@ -64,15 +67,18 @@ export const bunRuntime: Adapter<BunHeldSocket> = {
     }
     // Bun cannot cancel a connect: dialUntil ends one that never completes.
     const dialer: Dialer<BunSocket<BunTransport>> = {
+      // Marked as sockalive's own: a default keepalive policy leaves it to its own options.
       start: () =>
-        bun().connect<BunTransport>({
-          hostname,
-          port,
-          data: transport,
-          binaryType: "uint8array",
-          ...(tls ? { tls: clientTls(tls, hostname) } : {}),
-          socket: handlers,
-        }),
+        ownDial(() =>
+          bun().connect<BunTransport>({
+            hostname,
+            port,
+            data: transport,
+            binaryType: "uint8array",
+            ...(tls ? { tls: clientTls(tls, hostname) } : {}),
+            socket: handlers,
+          })
+        ),
       release: (socket) => socket.end(),
     };
     const free = calls?.lowestFreeDescriptor();

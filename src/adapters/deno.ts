@@ -23,6 +23,8 @@ import { type Dialer, dialUntil } from "../dial.ts";
 import { errorCode } from "../errors.ts";
 import { denoCalls, denoHints, platform } from "./deno_ffi.ts";
 import { ACCEPTED_TLS, DenoTransport, netAddr } from "./deno_transport.ts";
+import { denoConnectHooks } from "./deno_hooks.ts";
+import { ownDial } from "./hooks.ts";
 
 export { denoCalls, denoHints, useReadinessMonitor, watchedConnections } from "./deno_ffi.ts";
 export type { NodeSocketLike } from "../sockets.ts";
@@ -115,7 +117,8 @@ function lostAsItOpened(error: unknown): never {
 
 function denoDialer(hostname: string, port: number): Dialer<Deno.TcpConn> {
   return {
-    start: (signal) => Deno.connect({ hostname, port, signal }),
+    // Marked as sockalive's own: a default keepalive policy leaves it to its own options.
+    start: (signal) => ownDial(() => Deno.connect({ hostname, port, signal })),
     release: (conn) => conn.close(),
   };
 }
@@ -127,6 +130,7 @@ export const denoRuntime: Adapter<DenoHeldSocket> = {
   calls: denoCalls,
   listen: (options) => denoListen(options),
   target: targetOf,
+  connectHooks: denoConnectHooks,
   dial({ hostname, port, tls }, signal) {
     // Deno's connect creates the socket at once, taking the lowest free descriptor: note it now
     // as the best guess. Without FFI there is no guess; the error comes when keepalive is applied.
