@@ -252,8 +252,8 @@ export function applyValidKeepAlive(
   valid: ReturnType<typeof validateKeepAlive>,
   bestEffort: ReadonlySet<keyof KeepAliveOptions> = NO_KEYS,
 ): KeepAliveInfo {
-  platform.apply(calls, fd, valid, bestEffort);
-  return platform.getKeepAlive(calls, fd);
+  const known = platform.apply(calls, fd, valid, bestEffort);
+  return platform.getKeepAlive(calls, fd, known ?? undefined);
 }
 
 const NO_KEYS: ReadonlySet<keyof KeepAliveOptions> = new Set();

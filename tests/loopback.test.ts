@@ -4,6 +4,7 @@
  */
 import assert from "node:assert/strict";
 import net from "node:net";
+import process from "node:process";
 import {
   command,
   concat,
@@ -28,6 +29,7 @@ import {
   ConnectionClosedError,
   type ConnectOptions,
   getKeepAlive,
+  type KeepAliveOptions,
   type LiveConnection,
   type NativeConnection,
   setKeepAlive,
@@ -284,6 +286,44 @@ test("loopback: read() with one reused buffer gets 1 MiB intact, then null", asy
     assert.deepEqual([(await conn.closed).state, conn.bytesRead], ["closed-gracefully", total]);
   });
 }, opts);
+
+test(
+  "loopback (Linux): the kernel holds each keepalive value exactly as set, at every bound",
+  async () => {
+    if (process.platform !== "linux") return;
+    await withServer(async (port) => {
+      const native = await nativeConnect(port);
+      try {
+        // sockalive does not read back what it has just set on Linux (the kernel stores it as
+        // given); here every returned value is checked against a fresh read from the kernel.
+        const cases: KeepAliveOptions[] = [
+          { idle: 1000, interval: 1000, count: 1, userTimeout: 0 },
+          { idle: 1001, interval: 1999, count: 127, userTimeout: 1 },
+          { idle: 32_767_000, interval: 32_767_000, count: 64, userTimeout: 2 ** 31 - 1 },
+          { enabled: false, idle: 7000, interval: 3000, count: 9, userTimeout: 123_457 },
+        ];
+        for (let i = 0; i < 40; i++) {
+          cases.push({
+            idle: 1000 + Math.floor(Math.random() * 32_766_000),
+            interval: 1000 + Math.floor(Math.random() * 1_000_000),
+            count: 1 + Math.floor(Math.random() * 127),
+            userTimeout: Math.floor(Math.random() * 2 ** 31),
+          });
+        }
+        for (const options of cases) {
+          const returned = setKeepAlive(native.socket as NativeConnection, options);
+          const fresh = getKeepAlive(native.socket as NativeConnection); // every value read
+          assert.deepEqual(returned, fresh, JSON.stringify(options));
+          assert.equal(returned.idle, Math.ceil(options.idle! / 1000) * 1000);
+          assert.equal(returned.userTimeout, options.userTimeout);
+        }
+      } finally {
+        native.close();
+      }
+    });
+  },
+  opts,
+);
 
 test(
   "loopback: a read() consumer that stops reading is still watched: later bytes wait, a reset is seen",
