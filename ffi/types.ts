@@ -128,3 +128,22 @@ export interface WinsockLibrary {
   /** Path for dlopen. */
   path: string;
 }
+
+/**
+ * A C type in a symbol table, in Deno's FFI vocabulary (the Bun adapter translates each to its
+ * `bun:ffi` twin): the few sockalive's functions use.
+ */
+export type NativeType = "i32" | "u32" | "usize" | "isize" | "buffer" | "pointer";
+
+/** One C function: its parameter and result types; `nonblocking` runs it off the main thread. */
+export interface ForeignFunction {
+  /** Parameter types, in order. */
+  readonly parameters: readonly NativeType[];
+  /** Result type. */
+  readonly result: NativeType;
+  /** Runs on a worker thread, resolving a promise (Deno only). */
+  readonly nonblocking?: boolean;
+}
+
+/** A symbol table for `dlopen`: each C function by its name. */
+export type ForeignLibraryInterface = Readonly<Record<string, ForeignFunction>>;

@@ -5,7 +5,14 @@
  * @module
  */
 
-import { type BoundEpoll, epollPoller, posixCalls, winsockCalls } from "../../ffi/calls.ts";
+import {
+  type BoundEpoll,
+  type BoundPosix,
+  type BoundWinsock,
+  epollPoller,
+  posixCalls,
+  winsockCalls,
+} from "../../ffi/calls.ts";
 import {
   bsdErrnoSymbols,
   epollSymbols,
@@ -14,22 +21,23 @@ import {
   winsockSymbols,
 } from "../../ffi/symbols.ts";
 import { SocketOptionError } from "../errors.ts";
-import type { SocketCalls } from "../../ffi/types.ts";
+import type { ForeignLibraryInterface, SocketCalls } from "../../ffi/types.ts";
 import type { Platform } from "../os/platform.ts";
 import { platformFor, systemFor } from "../os/systems.ts";
 import { DescriptorHints } from "../hints.ts";
 import { ReadinessMonitor } from "../readiness.ts";
+// Deno's API through declarations of its own, so that projects without Deno's types check this.
+import * as Deno from "./deno_api.ts";
+import type { DynamicLibrary } from "./deno_api.ts";
 
 let calls: SocketCalls | undefined;
 
-function dlopen<S extends Deno.ForeignLibraryInterface>(
-  path: string,
-  symbols: S,
-): Deno.DynamicLibrary<S> {
+function dlopen(path: string, symbols: ForeignLibraryInterface): DynamicLibrary["symbols"] {
   try {
-    return Deno.dlopen(path, symbols);
+    return Deno.dlopen(path, symbols).symbols;
   } catch (error) {
-    if (error instanceof Deno.errors.NotCapable || error instanceof Deno.errors.PermissionDenied) {
+    const { NotCapable, PermissionDenied } = Deno.errors();
+    if (error instanceof NotCapable || error instanceof PermissionDenied) {
       throw new SocketOptionError(
         `Cannot use socket options: FFI access is not allowed; run Deno with --allow-ffi (or -A)`,
         { code: "ERR_FFI_PERMISSION", syscall: "dlopen", option: "socket", cause: error },
@@ -45,33 +53,29 @@ function dlopen<S extends Deno.ForeignLibraryInterface>(
 /** The socket calls through `Deno.dlopen`: libc or ws2_32.dll, opened once on first use. */
 export function denoCalls(): SocketCalls {
   if (calls) return calls;
-  const { library } = systemFor(Deno.build.os);
+  const os = Deno.build().os;
+  const { library } = systemFor(os);
   if (library.kind === "winsock") {
-    const { symbols: w } = dlopen(library.path, winsockSymbols);
-    calls = winsockCalls(w);
+    calls = winsockCalls(dlopen(library.path, winsockSymbols) as unknown as BoundWinsock);
     return calls;
   }
   const errnoSymbols = library.errnoSymbol === "__error" ? bsdErrnoSymbols : linuxErrnoSymbols;
   // On Linux the same library also gives epoll, for the readiness monitor: one library, opened
   // once (a second one would also be a second handle for Deno's test sanitizer to report).
-  const { symbols: c } = dlopen(library.path, {
+  const symbols = dlopen(library.path, {
     ...posixSymbols,
     ...errnoSymbols,
-    ...(Deno.build.os === "linux" ? epollSymbols : {}),
+    ...(os === "linux" ? epollSymbols : {}),
   });
-  const errnoLocation = "__error" in c
-    ? (c as unknown as { __error(): Deno.PointerValue }).__error
-    : (c as unknown as { __errno_location(): Deno.PointerValue }).__errno_location;
-  if ("epoll_wait" in c) {
-    const read = (p: Deno.PointerValue) => new Deno.UnsafePointerView(p!).getInt32();
-    epoll = { ...(c as unknown as Omit<BoundEpoll, "errno">), errno: () => read(errnoLocation()) };
+  const c = symbols as unknown as Omit<BoundPosix<Deno.PointerValue>, "errnoLocation">;
+  const errnoLocation = symbols[library.errnoSymbol] as () => Deno.PointerValue;
+  if ("epoll_wait" in symbols) {
+    const epollCalls = symbols as unknown as Omit<BoundEpoll, "errno">;
+    epoll = { ...epollCalls, errno: () => Deno.readInt32(errnoLocation()!) };
   }
   calls = posixCalls<Deno.PointerValue>(
     { ...c, errnoLocation },
-    {
-      i32: (pointer) => new Deno.UnsafePointerView(pointer).getInt32(),
-      cstring: (pointer, offset) => Deno.UnsafePointerView.getCString(pointer, offset),
-    },
+    { i32: (pointer) => Deno.readInt32(pointer), cstring: Deno.readCString },
     library,
   );
   return calls;
@@ -79,7 +83,7 @@ export function denoCalls(): SocketCalls {
 
 /** The OS implementation Deno runs on. */
 export function platform(): Platform {
-  return platformFor(Deno.build.os);
+  return platformFor(Deno.build().os);
 }
 
 /**
@@ -106,7 +110,7 @@ export function denoMonitor(): ReadinessMonitor | undefined {
   } catch {
     return undefined; // no FFI: the error comes when keepalive is applied
   }
-  const poller = epoll && epollPoller(epoll, Deno.build.arch);
+  const poller = epoll && epollPoller(epoll, Deno.build().arch);
   if (poller) monitor = new ReadinessMonitor(poller);
   return monitor ?? undefined;
 }
