@@ -190,7 +190,7 @@ export function errorCode(error: unknown): string {
     if (typeof code === "string" && code !== "") return code;
     const name = (error as { name?: unknown }).name;
     if (typeof name === "string" && Object.hasOwn(DENO_ERROR_CODES, name)) {
-      return DENO_ERROR_CODES[name];
+      return DENO_ERROR_CODES[name]!;
     }
     const message = (error as { message?: unknown }).message;
     const lookup = typeof message === "string" ? lookupCode(message) : undefined;

@@ -56,9 +56,14 @@ function dlopen(
   path: string,
   symbols: Record<string, { parameters: readonly string[]; result: string }>,
 ): Record<string, (...args: unknown[]) => unknown> {
+  const twin = (type: string): string => {
+    const bunType = BUN_TYPES[type];
+    if (bunType === undefined) throw new TypeError(`bun:ffi has no twin of FFI type "${type}"`);
+    return bunType;
+  };
   const table: Record<string, { args: string[]; returns: string }> = {};
   for (const [name, def] of Object.entries(symbols)) {
-    table[name] = { args: def.parameters.map((t) => BUN_TYPES[t]), returns: BUN_TYPES[def.result] };
+    table[name] = { args: def.parameters.map(twin), returns: twin(def.result) };
   }
   try {
     return ffi.dlopen(path, table).symbols;
