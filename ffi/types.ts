@@ -105,12 +105,26 @@ export interface StructLayout<Name extends string> {
   readonly fields: { readonly [F in Name]: StructField };
 }
 
+/** A full path where an OS keeps a library. */
+export interface LibraryPath {
+  /** The path. */
+  readonly path: string;
+  /** The one architecture (as Deno names it: `x86_64`, `aarch64`) the path is for, if it names one. */
+  readonly arch?: string;
+}
+
 /** A POSIX C library as one OS ships it. */
 export interface PosixLibrary {
   /** `"posix"`. */
   kind: "posix";
-  /** Path for dlopen. */
+  /** Name for dlopen (the dynamic loader finds it). */
   path: string;
+  /**
+   * Where the library is, by full path, the usual places first. Deno's `--allow-ffi=PATH` allows
+   * `Deno.dlopen` of that very path string (or of paths under it), so with a narrowed permission
+   * the library is opened by one of these.
+   */
+  fullPaths: readonly LibraryPath[];
   /** Name of the function returning errno's address. */
   errnoSymbol: "__errno_location" | "__error";
   /** Directory listing the open descriptors. */
@@ -125,8 +139,10 @@ export interface PosixLibrary {
 export interface WinsockLibrary {
   /** `"winsock"`. */
   kind: "winsock";
-  /** Path for dlopen. */
+  /** Name for dlopen (the loader finds it). */
   path: string;
+  /** Its full paths, as {@linkcode PosixLibrary.fullPaths}. */
+  fullPaths: readonly LibraryPath[];
 }
 
 /**

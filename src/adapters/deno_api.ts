@@ -94,8 +94,9 @@ export interface DenoApi {
     readonly PermissionDenied: abstract new (...args: never[]) => Error;
   };
   readonly permissions: {
-    querySync(descriptor: { name: "ffi"; path?: string }): { state: string };
+    querySync(descriptor: { name: "ffi" | "read"; path?: string }): { state: string };
   };
+  statSync(path: string): unknown;
   connect(options: { hostname: string; port: number; signal?: AbortSignal }): Promise<TcpConn>;
   listen(options: { hostname: string; port: number }): Listener<TcpConn>;
   listenTls(options: {
@@ -141,9 +142,21 @@ export function errors(): DenoApi["errors"] {
   return deno().errors;
 }
 
-/** `Deno.permissions.querySync`. */
-export function querySync(descriptor: { name: "ffi"; path?: string }): { state: string } {
-  return deno().permissions.querySync(descriptor);
+/** Whether `--allow-ffi` (or `--allow-read`) covers `path`, or everything without one. */
+export function allowed(name: "ffi" | "read", path?: string): boolean {
+  return deno().permissions.querySync(path === undefined ? { name } : { name, path }).state ===
+    "granted";
+}
+
+/** Whether there is a file at `path`, where reading it is allowed (no prompt); else `undefined`. */
+export function exists(path: string): boolean | undefined {
+  if (!allowed("read", path)) return undefined;
+  try {
+    deno().statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** `Deno.connect` over TCP. */

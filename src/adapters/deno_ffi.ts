@@ -21,7 +21,12 @@ import {
   winsockSymbols,
 } from "../../ffi/symbols.ts";
 import { SocketOptionError } from "../errors.ts";
-import type { ForeignLibraryInterface, SocketCalls } from "../../ffi/types.ts";
+import type {
+  ForeignLibraryInterface,
+  PosixLibrary,
+  SocketCalls,
+  WinsockLibrary,
+} from "../../ffi/types.ts";
 import type { Platform } from "../os/platform.ts";
 import { platformFor, systemFor } from "../os/systems.ts";
 import { DescriptorHints } from "../hints.ts";
@@ -32,22 +37,52 @@ import type { DynamicLibrary } from "./deno_api.ts";
 
 let calls: SocketCalls | undefined;
 
-function dlopen(path: string, symbols: ForeignLibraryInterface): DynamicLibrary["symbols"] {
-  try {
-    return Deno.dlopen(path, symbols).symbols;
-  } catch (error) {
-    const { NotCapable, PermissionDenied } = Deno.errors();
-    if (error instanceof NotCapable || error instanceof PermissionDenied) {
-      throw new SocketOptionError(
-        `Cannot use socket options: FFI access is not allowed; run Deno with --allow-ffi (or -A)`,
-        { code: "ERR_FFI_PERMISSION", syscall: "dlopen", option: "socket", cause: error },
-      );
+/**
+ * Opens `library`. Deno's `--allow-ffi=PATH` allows `Deno.dlopen` of that path string only (a
+ * bare name is taken as a file in the working directory), so under a narrowed permission the
+ * library is opened by the first of its full paths allowed that opens; otherwise by its name, the
+ * loader finding it (and Deno prompting, where it may).
+ */
+function dlopen(
+  library: PosixLibrary | WinsockLibrary,
+  symbols: ForeignLibraryInterface,
+): DynamicLibrary["symbols"] {
+  const arch = Deno.build().arch;
+  const paths = library.fullPaths.flatMap((p) =>
+    p.arch === undefined || p.arch === arch ? [p.path] : []
+  );
+  const narrowed = !Deno.allowed("ffi");
+  const allowedPaths = narrowed ? paths.filter((path) => Deno.allowed("ffi", path)) : [];
+  const tries = allowedPaths.length > 0 ? allowedPaths : [library.path];
+  let failure: unknown;
+  for (const path of tries) {
+    try {
+      return Deno.dlopen(path, symbols).symbols;
+    } catch (error) {
+      failure ??= error;
     }
+  }
+  // The path to allow: the first that is there, where that can be seen, else the usual one.
+  const suggested = paths.find((path) => Deno.exists(path)) ?? paths[0] ?? library.path;
+  const { NotCapable, PermissionDenied } = Deno.errors();
+  const fix = `run Deno with --allow-ffi=${suggested} (or --allow-ffi, or -A)`;
+  if (failure instanceof NotCapable || failure instanceof PermissionDenied) {
     throw new SocketOptionError(
-      `Cannot use socket options: could not open ${path}: ${(error as Error).message}`,
-      { code: "ERR_FFI_UNAVAILABLE", syscall: "dlopen", option: "socket", cause: error },
+      `Cannot use socket options: FFI access to ${library.path} is not allowed; ${fix}`,
+      { code: "ERR_FFI_PERMISSION", syscall: "dlopen", option: "socket", cause: failure },
     );
   }
+  if (narrowed && allowedPaths.length === 0 && Deno.allowed("ffi", library.path)) {
+    throw new SocketOptionError(
+      `Cannot use socket options: --allow-ffi=${library.path} allows a file of that name in the ` +
+        `working directory, not the system's ${library.path}; ${fix}`,
+      { code: "ERR_FFI_PERMISSION", syscall: "dlopen", option: "socket", cause: failure },
+    );
+  }
+  throw new SocketOptionError(
+    `Cannot use socket options: could not open ${tries.join(", ")}: ${(failure as Error).message}`,
+    { code: "ERR_FFI_UNAVAILABLE", syscall: "dlopen", option: "socket", cause: failure },
+  );
 }
 
 /** The socket calls through `Deno.dlopen`: libc or ws2_32.dll, opened once on first use. */
@@ -56,13 +91,13 @@ export function denoCalls(): SocketCalls {
   const os = Deno.build().os;
   const { library } = systemFor(os);
   if (library.kind === "winsock") {
-    calls = winsockCalls(dlopen(library.path, winsockSymbols) as unknown as BoundWinsock);
+    calls = winsockCalls(dlopen(library, winsockSymbols) as unknown as BoundWinsock);
     return calls;
   }
   const errnoSymbols = library.errnoSymbol === "__error" ? bsdErrnoSymbols : linuxErrnoSymbols;
   // On Linux the same library also gives epoll, for the readiness monitor: one library, opened
   // once (a second one would also be a second handle for Deno's test sanitizer to report).
-  const symbols = dlopen(library.path, {
+  const symbols = dlopen(library, {
     ...posixSymbols,
     ...errnoSymbols,
     ...(os === "linux" ? epollSymbols : {}),
