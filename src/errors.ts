@@ -56,8 +56,9 @@ export type SocketOptionName =
  * A socket option could not be set or read, or the socket could not be found.
  *
  * `code` is the errno name (`"ENOPROTOOPT"`, `"EBADF"`, ...) or one of sockalive's own:
- * `"ERR_FFI_PERMISSION"` (Deno without `--allow-ffi` for the C library; the message names its path), `"ERR_FFI_UNAVAILABLE"` (the C library could
- * not be opened), `"ERR_SOCKET_NOT_FOUND"` (the socket is closed: its runtime says so, or no
+ * `"ERR_FFI_PERMISSION"` (Deno without `--allow-ffi` for the C library; the message names the
+ * path to allow), `"ERR_FFI_UNAVAILABLE"` (the C library could not be opened),
+ * `"ERR_SOCKET_NOT_FOUND"` (the socket is closed: its runtime says so, or no
  * descriptor has the connection's addresses), `"ERR_SOCKET_AMBIGUOUS"` (two different sockets
  * have them), `"ERR_SOCKET_NOT_CONNECTED"` (a `node:net` or `node:tls` socket that has not
  * connected yet), `"ERR_UNSUPPORTED_PLATFORM"`.
