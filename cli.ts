@@ -362,7 +362,7 @@ Exit status:
 Run it:
   Bun (bun add @sockalive/sockalive):  bunx sockalive watch HOST:PORT ...
   Deno:  deno run --allow-net --allow-ffi jsr:@sockalive/sockalive/cli watch HOST:PORT ...
-         (--allow-ffi=PATH allows only the C library; without it, the error names PATH)
+         (narrower: --allow-ffi=PATH, the C library's full path, which the error names)
 `;
 }
 

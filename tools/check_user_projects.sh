@@ -108,3 +108,8 @@ deno check main.ts >"$work/deno-check.log" 2>&1 ||
   fail "deno check in a Deno project: $(cat "$work/deno-check.log")"
 echo "deno project: deno check: 0 errors"
 [ "$(deno run --allow-read main.ts | head -1)" = "4000 function" ] || fail "deno run main.ts failed"
+# What `deno run jsr:@sockalive/sockalive/cli` runs, from the same sources.
+help="$(deno run --allow-net --allow-ffi ./vendor/package/cli.ts --help 2>&1)" ||
+  fail "deno run cli.ts --help failed: $help"
+grep -q '^Usage: sockalive watch HOST:PORT' <<<"$help" || fail "deno run cli.ts --help: $help"
+echo "deno project: the CLI starts"
