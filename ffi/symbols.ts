@@ -1,8 +1,9 @@
 /**
  * The C functions sockalive calls, in one table, with the C prototype beside each parameter.
  *
- * The table is written in Deno's FFI vocabulary ({@linkcode ForeignLibraryInterface}, checked at
- * type level); the Bun adapter translates each type name to its `bun:ffi` twin. Nothing here opens
+ * The table is written in Deno's FFI vocabulary ({@linkcode ForeignLibraryInterface}); the Bun
+ * adapter translates each type name to its `bun:ffi` twin. What either runtime binds from it is
+ * typed by `BoundFunctions` (ffi/types.ts) and checked against the interfaces ffi/calls.ts calls. Nothing here opens
  * a library: the adapters do that lazily, on first use, so importing the state machine needs no
  * permission.
  *

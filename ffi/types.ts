@@ -163,3 +163,30 @@ export interface ForeignFunction {
 
 /** A symbol table for `dlopen`: each C function by its name. */
 export type ForeignLibraryInterface = Readonly<Record<string, ForeignFunction>>;
+
+/**
+ * The JavaScript type an FFI passes for a parameter of C type `T` (Deno's and Bun's agree on
+ * these); `P` is the runtime's pointer type.
+ */
+export type NativeArgument<T, P> = T extends "i32" | "u32" ? number
+  : T extends "usize" | "isize" ? number | bigint
+  : T extends "buffer" ? ArrayBufferView | null
+  : P;
+
+/** The JavaScript type an FFI returns for a result of C type `T`; `P` as for arguments. */
+export type NativeResult<T, P> = T extends "i32" | "u32" ? number
+  : T extends "usize" | "isize" ? number | bigint
+  : P;
+
+/** The argument list for the parameter types `T`. */
+export type NativeArguments<T extends readonly unknown[], P> = {
+  -readonly [I in keyof T]: NativeArgument<T[I], P>;
+};
+
+/** The functions `dlopen` binds for the symbol table `S`: what the calls are checked against. */
+export type BoundFunctions<S extends ForeignLibraryInterface, P> = {
+  readonly [K in keyof S]: (
+    ...args: NativeArguments<S[K]["parameters"], P>
+  ) => S[K]["nonblocking"] extends true ? Promise<NativeResult<S[K]["result"], P>>
+    : NativeResult<S[K]["result"], P>;
+};

@@ -11,7 +11,7 @@
  * @module
  */
 
-import type { ForeignLibraryInterface } from "../../ffi/types.ts";
+import type { BoundFunctions, ForeignLibraryInterface } from "../../ffi/types.ts";
 
 /** An address of a `Deno.Conn`: a TCP one has a hostname and a port. */
 export interface Addr {
@@ -182,12 +182,12 @@ export function startTls(
   return deno().startTls(conn, options);
 }
 
-/** `Deno.dlopen`. */
-export function dlopen(
+/** `Deno.dlopen`: the bound functions, typed as Deno binds each C type. */
+export function dlopen<S extends ForeignLibraryInterface>(
   path: string,
-  symbols: ForeignLibraryInterface,
-): DynamicLibrary {
-  return deno().dlopen(path, symbols);
+  symbols: S,
+): BoundFunctions<S, PointerValue> {
+  return deno().dlopen(path, symbols).symbols as unknown as BoundFunctions<S, PointerValue>;
 }
 
 /** The int at `pointer` (`new Deno.UnsafePointerView(pointer).getInt32()`). */

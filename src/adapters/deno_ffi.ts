@@ -5,14 +5,7 @@
  * @module
  */
 
-import {
-  type BoundEpoll,
-  type BoundPosix,
-  type BoundWinsock,
-  epollPoller,
-  posixCalls,
-  winsockCalls,
-} from "../../ffi/calls.ts";
+import { type BoundEpoll, epollPoller, posixCalls, winsockCalls } from "../../ffi/calls.ts";
 import {
   bsdErrnoSymbols,
   epollSymbols,
@@ -22,6 +15,7 @@ import {
 } from "../../ffi/symbols.ts";
 import { SocketOptionError } from "../errors.ts";
 import type {
+  BoundFunctions,
   ForeignLibraryInterface,
   PosixLibrary,
   SocketCalls,
@@ -33,7 +27,6 @@ import { DescriptorHints } from "../hints.ts";
 import { ReadinessMonitor } from "../readiness.ts";
 // Deno's API through declarations of its own, so that projects without Deno's types check this.
 import * as Deno from "./deno_api.ts";
-import type { DynamicLibrary } from "./deno_api.ts";
 
 let calls: SocketCalls | undefined;
 
@@ -43,10 +36,10 @@ let calls: SocketCalls | undefined;
  * library is opened by the first of its full paths allowed that opens; otherwise by its name, the
  * loader finding it (and Deno prompting, where it may).
  */
-function dlopen(
+function dlopen<S extends ForeignLibraryInterface>(
   library: PosixLibrary | WinsockLibrary,
-  symbols: ForeignLibraryInterface,
-): DynamicLibrary["symbols"] {
+  symbols: S,
+): BoundFunctions<S, Deno.PointerValue> {
   const arch = Deno.build().arch;
   const paths = library.fullPaths.flatMap((p) =>
     p.arch === undefined || p.arch === arch ? [p.path] : []
@@ -57,7 +50,7 @@ function dlopen(
   let failure: unknown;
   for (const path of tries) {
     try {
-      return Deno.dlopen(path, symbols).symbols;
+      return Deno.dlopen(path, symbols);
     } catch (error) {
       failure ??= error;
     }
@@ -91,25 +84,19 @@ export function denoCalls(): SocketCalls {
   const os = Deno.build().os;
   const { library } = systemFor(os);
   if (library.kind === "winsock") {
-    calls = winsockCalls(dlopen(library, winsockSymbols) as unknown as BoundWinsock);
+    calls = winsockCalls(dlopen(library, winsockSymbols));
     return calls;
   }
   const errnoSymbols = library.errnoSymbol === "__error" ? bsdErrnoSymbols : linuxErrnoSymbols;
   // On Linux the same library also gives epoll, for the readiness monitor: one library, opened
   // once (a second one would also be a second handle for Deno's test sanitizer to report).
-  const symbols = dlopen(library, {
-    ...posixSymbols,
-    ...errnoSymbols,
-    ...(os === "linux" ? epollSymbols : {}),
-  });
-  const c = symbols as unknown as Omit<BoundPosix<Deno.PointerValue>, "errnoLocation">;
-  const errnoLocation = symbols[library.errnoSymbol] as () => Deno.PointerValue;
-  if ("epoll_wait" in symbols) {
-    const epollCalls = symbols as unknown as Omit<BoundEpoll, "errno">;
-    epoll = { ...epollCalls, errno: () => Deno.readInt32(errnoLocation()!) };
-  }
+  const table = { ...posixSymbols, ...errnoSymbols };
+  const withEpoll = os === "linux" ? dlopen(library, { ...table, ...epollSymbols }) : undefined;
+  const symbols = withEpoll ?? dlopen(library, table);
+  const errnoLocation = "__error" in symbols ? symbols.__error : symbols.__errno_location;
+  if (withEpoll) epoll = { ...withEpoll, errno: () => Deno.readInt32(errnoLocation()!) };
   calls = posixCalls<Deno.PointerValue>(
-    { ...c, errnoLocation },
+    { ...symbols, errnoLocation },
     { i32: (pointer) => Deno.readInt32(pointer), cstring: Deno.readCString },
     library,
   );
