@@ -61,8 +61,9 @@ export function parseIp(text: string): Uint8Array | undefined {
     const groups = part.split(":").map((g) => /^[0-9a-fA-F]{1,4}$/.test(g) ? parseInt(g, 16) : -1);
     return groups.includes(-1) ? undefined : groups;
   };
-  const head = parseGroups(halves[0]);
-  const rest = halves.length === 2 ? parseGroups(halves[1]) : [];
+  const [before = "", after] = halves;
+  const head = parseGroups(before);
+  const rest = after === undefined ? [] : parseGroups(after);
   if (!head || !rest) return undefined;
   const total = head.length + rest.length;
   if (halves.length === 1 ? total !== 8 : total > 7) return undefined;
@@ -76,9 +77,9 @@ export function parseIp(text: string): Uint8Array | undefined {
 }
 
 /** Four dot-separated parts of one to three decimal digits, each at most 255. */
-function parseIpv4(s: string): number[] | undefined {
+function parseIpv4(s: string): [number, number, number, number] | undefined {
   // By hand rather than split + regex: this runs twice for every connection opened.
-  const bytes = [0, 0, 0, 0];
+  const bytes: [number, number, number, number] = [0, 0, 0, 0];
   let part = 0, digits = 0, value = 0;
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
@@ -136,8 +137,9 @@ export function sockaddrIs(
   families: { inet: number; inet6: number; lengthByte: boolean },
   endpoint: Endpoint,
 ): boolean {
-  if (length < 8 || ((raw[2] << 8) | raw[3]) !== endpoint.port) return false;
-  const family = families.lengthByte ? raw[1] : raw[0] | (raw[1] << 8);
+  // `raw` is a sockaddr buffer (at least 28 bytes): every index read here is within it.
+  if (length < 8 || ((raw[2]! << 8) | raw[3]!) !== endpoint.port) return false;
+  const family = families.lengthByte ? raw[1] : raw[0]! | (raw[1]! << 8);
   const address = endpoint.address;
   if (family === families.inet) {
     // IPv4 is compared as ::ffff:a.b.c.d, the form parseIp gives it.

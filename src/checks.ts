@@ -183,7 +183,7 @@ export class CheckedConnectOptions {
   /** The keepalive to apply, defaults filled in. */
   keepAlive: ValidKeepAlive = { enabled: false };
   /** Keys of `keepAlive` the caller did not write: applied where the OS can, never a failure. */
-  bestEffort: ReadonlySet<keyof KeepAliveOptions> = BEST_EFFORT[0];
+  bestEffort: ReadonlySet<keyof KeepAliveOptions> = BEST_EFFORT[0]!;
   maxBufferedBytes = DEFAULT_MAX_BUFFERED;
   connectTimeout: number | undefined = undefined;
   idleTimeout: number | undefined = undefined;
@@ -405,12 +405,12 @@ function checkKeepAlive(
   let written = 0;
   if (typeof keepAlive === "object" && keepAlive !== null) {
     for (let bit = 0; bit < TUNABLE_KEYS.length; bit++) {
-      if (Object.prototype.propertyIsEnumerable.call(keepAlive, TUNABLE_KEYS[bit])) {
+      if (Object.prototype.propertyIsEnumerable.call(keepAlive, TUNABLE_KEYS[bit]!)) {
         written |= 1 << bit;
       }
     }
   }
-  checked.bestEffort = BEST_EFFORT[written];
+  checked.bestEffort = BEST_EFFORT[written]!; // one set for each of the 16 combinations
 }
 
 function checkMaxBuffered(verb: Verb, value: unknown): number {

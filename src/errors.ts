@@ -56,8 +56,9 @@ export type SocketOptionName =
  * A socket option could not be set or read, or the socket could not be found.
  *
  * `code` is the errno name (`"ENOPROTOOPT"`, `"EBADF"`, ...) or one of sockalive's own:
- * `"ERR_FFI_PERMISSION"` (Deno without `--allow-ffi`), `"ERR_FFI_UNAVAILABLE"` (the C library could
- * not be opened), `"ERR_SOCKET_NOT_FOUND"` (the socket is closed: its runtime says so, or no
+ * `"ERR_FFI_PERMISSION"` (Deno without `--allow-ffi` for the C library; the message names the
+ * path to allow), `"ERR_FFI_UNAVAILABLE"` (the C library could not be opened),
+ * `"ERR_SOCKET_NOT_FOUND"` (the socket is closed: its runtime says so, or no
  * descriptor has the connection's addresses), `"ERR_SOCKET_AMBIGUOUS"` (two different sockets
  * have them), `"ERR_SOCKET_NOT_CONNECTED"` (a `node:net` or `node:tls` socket that has not
  * connected yet), `"ERR_UNSUPPORTED_PLATFORM"`.
@@ -190,7 +191,7 @@ export function errorCode(error: unknown): string {
     if (typeof code === "string" && code !== "") return code;
     const name = (error as { name?: unknown }).name;
     if (typeof name === "string" && Object.hasOwn(DENO_ERROR_CODES, name)) {
-      return DENO_ERROR_CODES[name];
+      return DENO_ERROR_CODES[name]!;
     }
     const message = (error as { message?: unknown }).message;
     const lookup = typeof message === "string" ? lookupCode(message) : undefined;

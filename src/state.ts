@@ -372,7 +372,7 @@ export class ConnectionStateMachine {
     if (!observers) return;
     // Observers added or removed while this transition is delivered take effect from the next
     // one (hence the copy; one observer, the common case, needs none).
-    if (observers.length === 1) this.#call(observers[0], t);
+    if (observers.length === 1) this.#call(observers[0]!, t);
     else for (const observer of [...observers]) this.#call(observer, t);
   }
 

@@ -37,6 +37,7 @@ import {
   type StateChangeEvent,
 } from "../mod.ts";
 import { useReadinessMonitor, watchedConnections } from "../src/adapters/deno.ts";
+import { systemFor } from "../src/os/systems.ts";
 
 // Child processes (the python peer) are spawned in these tests.
 const opts = { sanitize: false, timeout: 15_000 };
@@ -680,6 +681,51 @@ if (!isBun) {
       assert.match(out, /state broken/);
     });
   }, opts);
+
+  test("deno: a narrowed --allow-ffi=PATH works; a wrong one names the path to allow", async () => {
+    // The path this system's C library is at, as the README tells users to allow it.
+    const { library } = systemFor(Deno.build.os);
+    const paths = library.fullPaths.filter((p) =>
+      p.arch === undefined || p.arch === Deno.build.arch
+    )
+      .map((p) => p.path);
+    const real = paths.find((path) => {
+      try {
+        return Deno.statSync(path).isFile;
+      } catch {
+        return false;
+      }
+    }) ?? paths[0]!;
+    const run = async (allowFfi: string) => {
+      const p = new Proc([
+        Deno.execPath(),
+        "run",
+        "--no-prompt",
+        "--allow-net",
+        `--allow-ffi=${allowFfi}`,
+        fixture("narrowed_ffi.ts"),
+      ]);
+      assert.equal(await p.exited(), 0, p.stderr);
+      return JSON.parse(p.lines.at(-1)!);
+    };
+    const parent = real.slice(0, real.lastIndexOf("/"));
+    for (const allowFfi of [real, parent]) {
+      const result = await run(allowFfi);
+      assert.deepEqual(
+        [result.code, result.keepAlive?.idle, result.keepAlive?.count],
+        [undefined, 2000, 3],
+        `--allow-ffi=${allowFfi}: ${result.message}`,
+      );
+    }
+    for (const allowFfi of ["/nonexistent/" + library.path, library.path]) {
+      const result = await run(allowFfi);
+      assert.equal(result.code, "ERR_FFI_PERMISSION", `--allow-ffi=${allowFfi}`);
+      assert.ok(
+        result.message.includes(`run Deno with --allow-ffi=${real} (or --allow-ffi, or -A)`),
+        result.message,
+      );
+    }
+  }, { sanitize: false, timeout: 30_000 });
 
   test(
     "deno (Linux): an idle connection is watched, not read; bytes, replies, FIN, then unwatched",

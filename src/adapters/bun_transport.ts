@@ -249,8 +249,8 @@ export class BunTransport implements Transport {
   #flush(): void {
     const socket = this.#socket;
     const writes = this.#writes;
-    while (socket && writes && writes.length > 0) {
-      const w = writes[0];
+    if (!socket || !writes) return;
+    for (let w = writes[0]; w !== undefined; w = writes[0]) {
       const left = w.bytes.byteLength - w.offset;
       const n = left === 0 ? 0 : socket.write(w.bytes, w.offset, left);
       if (n < 0) {

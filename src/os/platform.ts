@@ -97,8 +97,7 @@ export function applyEach(
 ): KnownKeepAlive {
   const set: KnownKeepAlive = {};
   // Straight calls, no table of closures: this runs for every connection opened.
-  for (let i = 0; i < SETTERS.length; i++) {
-    const key = SETTERS[i][0], setter = SETTERS[i][1];
+  for (const [key, setter] of SETTERS) {
     const value = options[key];
     if (value === undefined) continue;
     try {
@@ -150,7 +149,7 @@ export function getInt(
   const result = calls.getsockopt(fd, level, name, INT_BYTES);
   if (result < 0) throw optionError(platform, "getsockopt", option, -result);
   // Some stacks answer a boolean option with a single byte.
-  return result === 1 ? INT_BYTES[0] : INT[0];
+  return result === 1 ? INT_BYTES[0]! : INT[0]!;
 }
 
 // One C int of scratch for every option call: the calls are synchronous and nothing runs in
