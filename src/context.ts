@@ -19,7 +19,7 @@ import {
   type Transition,
   type TransitionHandler,
 } from "./state.ts";
-import type { Runtime, Transport } from "./transport.ts";
+import type { Runtime, Transport, TransportSink } from "./transport.ts";
 import { clearListeners, dispatchTo, type Listeners } from "./listeners.ts";
 import { type ConnectHost, ConnectPhase } from "./connecting.ts";
 import { brokenError, type ReadHost, ReadSide } from "./reader.ts";
@@ -39,7 +39,7 @@ export type EventOf = (transition: Transition) => Event;
 
 /** A connection's parts: machine, connect phase, socket, read and write sides, listeners. */
 export class ConnectionContext
-  implements ReadHost, WriteHost, ConnectHost, TransitionHandler, IdleHost {
+  implements ReadHost, WriteHost, ConnectHost, TransitionHandler, IdleHost, TransportSink {
   readonly machine: ConnectionStateMachine;
   readonly #runtime: Runtime;
   /** `this` for the listeners, and what their events are made with. */
@@ -213,7 +213,36 @@ export class ConnectionContext
     if (idle !== undefined && this.machine.state === "open") {
       this.#idle = new IdleDeadline(idle, this, this.machine.openedAt!);
     }
-    transport.start(this.reader);
+    // The context is the transport's sink, so the read side is made only once a byte arrives
+    // or the consumer reads: an idle connection nobody reads from holds none.
+    transport.start(this);
+  }
+
+  data(chunk: Uint8Array): void {
+    this.reader.data(chunk);
+  }
+
+  end(): void {
+    // Without a read side, the FIN needs no more than the machine: one made later is ended.
+    if (this.#reader) this.#reader.end();
+    else this.machine.send({ type: "eof" });
+  }
+
+  error(error: unknown): void {
+    this.machine.fail(errorCode(error), error);
+  }
+
+  destination(): Uint8Array | undefined {
+    return this.#reader?.destination();
+  }
+
+  filled(n: number): void {
+    // A destination came from the read side, so it exists.
+    this.#reader!.filled(n);
+  }
+
+  readsNow(): boolean {
+    return this.#reader?.readsNow() ?? false;
   }
 
   lastReceivedAt(): number | undefined {

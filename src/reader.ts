@@ -33,8 +33,8 @@ interface DirectRead {
 }
 
 /**
- * The receiving half of a connection; the transport's {@linkcode TransportSink}. Made when the
- * connection opens or when the consumer first asks for `readable` or `read()`.
+ * The receiving half of a connection; what the transport's {@linkcode TransportSink} hands on.
+ * Made when the first byte arrives or when the consumer first asks for `readable` or `read()`.
  */
 export class ReadSide implements TransportSink {
   readonly #host: ReadHost;
