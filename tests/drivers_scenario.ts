@@ -25,6 +25,7 @@ export type Line = Record<string, unknown> & { type: string; driver?: Driver; ro
 /** What one run observed; the maps are keyed by `${driver} ${role}`. */
 export interface DriversRun {
   pulledAt: number;
+  /** When the cable went back in (0: it did not). */
   pluggedAt: number;
   opened: Map<string, Line>;
   /** "detected" (or "undetected", "answered") per connection. */
@@ -41,6 +42,8 @@ export interface DriversConfig {
   roles?: Role[];
   /** How long the client waits for each driver to report the loss. */
   capMs: number;
+  /** false: stop after the loss (no plugging back in, no reconnects); default true. */
+  reconnect?: boolean;
   /** The command that runs a script (default: the runtime running this). */
   command?: (script: string, args: string[]) => string[];
 }
@@ -62,6 +65,7 @@ export async function runDrivers(config: DriversConfig): Promise<DriversRun> {
       keepAlive: config.keepAlive,
       roles: config.roles ?? ["idle", "inflight"],
       capMs: config.capMs,
+      reconnect: config.reconnect ?? true,
     });
     const command = config.command ?? runtimeCommand;
     client = new Proc([...net.exec("client"), ...command(fixture("drivers_client.ts"), [args])]);
@@ -69,8 +73,11 @@ export async function runDrivers(config: DriversConfig): Promise<DriversRun> {
     const pulledAt = net.pull();
     client.send("pulled");
     await client.waitFor(/"type":"detected-all"/, config.capMs + 10_000);
-    const pluggedAt = net.plugIn();
-    client.send("plugged");
+    let pluggedAt = 0;
+    if (config.reconnect !== false) {
+      pluggedAt = net.plugIn();
+      client.send("plugged");
+    }
     await client.waitFor(/"type":"done"/, 40_000);
     const lines = client.lines.filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as Line);
     const byKey = (types: string[]) =>

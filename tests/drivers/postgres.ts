@@ -17,5 +17,5 @@ export function keepAliveSocket(
   };
 }
 
-// keep_alive: null, else postgres.js then sets idle to 60 s on the socket (its default, seconds)
 // const sql = postgres({ host, keep_alive: null, socket: keepAliveSocket(keepAlive) });
+// keep_alive: null, or postgres.js then sets idle to its keep_alive (default 60 s) on the socket.
