@@ -7,7 +7,8 @@
  * right after the pull, with `userTimeout`, is rejected within userTimeout + 0.5 s of being
  * sent; and once the cable is back, the driver's new socket carries the options, read back from
  * the kernel with `getKeepAlive`. `VIA` lists the ways the options reach the drivers' sockets:
- * "setKeepAlive" runs the README's snippets (tests/drivers/), each driver's socket in hand.
+ * "setKeepAlive" runs the README's snippets (tests/drivers/), each driver's socket in hand; each
+ * way runs the same tests (the client's `snippetOptions` says what a way hands the drivers).
  */
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
