@@ -36,7 +36,7 @@ const BUDGET: Record<Role, number> = {
   inflight: KEEPALIVE.inflight.userTimeout!,
 };
 const MARGIN = 500;
-const VIA: Via[] = ["setKeepAlive"];
+const VIA: Via[] = ["setKeepAlive", "policy"];
 
 /** Skipped with the reason when namespaces or servers are missing, except under CI=true. */
 function driverTestOptions(): TestOptions {
@@ -161,12 +161,28 @@ test(
   driverTestOptions(),
 );
 
+test(
+  "drivers (policy): postgres.js's own keep_alive (default 60 s) is undone and reported, not silent",
+  async () => {
+    const { lines, opened } = await run("policy");
+    // Only postgres.js calls the runtime's setKeepAlive; pg, ioredis and mqtt leave it.
+    const overrides = lines.filter((l) => l.type === "override");
+    assert.ok(overrides.length >= 2, `${overrides.length} overrides reported`);
+    for (const o of overrides) assert.match(String(o.message), /setKeepAlive.*undone/);
+    // Yet its socket carries the policy's options, as every other driver's does.
+    for (const role of ["idle", "inflight"] as const) {
+      assert.deepEqual(opened.get(key("postgres", role))?.keepAlive, expected(KEEPALIVE[role]));
+    }
+  },
+  driverTestOptions(),
+);
+
 test("README: each driver's snippet is tests/drivers/<driver>.ts, the code these tests run", () => {
   const here = new URL(".", import.meta.url).pathname;
   const readme = readFileSync(`${here}../README.md`, "utf8");
   const blocks = [...readme.matchAll(/^```ts\n([\s\S]*?)^```$/gm)].map((m) => m[1]);
   const section = readme.slice(readme.indexOf("### Use with your driver"));
-  for (const driver of ["pg", "postgres", "ioredis", "mqtt"]) {
+  for (const driver of ["pg", "postgres", "ioredis", "mqtt", "policy"]) {
     const code = readFileSync(`${here}drivers/${driver}.ts`, "utf8");
     assert.ok(blocks.includes(code), `README.md has no block that is tests/drivers/${driver}.ts`);
     assert.ok(

@@ -11,7 +11,7 @@ import { SERVER_IP, TestNet } from "../tools/netns.ts";
 import type { KeepAliveOptions } from "../mod.ts";
 
 /** How the options reach the drivers' sockets. */
-export type Via = "setKeepAlive" | "none";
+export type Via = "setKeepAlive" | "policy" | "none";
 /** What a connection does at the pull. */
 export type Role = "idle" | "inflight";
 /** The drivers, by npm name. */
@@ -54,32 +54,43 @@ export const key = (driver: Driver, role: Role): string => `${driver} ${role}`;
 /** Runs the scenario once; always stops the servers and deletes the namespaces. */
 export async function runDrivers(config: DriversConfig): Promise<DriversRun> {
   const net = TestNet.create();
-  let client: Proc | undefined;
+  let clients: Proc[] = [];
   let servers: { stop(): Promise<void> } | undefined;
   try {
     servers = await startServers(net);
-    const args = JSON.stringify({
-      via: config.via,
-      host: SERVER_IP,
-      ports: PORTS,
-      keepAlive: config.keepAlive,
-      roles: config.roles ?? ["idle", "inflight"],
-      capMs: config.capMs,
-      reconnect: config.reconnect ?? true,
-    });
+    const roles = config.roles ?? ["idle", "inflight"];
+    // A policy is the whole process's, and each role has options of its own: one client per
+    // role then, all behind the same cable.
+    const groups = config.via === "policy" ? roles.map((role) => [role]) : [roles];
     const command = config.command ?? runtimeCommand;
-    client = new Proc([...net.exec("client"), ...command(fixture("drivers_client.ts"), [args])]);
-    await client.waitFor(/"type":"armed"/, 30_000);
+    clients = groups.map((group) =>
+      new Proc([
+        ...net.exec("client"),
+        ...command(fixture("drivers_client.ts"), [JSON.stringify({
+          via: config.via,
+          host: SERVER_IP,
+          ports: PORTS,
+          keepAlive: config.keepAlive,
+          roles: group,
+          capMs: config.capMs,
+          reconnect: config.reconnect ?? true,
+        })]),
+      ])
+    );
+    await Promise.all(clients.map((c) => c.waitFor(/"type":"armed"/, 30_000)));
     const pulledAt = net.pull();
-    client.send("pulled");
-    await client.waitFor(/"type":"detected-all"/, config.capMs + 10_000);
+    for (const c of clients) c.send("pulled");
+    await Promise.all(
+      clients.map((c) => c.waitFor(/"type":"detected-all"/, config.capMs + 10_000)),
+    );
     let pluggedAt = 0;
     if (config.reconnect !== false) {
       pluggedAt = net.plugIn();
-      client.send("plugged");
+      for (const c of clients) c.send("plugged");
     }
-    await client.waitFor(/"type":"done"/, 40_000);
-    const lines = client.lines.filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as Line);
+    await Promise.all(clients.map((c) => c.waitFor(/"type":"done"/, 40_000)));
+    const lines = clients.flatMap((c) => c.lines).filter((l) => l.startsWith("{"))
+      .map((l) => JSON.parse(l) as Line);
     const byKey = (types: string[]) =>
       new Map(
         lines.filter((l) => types.includes(l.type)).map((l) => [key(l.driver!, l.role!), l]),
@@ -93,11 +104,10 @@ export async function runDrivers(config: DriversConfig): Promise<DriversRun> {
       lines,
     };
   } catch (error) {
-    throw new Error(
-      `${(error as Error).message}\nclient stderr:\n${client?.stderr ?? "(not started)"}`,
-    );
+    const stderr = clients.map((c) => c.stderr).join("\n---\n") || "(not started)";
+    throw new Error(`${(error as Error).message}\nclient stderr:\n${stderr}`);
   } finally {
-    await client?.kill();
+    for (const c of clients) await c.kill();
     await servers?.stop();
     net.destroy();
   }
