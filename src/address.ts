@@ -34,6 +34,24 @@ export interface Endpoint {
   port: number;
 }
 
+/** Addresses parsed lately: a process talks to few peers, from few local addresses. */
+const PARSED = new Map<string, Uint8Array | undefined>();
+const MAX_PARSED = 256;
+
+/**
+ * {@linkcode parseIp}, remembered: every lookup and verification converts the same few address
+ * strings, and parsing each anew made a new array each time. The bytes are only ever read.
+ */
+function parsedIp(text: string): Uint8Array | undefined {
+  let bytes = PARSED.get(text);
+  if (bytes === undefined && !PARSED.has(text)) {
+    bytes = parseIp(text);
+    if (PARSED.size >= MAX_PARSED) PARSED.clear();
+    PARSED.set(text, bytes);
+  }
+  return bytes;
+}
+
 /**
  * Parses a literal IPv4 or IPv6 address into 16 bytes, or returns `undefined` if `text` is not
  * one (a host name, say).
@@ -118,7 +136,7 @@ export function isIpv4(endpoint: Endpoint): boolean {
 
 /** Brings a runtime's address into comparable form; `undefined` if it is not a literal IP. */
 export function toEndpoint(address: SocketAddress): Endpoint | undefined {
-  const bytes = parseIp(address.hostname);
+  const bytes = parsedIp(address.hostname);
   return bytes && Number.isInteger(address.port)
     ? { address: bytes, port: address.port }
     : undefined;
