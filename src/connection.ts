@@ -123,7 +123,12 @@ export class LiveConnection implements AsyncDisposable {
     return this.#c.closed;
   }
 
-  /** The keepalive values in force, read back from the kernel when the connection opened. */
+  /**
+   * The keepalive values in force, read back from the kernel when the connection opened (and
+   * after each {@linkcode LiveConnection.setKeepAlive}). `undefined` until open, and on a
+   * connection opened with `keepAlive: false` where the FFI is not available (Deno without
+   * `--allow-ffi`): nothing was set on its socket, and nothing could be read back.
+   */
   get keepAlive(): KeepAliveInfo | undefined {
     return this.#c.keepAlive;
   }
@@ -242,7 +247,11 @@ export class LiveConnection implements AsyncDisposable {
     await this.close();
   }
 
-  /** Changes keepalive on the open connection; returns the values read back from the kernel. */
+  /**
+   * Changes keepalive on the open connection; returns the values read back from the kernel.
+   * Throws `SocketOptionError` (`ERR_FFI_PERMISSION`) on a `keepAlive: false` connection opened
+   * without the FFI, and {@linkcode ConnectionClosedError} once it is not open.
+   */
   setKeepAlive(options: KeepAliveOptions): KeepAliveInfo {
     return this.#c.setKeepAlive(options);
   }
@@ -257,7 +266,9 @@ export class LiveConnection implements AsyncDisposable {
    * macOS `TCP_CONNECTION_INFO`, Windows `SIO_TCP_INFO`): round-trip time, bytes unacknowledged,
    * retransmissions, keepalive probes unanswered (`probes`), time since data last arrived
    * (`lastReceived`), in ms, bytes and counts; a field the OS does not report is absent.
-   * `undefined` unless the connection is open. See {@linkcode TcpHealth}.
+   * `undefined` unless the connection is open. See {@linkcode TcpHealth}. Throws
+   * `SocketOptionError` where it cannot be read: `ERR_UNSUPPORTED_PLATFORM` on an OS with no such
+   * record, `ERR_FFI_PERMISSION` on a `keepAlive: false` connection opened without the FFI.
    *
    * @example
    * ```ts ignore

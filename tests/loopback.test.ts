@@ -664,6 +664,53 @@ test("loopback: a descriptor that does not carry the connection is never touched
   });
 }, opts);
 
+test(
+  "keepAlive: false needs no FFI (Deno: no --allow-ffi); listen() with keepalive throws before binding",
+  async () => {
+    // Deno gets --allow-net only; Bun always has its FFI, and must behave the same where it can.
+    const argv = isBun
+      ? [process.execPath, fixture("keepalive_off.ts")]
+      : [Deno.execPath(), "run", "--allow-net", "--no-prompt", fixture("keepalive_off.ts")];
+    const p = new Proc(argv);
+    assert.equal(await p.exited(), 0, p.stderr);
+    const steps = Object.fromEntries(p.lines.map((line) => {
+      const { step, ...result } = JSON.parse(line);
+      return [step, result];
+    }));
+    const ffi = isBun ? "ok" : "ERR_FFI_PERMISSION";
+    assert.deepEqual(steps["connect-fin"], {
+      // Without the FFI nothing is read back; with it, the kernel's "off".
+      keepAlive: isBun ? false : "undefined",
+      health: ffi,
+      set: ffi,
+      got: "hello",
+      end: "end",
+      state: "closed-gracefully",
+      by: "peer",
+    });
+    assert.deepEqual(steps["connect-reset"], {
+      got: "hello",
+      end: "ECONNRESET",
+      state: "broken",
+      code: "ECONNRESET",
+    });
+    assert.deepEqual(steps["listen"], {
+      got: "ping",
+      end: "end",
+      state: "closed-gracefully",
+      by: "peer",
+    });
+    assert.deepEqual(steps["reconnecting"], { got: "hello", reason: "close" });
+    const listened = steps["listen-keepalive"];
+    if (isBun) assert.deepEqual(listened, { thrown: "ok", bound: "bound" });
+    else {
+      assert.match(listened.thrown, /^ERR_FFI_PERMISSION: .*--allow-ffi/);
+      assert.equal(listened.bound, "bound", "listen() that threw left the port free");
+    }
+  },
+  opts,
+);
+
 if (!isBun) {
   test("deno: without --allow-ffi the error names the missing flag", async () => {
     await withPeer(async (_peer, port) => {
