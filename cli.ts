@@ -80,7 +80,7 @@ const DURATION = /^(\d*)(?:\.(\d*))?(ms|s|m)?$/;
  *
  * @example
  * ```ts
- * import { parseDuration } from "./cli.ts";
+ * import { parseDuration } from "@sockalive/sockalive/cli";
  * import assert from "node:assert/strict";
  * assert.equal(parseDuration("1.5s"), 1500);
  * assert.equal(parseDuration("250"), 250);
@@ -128,7 +128,7 @@ const EXAMPLE_PORT = 7000;
  *
  * @example
  * ```ts
- * import { parseTarget } from "./cli.ts";
+ * import { parseTarget } from "@sockalive/sockalive/cli";
  * import assert from "node:assert/strict";
  * assert.deepEqual(parseTarget("[::1]:7000"), { hostname: "::1", port: 7000 });
  * assert.deepEqual(parseTarget("example.com:80"), { hostname: "example.com", port: 80 });
@@ -218,7 +218,7 @@ const DEFAULT_EVERY_MS = 1000;
  *
  * @example
  * ```ts
- * import { parseArgs } from "./cli.ts";
+ * import { parseArgs } from "@sockalive/sockalive/cli";
  * import assert from "node:assert/strict";
  * assert.deepEqual(parseArgs(["watch", "[::1]:7000", "--idle", "1s", "--count=3", "--json"]), {
  *   command: "watch",
@@ -343,7 +343,7 @@ function parse(
  *
  * @example
  * ```ts
- * import { helpText } from "./cli.ts";
+ * import { helpText } from "@sockalive/sockalive/cli";
  * console.log(helpText());
  * ```
  */
@@ -536,7 +536,7 @@ function describeMark(mark: HealthMark, health: TcpHealth, k: KeepAliveInfo | un
  *
  * @example
  * ```ts ignore
- * import { main } from "./cli.ts";
+ * import { main } from "@sockalive/sockalive/cli";
  * const status = await main(["watch", "127.0.0.1:7000", "--idle", "1s", "--count", "3"]);
  * console.log("exit status", status);
  * ```

@@ -10,7 +10,7 @@
  *
  * @example
  * ```ts
- * import type { SocketAddress } from "../mod.ts";
+ * import type { SocketAddress } from "@sockalive/sockalive";
  * import assert from "node:assert/strict";
  * // The shape of `conn.localAddr`, `conn.remoteAddr` and `server.addr`:
  * const format = ({ hostname, port }: SocketAddress) =>

@@ -28,7 +28,7 @@ import {
  *
  * @example
  * ```ts
- * import { connect, type ConnectOptions } from "../mod.ts";
+ * import { connect, type ConnectOptions } from "@sockalive/sockalive";
  * import assert from "node:assert/strict";
  * const options: ConnectOptions = {
  *   hostname: "127.0.0.1",
@@ -91,7 +91,7 @@ export interface ConnectOptions {
  *
  * @example
  * ```ts
- * import { listen, type ListenOptions } from "../mod.ts";
+ * import { listen, type ListenOptions } from "@sockalive/sockalive";
  * import assert from "node:assert/strict";
  * const options: ListenOptions = {
  *   hostname: "127.0.0.1",

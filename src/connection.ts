@@ -22,13 +22,15 @@ import { ConnectionContext } from "./context.ts";
  *
  * @example
  * ```ts
- * import { ConnectionStateMachine, StateChangeEvent } from "../mod.ts";
+ * import { connect, type StateChangeEvent } from "@sockalive/sockalive";
  * import assert from "node:assert/strict";
- * // A LiveConnection dispatches these; one made by hand from a machine transition:
- * const machine = new ConnectionStateMachine();
- * const event = new StateChangeEvent(machine.send({ type: "opened" })!);
- * assert.equal(event.type, "statechange");
- * assert.deepEqual([event.from, event.to, event.info], ["connecting", "open", undefined]);
+ * const conn = connect({ port: 7000 });
+ * const seen: StateChangeEvent[] = [];
+ * conn.addEventListener("statechange", (e) => seen.push(e));
+ * await conn.close(); // before it opened
+ * const [event] = seen;
+ * assert.deepEqual([event.type, event.from, event.to], ["statechange", "connecting", "closed-gracefully"]);
+ * assert.equal(event.info?.by, "local"); // `info` comes with a terminal state
  * ```
  */
 export class StateChangeEvent extends Event {
@@ -41,7 +43,7 @@ export class StateChangeEvent extends Event {
   /** How the connection ended, when `to` is terminal. */
   readonly info?: CloseInfo;
 
-  /** Creates the event from a machine transition. */
+  /** @internal Made by the connection, from a transition of its state machine. */
   constructor(transition: Transition) {
     super("statechange");
     this.from = transition.from;
@@ -56,16 +58,16 @@ export class StateChangeEvent extends Event {
  *
  * @example
  * ```ts
- * import { ConnectionStateMachine, StateChangeEvent, type StateChangeListener } from "../mod.ts";
+ * import { connect, type StateChangeListener } from "@sockalive/sockalive";
  * import assert from "node:assert/strict";
  * const log: string[] = [];
  * const onChange: StateChangeListener = {
  *   handleEvent: (e) => log.push(`${e.from} -> ${e.to}`),
  * };
- * // `conn.addEventListener("statechange", onChange)` delivers these; here, one made by hand:
- * const machine = new ConnectionStateMachine();
- * onChange.handleEvent(new StateChangeEvent(machine.send({ type: "opened" })!));
- * assert.deepEqual(log, ["connecting -> open"]);
+ * const conn = connect({ port: 7000 });
+ * conn.addEventListener("statechange", onChange);
+ * await conn.close(); // before it opened
+ * assert.deepEqual(log, ["connecting -> closed-gracefully"]);
  * ```
  */
 export type StateChangeListener =

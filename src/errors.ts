@@ -9,7 +9,7 @@
  *
  * @example
  * ```ts
- * import { SocketOptionError, type Syscall } from "../mod.ts";
+ * import { SocketOptionError, type Syscall } from "@sockalive/sockalive";
  * import assert from "node:assert/strict";
  * const syscall: Syscall = "setsockopt";
  * const error = new SocketOptionError("Cannot set keepalive: setsockopt failed", {
@@ -34,7 +34,7 @@ export type Syscall =
  *
  * @example
  * ```ts
- * import { SocketOptionError, type SocketOptionName } from "../mod.ts";
+ * import { SocketOptionError, type SocketOptionName } from "@sockalive/sockalive";
  * import assert from "node:assert/strict";
  * const error = new SocketOptionError("Cannot find the socket", {
  *   code: "ERR_SOCKET_NOT_FOUND", syscall: "lookup", option: "socket",
@@ -65,7 +65,7 @@ export type SocketOptionName =
  *
  * @example
  * ```ts
- * import { SocketOptionError } from "../mod.ts";
+ * import { SocketOptionError } from "@sockalive/sockalive";
  * const error = new SocketOptionError("Cannot set keepalive: setsockopt failed", {
  *   code: "EBADF", errno: 9, syscall: "setsockopt", option: "idle",
  * });
@@ -109,7 +109,7 @@ export class SocketOptionError extends Error {
  *
  * @example
  * ```ts
- * import { ConnectionClosedError } from "../mod.ts";
+ * import { ConnectionClosedError } from "@sockalive/sockalive";
  * const error = new ConnectionClosedError("Cannot write: the connection is broken (ECONNRESET)", "ECONNRESET");
  * console.log(error.code); // ECONNRESET
  * ```

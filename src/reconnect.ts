@@ -39,7 +39,7 @@ import type { CloseInfo } from "./state.ts";
  *
  * @example
  * ```ts
- * import { type ReconnectingOptions } from "../mod.ts";
+ * import { type ReconnectingOptions } from "@sockalive/sockalive";
  * const options: ReconnectingOptions = {
  *   port: 7000,
  *   keepAlive: { idle: 1000, interval: 1000, count: 3 },
@@ -63,7 +63,7 @@ export interface ReconnectingOptions extends ConnectOptions {
  *
  * @example
  * ```ts
- * import { connect, type ConnectFunction } from "../mod.ts";
+ * import { connect, type ConnectFunction } from "@sockalive/sockalive";
  * // Every attempt goes through this function: here it only adds a connect timeout.
  * const dial: ConnectFunction = (options) => connect({ ...options, connectTimeout: 2000 });
  * console.log(typeof dial); // function
@@ -76,7 +76,7 @@ export type ConnectFunction = (options: ConnectOptions) => LiveConnection;
  *
  * @example
  * ```ts
- * import { type ReconnectingStopInfo } from "../mod.ts";
+ * import { type ReconnectingStopInfo } from "@sockalive/sockalive";
  * const info: ReconnectingStopInfo = { reason: "close", attempts: 0 };
  * console.log(info.reason); // close
  * ```

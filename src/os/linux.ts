@@ -58,7 +58,7 @@ const NONE: KnownKeepAlive = Object.freeze({});
  *
  * @example
  * ```ts
- * import { LINUX_LIMITS } from "../../mod.ts";
+ * import { LINUX_LIMITS } from "./linux.ts";
  * import assert from "node:assert/strict";
  * assert.equal(LINUX_LIMITS.durationUnit, 1000); // idle and interval are whole seconds
  * assert.deepEqual(LINUX_LIMITS.idle, [1000, 32_767_000]);
