@@ -108,13 +108,23 @@ export interface ReconnectingStopInfo {
  * Closing a connection yourself (`conn.close()`) stops the client; leaving the loop (`break`)
  * closes the client and the current connection.
  *
+ * A connection's reads and writes fail with {@linkcode ConnectionClosedError} once it breaks (a
+ * reset, a keepalive timeout): catch it where you read, or it ends your loop, and the client with
+ * it. The client has already noticed the break, and dials again.
+ *
  * @example
  * ```ts ignore
- * import { reconnecting } from "@sockalive/sockalive";
+ * import { ConnectionClosedError, reconnecting } from "@sockalive/sockalive";
  * await using client = reconnecting({ port: 7000, keepAlive: { idle: 1000, interval: 1000, count: 3 } });
  * client.addEventListener("attempt", (e) => console.log("attempt", e.attempt, "after", e.delay, "ms"));
  * for await (const conn of client) {
- *   for await (const chunk of conn.readable.pipeThrough(new TextDecoderStream())) console.log(chunk);
+ *   try {
+ *     for await (const line of conn.readable.pipeThrough(new TextDecoderStream())) console.log(line);
+ *   } catch (error) {
+ *     if (!(error instanceof ConnectionClosedError)) throw error; // the break: the loop goes on
+ *   }
+ *   const info = await conn.closed;
+ *   console.log("ended:", info.state, info.code ?? `by ${info.by}`);
  * }
  * ```
  */
