@@ -9,12 +9,16 @@
  *   code in descriptions, members included) imports only the package (`@sockalive/sockalive`,
  *   `/deno`, `/bun`, `/cli`) or `node:` modules: users never see `../mod.ts` or a `src/` path.
  *
+ * - Examples of internal symbols (in `src/` and `ffi/`, not exported) import their own module by
+ *   its path, never an entry point: JSR does not show them, and an entry point would hide which
+ *   module they document.
+ *
  * Uses `deno doc --json`, the source JSR renders. Exits 1, listing every violation.
  *
  * @module
  */
 
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, join, normalize } from "node:path";
 import process from "node:process";
 
@@ -111,6 +115,22 @@ for (const name of table) {
   if (!exported.has(name)) {
     problems.push(`README's "The API" lists ${name}, which no entry exports`);
   }
+}
+
+/** The `.ts` files under `dir`, relative to the root. */
+function sources(dir: string): string[] {
+  return readdirSync(join(root, dir)).flatMap((name) => {
+    const path = `${dir}/${name}`;
+    if (statSync(join(root, path)).isDirectory()) return sources(path);
+    return name.endsWith(".ts") ? [path] : [];
+  });
+}
+for (const file of [...sources("src"), ...sources("ffi")]) {
+  const lines = readFileSync(join(root, file), "utf8").split("\n");
+  lines.forEach((line, i) => {
+    const m = line.match(/^\s*\*\s*import\b.*\bfrom\s+"((?:\.\.\/)+(?:mod|deno|bun|cli)\.ts)"/);
+    if (m) problems.push(`${file}:${i + 1}: an example imports the entry point "${m[1]}"`);
+  });
 }
 
 if (problems.length > 0) {
