@@ -438,7 +438,8 @@ test(
         const lines = text.lines;
         assert.ok(
           lines.some((l) =>
-            / open: rtt [\d.]+ ms  unacked 0  retransmits 0  probes 2\/3  silent \d+\.\d s$/.test(l)
+            / open: rtt [\d.]+ ms {2}unacked 0 {2}retransmits 0 {2}probes 2\/3 {2}silent \d+\.\d s$/
+              .test(l)
           ),
           lines.join("\n"),
         );
