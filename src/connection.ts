@@ -9,9 +9,10 @@
 import type { SocketAddress } from "./address.ts";
 import type { KeepAliveInfo, KeepAliveOptions } from "./options.ts";
 import type { TcpHealth } from "./health.ts";
-import { checkConnectOptions, CheckedConnectOptions, type ConnectOptions } from "./checks.ts";
+import { checkConnectOptions, CheckedConnectOptions } from "./checks.ts";
+import type { ConnectOptions } from "./connect_options.ts";
 
-export type { ConnectOptions } from "./checks.ts";
+export type { ConnectOptions } from "./connect_options.ts";
 import { type CloseInfo, type ConnectionState, isTerminal, type Transition } from "./state.ts";
 import type { Runtime, Transport } from "./transport.ts";
 import { addListener, type Listener, removeListener } from "./listeners.ts";
