@@ -789,7 +789,14 @@ test(
     console.log(
       `retransmits after the pull: ${retransmits.join(", ")}; ETIMEDOUT ${end.at - pulledAt} ms`,
     );
-    assert.ok(after.every((s) => s.unacked! > 0), "data stays unacknowledged");
+    // A writer starved of CPU at the pull (a busy machine) may have had everything acknowledged
+    // and written nothing new for a moment; from its next write on, nothing is acknowledged.
+    const inFlight = after.findIndex((s) => s.unacked! > 0);
+    assert.ok(inFlight >= 0 && after[inFlight]!.at - pulledAt < 1000, `in flight from ${inFlight}`);
+    assert.ok(
+      after.slice(inFlight).every((s) => s.unacked! > 0),
+      `data stays unacknowledged: ${after.map((s) => s.unacked).join(",")}`,
+    );
     assert.ok(retransmits.includes(1) && retransmits.includes(2), `retransmits ${retransmits}`);
     assert.deepEqual(retransmits, [...retransmits].sort((a, b) => a - b), "never back down");
     assert.ok(after.every((s) => s.probes === 0), "keepalive does not probe with data in flight");
