@@ -4,7 +4,8 @@
  *   deno run -A bench/run.ts            full run; writes bench/results.json and BENCHMARKS.md
  *   deno run -A bench/run.ts --smoke    every benchmark at tiny size (also SOCKALIVE_BENCH=smoke);
  *                                       writes bench/out/results.smoke.json
- *   --only=detect,scale,lookup,throughput,memory,latency,health   a subset (results go to bench/out/)
+ *   --only=detect,scale,lookup,cost,throughput,memory,latency,health   a subset (results go to
+ *                                       bench/out/)
  *
  * Every benchmark runs its contenders as child processes (Deno and Bun), prints a table, stops
  * by itself and deletes its namespaces, also on failure or Ctrl-C.
@@ -25,11 +26,21 @@ import { cleanupAll, installSignalCleanup, runtimeVersion } from "./proc.ts";
 import { benchScale } from "./scale.ts";
 import { benchThroughput } from "./throughput.ts";
 import { benchHealth } from "./health.ts";
+import { benchCost } from "./cost.ts";
 
 const argv = process.argv.slice(2);
 const smoke = argv.includes("--smoke") || process.env.SOCKALIVE_BENCH === "smoke";
 const onlyArg = argv.find((a) => a.startsWith("--only="))?.slice("--only=".length);
-const ALL = ["detect", "scale", "lookup", "throughput", "memory", "latency", "health"] as const;
+const ALL = [
+  "detect",
+  "scale",
+  "lookup",
+  "cost",
+  "throughput",
+  "memory",
+  "latency",
+  "health",
+] as const;
 const only = onlyArg ? onlyArg.split(",") : [...ALL];
 for (const name of only) {
   if (!(ALL as readonly string[]).includes(name)) {
@@ -67,6 +78,7 @@ const runners: Record<(typeof ALL)[number], () => Promise<Section | Section[]>> 
   detect: () => benchDetect(plan),
   scale: () => benchScale(plan),
   lookup: () => benchLookup(plan),
+  cost: () => benchCost(plan),
   throughput: () => benchThroughput(plan),
   memory: () => benchMemory(plan),
   latency: () => benchLatency(plan),
