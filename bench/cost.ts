@@ -62,7 +62,9 @@ function buildAnchor(): string {
 }
 
 function argvOf(contender: CostContender, exe: string, config: Record<string, unknown>): string[] {
-  if (contender !== "native") return runtimeArgv(contender, "cost_child.ts", [JSON.stringify(config)]);
+  if (contender !== "native") {
+    return runtimeArgv(contender, "cost_child.ts", [JSON.stringify(config)]);
+  }
   const c = config as {
     mode: string;
     hostname: string;
@@ -211,7 +213,9 @@ export async function benchCost(plan: Plan): Promise<Section> {
   const rows: ApplyRow[] = [];
   const calls: SyscallRow[] = [];
   try {
-    for (const c of ["native", "deno", "bun"] as const) rows.push(...await timeOne(plan, c, exe, net, ns));
+    for (const c of ["native", "deno", "bun"] as const) {
+      rows.push(...await timeOne(plan, c, exe, net, ns));
+    }
     for (const c of ["native", "deno", "bun"] as const) {
       const r = await straceOne(plan, c, exe, net);
       progress(`strace ${c}: ${r.total} calls per apply ${JSON.stringify(r.perApply)}`);

@@ -71,7 +71,7 @@ export const FULL: Plan = {
 export const SMOKE: Plan = {
   smoke: true,
   detectCapMs: 6000,
-  curveNs: [30, 100],
+  curveNs: [100],
   scaleLimitN: 300,
   limitReserve: 100,
   scaleMultiN: 600,

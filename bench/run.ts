@@ -27,6 +27,7 @@ import { benchScale } from "./scale.ts";
 import { benchThroughput } from "./throughput.ts";
 import { benchHealth } from "./health.ts";
 import { benchCost } from "./cost.ts";
+import { costCurve } from "./curve.ts";
 
 const argv = process.argv.slice(2);
 const smoke = argv.includes("--smoke") || process.env.SOCKALIVE_BENCH === "smoke";
@@ -105,6 +106,25 @@ for (const name of ALL) {
   }
 }
 await cleanupAll();
+const complete = !smoke && !onlyArg;
+{
+  // Drawn from the sections above; a full run writes it beside BENCHMARKS.md's links.
+  const svgName = complete
+    ? "cost-curve.svg"
+    : `cost-curve.${smoke ? "smoke" : only.join("-")}.svg`;
+  mkdirSync(`${ROOT}bench/out`, { recursive: true });
+  const curve = costCurve(
+    sections,
+    `${ROOT}bench/${complete ? "" : "out/"}${svgName}`,
+    complete ? `bench/${svgName}` : svgName,
+    `sockalive ${smoke ? "smoke " : ""}run of ${startedAt.toISOString()}, HEAD ${git.head}; ` +
+      `Deno ${versions.deno.split(" ")[0]}, Bun ${versions.bun}`,
+  );
+  if (curve) {
+    sections.push(curve);
+    console.log(`\n${curve.title}\n\n${curve.tables.join("\n\n")}`);
+  }
+}
 const totalS = (performance.now() - t0) / 1000;
 const loadEnd = os.loadavg();
 console.log(
@@ -137,8 +157,6 @@ const results = {
   })),
   failures,
 };
-const complete = !smoke && !onlyArg;
-mkdirSync(`${ROOT}bench/out`, { recursive: true });
 const jsonPath = complete
   ? `${ROOT}bench/results.json`
   : `${ROOT}bench/out/results.${smoke ? "smoke" : only.join("-")}.json`;

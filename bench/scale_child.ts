@@ -70,7 +70,10 @@ async function openUpTo(target: number): Promise<void> {
     const base = held.length;
     const batch = Math.min(100, target - base);
     await Promise.all(
-      Array.from({ length: batch }, (_, i) => openOne(config.ports[(base + i) % config.ports.length])),
+      Array.from(
+        { length: batch },
+        (_, i) => openOne(config.ports[(base + i) % config.ports.length]),
+      ),
     );
   }
 }
