@@ -88,7 +88,7 @@ async function group(
             hostname: SERVER_IP,
             ports,
             n: sizes[i],
-            warm: Math.min(plan.scaleWarm, sizes[i] - 1),
+            warm: Math.min(plan.scaleWarm, Math.floor(sizes[i] / 2)),
             keepAlive: KEEPALIVE,
           })]),
         ]),
