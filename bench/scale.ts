@@ -26,6 +26,8 @@ import {
 } from "./proc.ts";
 
 const KEEPALIVE = { idle: 1000, interval: 1000, count: 3 };
+/** While opening: no probe before the watch starts (see scale_child.ts). */
+const OPEN_KEEPALIVE = { idle: 600_000, interval: 1000, count: 3 };
 const PORT = 7100;
 /** Connections per peer process: well under a process's descriptor limit. */
 const PER_PEER = 10_000;
@@ -44,6 +46,10 @@ export interface GroupResult {
   externalPerConn: number;
   /** Open descriptors of the fullest worker. */
   descriptors: number;
+  /** `conn.setKeepAlive(KEEPALIVE)` on every open connection, µs per connection. */
+  watchApplyUs?: number;
+  /** Connects that failed and were tried again, in all workers, by code. */
+  connectFailures: Record<string, number>;
   /** CPU of the busiest idle worker, % of one core, over the plan's idleCpuMs. */
   idleCpuPct?: number;
   detection?: {
@@ -89,7 +95,17 @@ async function group(
             ports,
             n: sizes[i],
             warm: Math.min(plan.scaleWarm, Math.floor(sizes[i] / 2)),
-            keepAlive: KEEPALIVE,
+            openKeepAlive: OPEN_KEEPALIVE,
+            // userTimeout as connect() would default it (the budget): setKeepAlive without one
+            // keeps the socket's, here the opening options' 603 s, and the kernel then ignores
+            // the probe count (a user timeout ends a connection whose probes go unanswered).
+            keepAlive: { ...KEEPALIVE, userTimeout: detectionTime(KEEPALIVE) },
+            // 100 connects in flight on the machine, however many processes: more overflowed
+            // the kernel's backlog of packets to process (net.core.netdev_max_backlog, 1000, one
+            // for the whole machine: /proc/net/softnet_stat counted the drops) and SYNs were
+            // lost. A raw connect then waits 1 s to try again; a sockalive one, whose user
+            // timeout applies from the connect on, fails after the budget.
+            batch: Math.max(10, Math.floor(100 / workers)),
           })]),
         ]),
       );
@@ -114,7 +130,17 @@ async function group(
       heapPerConn: sum("heapPerConn"),
       externalPerConn: sum("externalPerConn"),
       descriptors: Math.max(...opened.map((m) => m.descriptors as number)),
+      connectFailures: {},
     };
+    for (const m of opened) {
+      for (const [k, v] of Object.entries(m.failures as Record<string, number>)) {
+        result.connectFailures[k] = (result.connectFailures[k] ?? 0) + v;
+      }
+    }
+    const watching = await Promise.all(children.map((c) => c.waitFor("watching", 120_000)));
+    result.watchApplyUs = watching.reduce((a, m) => a + (m.applyMs as number), 0) * 1000 / n;
+    // Every connection idle past its new `idle`: probing, as a watched idle connection is.
+    if (kind === "live") await sleep(KEEPALIVE.idle + 500);
     if (measureCpu) {
       // The pid of `ip netns exec` is the runtime's: ip execs the command in place.
       const pids = children.map((c) => c.proc.pid!);
@@ -174,6 +200,12 @@ export async function benchScale(plan: Plan): Promise<Section> {
       x.kind === "raw" && x.runtime === r.runtime && x.n === r.n && x.workers === r.workers
     )!;
   const live = results.filter((r) => r.kind === "live");
+  const retried = (r: GroupResult) => {
+    const total = Object.values(r.connectFailures).reduce((a, b) => a + b, 0);
+    return total
+      ? `${total} (${Object.entries(r.connectFailures).map(([k, v]) => `${k} ${v}`).join(", ")})`
+      : "0";
+  };
   const name = (rt: RuntimeId) => rt === "deno" ? "Deno" : "Bun";
   const where = (r: GroupResult) =>
     r.workers > 1 ? `${r.n} in ${r.workers} processes` : `${r.n} in one process`;
@@ -224,6 +256,7 @@ export async function benchScale(plan: Plan): Promise<Section> {
         "spread (max - min)",
         "max vs budget",
         "open (live / raw)",
+        "connects retried (live / raw)",
         "RSS / conn (live / raw)",
         "extra RSS / conn",
         "extra heap / conn",
@@ -242,6 +275,7 @@ export async function benchScale(plan: Plan): Promise<Section> {
           s(d.ms.max - d.ms.min),
           ratio(d.ms.max, budget),
           `${s(r.openMs)} / ${s(a.openMs)} (${ratio(r.openMs, a.openMs)})`,
+          `${retried(r)} / ${retried(a)}`,
           `${fmt(r.rssPerConn, 0)} / ${fmt(a.rssPerConn, 0)}`,
           fmt(r.rssPerConn - a.rssPerConn, 0),
           fmt(r.heapPerConn - a.heapPerConn, 0),
@@ -254,13 +288,23 @@ export async function benchScale(plan: Plan): Promise<Section> {
       `(at most ${PER_PEER} connections each, one port each) in the server namespace, the ` +
       "clients in the client namespace. A client process opens " +
       `${plan.scaleWarm} connections, collects garbage and reads its memory, then on "go" opens ` +
-      "the rest, 100 at a time; 'open' is from go to the last connection open (for several " +
+      "the rest, 100 at a time (all processes together); a failed connect is counted and tried " +
+      "again ('connects retried'); 'open' is from go to the last connection open (for several " +
       "processes, all at once, each to its own peer port). Memory is settled (V8's memory-" +
       "reducing collection in Deno, `Bun.gc(true)` in Bun, 1 s after opening) over the warm " +
       "baseline, per connection. The raw anchor is the same process with the runtime's own " +
-      "sockets (`Deno.connect`, `Bun.connect`), no keepalive, no watch. Idle CPU: utime + stime " +
-      `from /proc/<pid>/stat over ${plan.idleCpuMs / 1000} s after the memory reading, at the ` +
-      "limit and across processes. Then the cable is pulled once; times are from the pull.",
+      "sockets (`Deno.connect`, `Bun.connect`), no keepalive, no watch. sockalive connections " +
+      `open with ${JSON.stringify(OPEN_KEEPALIVE)} (no probe yet), and after the memory reading ` +
+      `each gets \`conn.setKeepAlive(${
+        JSON.stringify({ ...KEEPALIVE, userTimeout: detectionTime(KEEPALIVE) })
+      })\` (${
+        live.map((r) => `${name(r.runtime)} ${r.n}: ${fmt(r.watchApplyUs, 1)} µs`).join(", ")
+      } per connection): opened with 1 s probes, the connections already open probe while the ` +
+      "rest open (at 100,000, 200,000 packets a second through the veth pair), and the time " +
+      "to open would be the kernel's probe work, not the library's. Idle CPU: utime + stime " +
+      `from /proc/<pid>/stat over ${plan.idleCpuMs / 1000} s, ${KEEPALIVE.idle / 1000 + 0.5} s ` +
+      "after that (every connection probing), at the limit and across processes. Then the " +
+      "cable is pulled once; times are from the pull.",
       `The per-process size is \`ulimit -Hn\` minus ${plan.limitReserve} (the runtime's own ` +
       `descriptors); the fullest process had ${
         Math.max(...results.map((r) => r.descriptors))
