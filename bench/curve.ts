@@ -33,7 +33,7 @@ const COLORS: Record<CostContender, string> = {
 };
 const W = 380;
 const H = 280;
-const M = { left: 62, right: 14, top: 34, bottom: 46 };
+const M = { left: 62, right: 14, top: 46, bottom: 46 };
 
 function esc(text: string): string {
   return text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
@@ -122,11 +122,11 @@ function panel(p: Panel, xs: string[], offsetX: number): string {
       const [cx, cy] = m.split(",");
       out.push(`<circle cx="${cx}" cy="${cy}" r="3" fill="${s.color}"/>`);
     }
+    // The legend, one line between the title and the plot, clear of the data.
+    const lx = offsetX + M.left + (k * (W - M.left - M.right)) / p.series.length;
     out.push(
-      `<rect x="${offsetX + M.left + 8}" y="${
-        M.top + 8 + k * 15
-      }" width="10" height="10" fill="${s.color}"/>`,
-      `<text x="${offsetX + M.left + 22}" y="${M.top + 17 + k * 15}">${esc(s.name)}</text>`,
+      `<rect x="${lx}" y="${M.top - 17}" width="10" height="10" fill="${s.color}"/>`,
+      `<text x="${lx + 14}" y="${M.top - 8}">${esc(s.name)}</text>`,
     );
   });
   return out.join("\n");
@@ -183,12 +183,12 @@ export function costCurve(
       unit: "µs per setKeepAlive",
       series: [
         {
-          name: "native anchor (C)",
+          name: "C anchor",
           color: COLORS.native,
           points: sizes.map((n) => apply("native", n)),
         },
         ...runtimes.map(([rt, name]) => ({
-          name: `sockalive (${name})`,
+          name: `sockalive ${name}`,
           color: COLORS[rt],
           points: sizes.map((n) => apply(rt, n)),
         })),
