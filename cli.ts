@@ -1,11 +1,14 @@
-#!/usr/bin/env -S deno run --allow-net --allow-ffi
+#!/usr/bin/env bun
 /**
  * `sockalive watch HOST:PORT`: opens one monitored TCP connection and prints every state change
  * with a timestamp, the keepalive values the kernel took, and how soon a silent peer would be
  * noticed; exits 0 when the connection closes gracefully and 1 when it breaks.
  *
- * Run it with `deno run -A cli.ts watch 127.0.0.1:7000 --idle 1s --interval 1s --count 3` or
- * `bun cli.ts watch ...`; `--help` lists every flag.
+ * Installed, run it with `bunx sockalive watch 127.0.0.1:7000 --idle 1s --interval 1s --count 3`
+ * (Bun, from npm; the `#!` line runs it with Bun) or
+ * `deno run --allow-net --allow-ffi jsr:@sockalive/sockalive/cli watch ...` (Deno, from JSR); in
+ * this repository, `bun cli.ts watch ...` or `deno run -A cli.ts watch ...`. `--help` lists every
+ * flag.
  *
  * @example Watching a peer
  * ```sh
@@ -66,7 +69,7 @@ export class UsageError extends Error {
   }
 }
 
-const UNITS: Record<string, bigint> = { ms: 1n, s: 1000n, m: 60_000n };
+const UNITS = { ms: 1n, s: 1000n, m: 60_000n } as const;
 /** Digits with an optional fraction, then an optional unit; no sign, exponent or spaces. */
 const DURATION = /^(\d*)(?:\.(\d*))?(ms|s|m)?$/;
 
@@ -77,7 +80,7 @@ const DURATION = /^(\d*)(?:\.(\d*))?(ms|s|m)?$/;
  *
  * @example
  * ```ts
- * import { parseDuration } from "./cli.ts";
+ * import { parseDuration } from "@sockalive/sockalive/cli";
  * import assert from "node:assert/strict";
  * assert.equal(parseDuration("1.5s"), 1500);
  * assert.equal(parseDuration("250"), 250);
@@ -97,7 +100,7 @@ export function parseDuration(text: string, flag = "duration"): number {
   // millisecond is refused rather than rounded: rounding would turn a bare 0.4 into 0, which as a
   // user timeout means "the system default", and as anything else is refused as "got 0".
   const scale = 10n ** BigInt(fraction.length);
-  const ms = BigInt(whole + fraction) * UNITS[m[3] ?? "ms"];
+  const ms = BigInt(whole + fraction) * UNITS[(m[3] ?? "ms") as keyof typeof UNITS];
   if (ms % scale !== 0n) {
     throw new UsageError(
       `${flag}: ${JSON.stringify(text)} is not a whole number of ms` +
@@ -125,7 +128,7 @@ const EXAMPLE_PORT = 7000;
  *
  * @example
  * ```ts
- * import { parseTarget } from "./cli.ts";
+ * import { parseTarget } from "@sockalive/sockalive/cli";
  * import assert from "node:assert/strict";
  * assert.deepEqual(parseTarget("[::1]:7000"), { hostname: "::1", port: 7000 });
  * assert.deepEqual(parseTarget("example.com:80"), { hostname: "example.com", port: 80 });
@@ -215,7 +218,7 @@ const DEFAULT_EVERY_MS = 1000;
  *
  * @example
  * ```ts
- * import { parseArgs } from "./cli.ts";
+ * import { parseArgs } from "@sockalive/sockalive/cli";
  * import assert from "node:assert/strict";
  * assert.deepEqual(parseArgs(["watch", "[::1]:7000", "--idle", "1s", "--count=3", "--json"]), {
  *   command: "watch",
@@ -251,7 +254,7 @@ function parse(
   let every = DEFAULT_EVERY_MS;
   let json = false;
   for (let i = 0; i < args.length; i++) {
-    const arg = args[i];
+    const arg = args[i]!;
     if (!arg.startsWith("-") || arg === "-") {
       positional.push(arg);
       continue;
@@ -263,21 +266,22 @@ function parse(
       json = true;
       continue;
     }
-    if (!Object.hasOwn(VALUE_FLAGS, flag)) {
-      throw new UsageError(`unknown flag ${JSON.stringify(flag)}`);
-    }
+    const key = Object.hasOwn(VALUE_FLAGS, flag) ? VALUE_FLAGS[flag] : undefined;
+    if (key === undefined) throw new UsageError(`unknown flag ${JSON.stringify(flag)}`);
     let value: string;
     if (eq !== -1) {
       value = arg.slice(eq + 1);
     } else {
-      if (i + 1 >= args.length || args[i + 1].startsWith("--")) {
+      const next = args[i + 1];
+      if (next === undefined || next.startsWith("--")) {
         throw new UsageError(
           `${flag} needs a value${flag === "--count" ? " (a number of probes)" : " (a duration)"}`,
         );
       }
-      value = args[++i];
+      value = next;
+      i++;
     }
-    typed.set(VALUE_FLAGS[flag], `${flag}: ${JSON.stringify(value)}`);
+    typed.set(key, `${flag}: ${JSON.stringify(value)}`);
     switch (flag) {
       case "--idle":
         keepAlive.idle = parseDuration(value, flag);
@@ -339,7 +343,7 @@ function parse(
  *
  * @example
  * ```ts
- * import { helpText } from "./cli.ts";
+ * import { helpText } from "@sockalive/sockalive/cli";
  * console.log(helpText());
  * ```
  */
@@ -388,7 +392,10 @@ Exit status:
   2    usage error
   130  interrupted (Ctrl-C); the connection is closed first
 
-Run with: deno run --allow-net --allow-ffi cli.ts watch ...   or: bun cli.ts watch ...
+Run it:
+  Bun (bun add @sockalive/sockalive):  bunx sockalive watch HOST:PORT ...
+  Deno:  deno run --allow-net --allow-ffi jsr:@sockalive/sockalive/cli watch HOST:PORT ...
+         (narrower: --allow-ffi=PATH, the C library's full path, which the error names)
 `;
 }
 
@@ -529,7 +536,7 @@ function describeMark(mark: HealthMark, health: TcpHealth, k: KeepAliveInfo | un
  *
  * @example
  * ```ts ignore
- * import { main } from "./cli.ts";
+ * import { main } from "@sockalive/sockalive/cli";
  * const status = await main(["watch", "127.0.0.1:7000", "--idle", "1s", "--count", "3"]);
  * console.log("exit status", status);
  * ```

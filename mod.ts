@@ -15,12 +15,16 @@
  *
  * @example A monitored connection
  * ```ts ignore
- * import { connect } from "@sockalive/sockalive";
+ * import { connect, ConnectionClosedError } from "@sockalive/sockalive";
  * const conn = connect({ hostname: "198.18.0.2", port: 7000, keepAlive: { idle: 1000, interval: 1000, count: 3, userTimeout: 5000 } });
  * conn.addEventListener("statechange", (e) => console.log(e.from, "->", e.to, e.info?.code));
  * await conn.opened;
- * for await (const chunk of conn.readable) console.log(chunk.byteLength);
- * console.log(await conn.closed);
+ * try {
+ *   for await (const chunk of conn.readable) console.log(chunk.byteLength);
+ * } catch (error) {
+ *   if (!(error instanceof ConnectionClosedError)) throw error; // a break ends the read with it
+ * }
+ * console.log(await conn.closed); // how it ended (never rejects)
  * ```
  *
  * @module

@@ -118,7 +118,8 @@ export function posixCalls<P>(
         // list; every number below the limit is then a candidate (each is verified anyway).
         const limit = new BigUint64Array(2);
         if (c.getrlimit(library.rlimitNofile, limit) !== 0) return [];
-        const count = Number(limit[0] < MAX_PROBED ? limit[0] : MAX_PROBED);
+        const current = limit[0]!; // rlim_cur
+        const count = Number(current < MAX_PROBED ? current : MAX_PROBED);
         return Array.from({ length: count }, (_, fd) => fd);
       }
       const out: Descriptor[] = [];

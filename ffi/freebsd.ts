@@ -154,6 +154,7 @@ export const DIRENT_NAME_OFFSET = 24;
 export const LIBRARY: PosixLibrary = {
   kind: "posix",
   path: LIBC,
+  fullPaths: [{ path: `/lib/${LIBC}` }],
   errnoSymbol: "__error",
   fdDirectory: FD_DIRECTORY,
   direntNameOffset: DIRENT_NAME_OFFSET,

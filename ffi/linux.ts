@@ -6,10 +6,27 @@
  * @module
  */
 
-import type { PosixLibrary, StructLayout } from "./types.ts";
+import type { LibraryPath, PosixLibrary, StructLayout } from "./types.ts";
 
 /** The C library opened with `dlopen`. */
 export const LIBC = "libc.so.6";
+
+/**
+ * Where distributions keep glibc, most common first. On a merged-/usr system `/lib` is `/usr/lib`,
+ * but Deno's permission check compares the path string, so both spellings are listed.
+ */
+export const LIBC_PATHS: readonly LibraryPath[] = [
+  // Debian, Ubuntu and their derivatives (multiarch directories)
+  { path: "/lib/x86_64-linux-gnu/libc.so.6", arch: "x86_64" },
+  { path: "/usr/lib/x86_64-linux-gnu/libc.so.6", arch: "x86_64" },
+  { path: "/lib/aarch64-linux-gnu/libc.so.6", arch: "aarch64" },
+  { path: "/usr/lib/aarch64-linux-gnu/libc.so.6", arch: "aarch64" },
+  // Fedora, RHEL, openSUSE
+  { path: "/lib64/libc.so.6" },
+  { path: "/usr/lib64/libc.so.6" },
+  // Arch Linux
+  { path: "/usr/lib/libc.so.6" },
+];
 
 /** Option levels and names for `setsockopt`/`getsockopt`. */
 export const SOL_SOCKET = 1;
@@ -304,6 +321,7 @@ export const ERRNO_NAMES: Readonly<Record<number, string>> = {
 export const LIBRARY: PosixLibrary = {
   kind: "posix",
   path: LIBC,
+  fullPaths: LIBC_PATHS,
   errnoSymbol: "__errno_location",
   fdDirectory: FD_DIRECTORY,
   direntNameOffset: DIRENT_NAME_OFFSET,

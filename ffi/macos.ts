@@ -164,6 +164,8 @@ export const ERRNO_NAMES: Readonly<Record<number, string>> = {
 export const LIBRARY: PosixLibrary = {
   kind: "posix",
   path: LIBC,
+  // In the dyld shared cache since macOS 11: dlopen finds it by this path, though no file is there.
+  fullPaths: [{ path: `/usr/lib/${LIBC}` }],
   errnoSymbol: "__error",
   fdDirectory: FD_DIRECTORY,
   direntNameOffset: DIRENT_NAME_OFFSET,

@@ -1,13 +1,16 @@
 /**
  * The C functions sockalive calls, in one table, with the C prototype beside each parameter.
  *
- * The table is written in Deno's `ForeignLibraryInterface` vocabulary because Deno checks it at
- * type level; the Bun adapter translates each type name to its `bun:ffi` twin. Nothing here opens a
- * library: the adapters do that lazily, on first use, so importing the state machine needs no
+ * The table is written in Deno's FFI vocabulary ({@linkcode ForeignLibraryInterface}); the Bun
+ * adapter translates each type name to its `bun:ffi` twin. What either runtime binds from it is
+ * typed by `BoundFunctions` (ffi/types.ts) and checked against the interfaces ffi/calls.ts calls. Nothing here opens
+ * a library: the adapters do that lazily, on first use, so importing the state machine needs no
  * permission.
  *
  * @module
  */
+
+import type { ForeignLibraryInterface } from "./types.ts";
 
 /** POSIX socket calls, found in libc (Linux) and libSystem (macOS). */
 export const posixSymbols = {
@@ -120,7 +123,7 @@ export const posixSymbols = {
     ],
     result: "i32",
   },
-} as const satisfies Deno.ForeignLibraryInterface;
+} as const satisfies ForeignLibraryInterface;
 
 /**
  * Linux epoll, for waiting on many sockets with one call (Deno only: Bun's sockets already have
@@ -182,19 +185,19 @@ export const epollSymbols = {
     ],
     result: "isize",
   },
-} as const satisfies Deno.ForeignLibraryInterface;
+} as const satisfies ForeignLibraryInterface;
 
 /** Linux (glibc and musl) reads errno through this. */
 export const linuxErrnoSymbols = {
   // int *__errno_location(void);
   __errno_location: { parameters: [], result: "pointer" },
-} as const satisfies Deno.ForeignLibraryInterface;
+} as const satisfies ForeignLibraryInterface;
 
 /** macOS and FreeBSD read errno through this. */
 export const bsdErrnoSymbols = {
   // int *__error(void);
   __error: { parameters: [], result: "pointer" },
-} as const satisfies Deno.ForeignLibraryInterface;
+} as const satisfies ForeignLibraryInterface;
 
 /**
  * Winsock (ws2_32.dll). `SOCKET` is `UINT_PTR`, pointer-sized, hence `usize`; lengths are `int`.
@@ -270,7 +273,7 @@ export const winsockSymbols = {
     ],
     result: "i32",
   },
-} as const satisfies Deno.ForeignLibraryInterface;
+} as const satisfies ForeignLibraryInterface;
 
 /** The type of {@linkcode posixSymbols}. */
 export type PosixSymbols = typeof posixSymbols;

@@ -105,12 +105,26 @@ export interface StructLayout<Name extends string> {
   readonly fields: { readonly [F in Name]: StructField };
 }
 
+/** A full path where an OS keeps a library. */
+export interface LibraryPath {
+  /** The path. */
+  readonly path: string;
+  /** The one architecture (as Deno names it: `x86_64`, `aarch64`) the path is for, if it names one. */
+  readonly arch?: string;
+}
+
 /** A POSIX C library as one OS ships it. */
 export interface PosixLibrary {
   /** `"posix"`. */
   kind: "posix";
-  /** Path for dlopen. */
+  /** Name for dlopen (the dynamic loader finds it). */
   path: string;
+  /**
+   * Where the library is, by full path, the usual places first. Deno's `--allow-ffi=PATH` allows
+   * `Deno.dlopen` of that very path string (or of paths under it), so with a narrowed permission
+   * the library is opened by one of these.
+   */
+  fullPaths: readonly LibraryPath[];
   /** Name of the function returning errno's address. */
   errnoSymbol: "__errno_location" | "__error";
   /** Directory listing the open descriptors. */
@@ -125,6 +139,54 @@ export interface PosixLibrary {
 export interface WinsockLibrary {
   /** `"winsock"`. */
   kind: "winsock";
-  /** Path for dlopen. */
+  /** Name for dlopen (the loader finds it). */
   path: string;
+  /** Its full paths, as {@linkcode PosixLibrary.fullPaths}. */
+  fullPaths: readonly LibraryPath[];
 }
+
+/**
+ * A C type in a symbol table, in Deno's FFI vocabulary (the Bun adapter translates each to its
+ * `bun:ffi` twin): the few sockalive's functions use.
+ */
+export type NativeType = "i32" | "u32" | "usize" | "isize" | "buffer" | "pointer";
+
+/** One C function: its parameter and result types; `nonblocking` runs it off the main thread. */
+export interface ForeignFunction {
+  /** Parameter types, in order. */
+  readonly parameters: readonly NativeType[];
+  /** Result type. */
+  readonly result: NativeType;
+  /** Runs on a worker thread, resolving a promise (Deno only). */
+  readonly nonblocking?: boolean;
+}
+
+/** A symbol table for `dlopen`: each C function by its name. */
+export type ForeignLibraryInterface = Readonly<Record<string, ForeignFunction>>;
+
+/**
+ * The JavaScript type an FFI passes for a parameter of C type `T` (Deno's and Bun's agree on
+ * these); `P` is the runtime's pointer type.
+ */
+export type NativeArgument<T, P> = T extends "i32" | "u32" ? number
+  : T extends "usize" | "isize" ? number | bigint
+  : T extends "buffer" ? ArrayBufferView | null
+  : P;
+
+/** The JavaScript type an FFI returns for a result of C type `T`; `P` as for arguments. */
+export type NativeResult<T, P> = T extends "i32" | "u32" ? number
+  : T extends "usize" | "isize" ? number | bigint
+  : P;
+
+/** The argument list for the parameter types `T`. */
+export type NativeArguments<T extends readonly unknown[], P> = {
+  -readonly [I in keyof T]: NativeArgument<T[I], P>;
+};
+
+/** The functions `dlopen` binds for the symbol table `S`: what the calls are checked against. */
+export type BoundFunctions<S extends ForeignLibraryInterface, P> = {
+  readonly [K in keyof S]: (
+    ...args: NativeArguments<S[K]["parameters"], P>
+  ) => S[K]["nonblocking"] extends true ? Promise<NativeResult<S[K]["result"], P>>
+    : NativeResult<S[K]["result"], P>;
+};

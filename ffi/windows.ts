@@ -153,4 +153,8 @@ export const WSA_ERROR_NAMES: Readonly<Record<number, string>> = {
 };
 
 /** Winsock as sockalive opens it. */
-export const LIBRARY: WinsockLibrary = { kind: "winsock", path: WINSOCK };
+export const LIBRARY: WinsockLibrary = {
+  kind: "winsock",
+  path: WINSOCK,
+  fullPaths: [{ path: `C:\\Windows\\System32\\${WINSOCK}` }],
+};

@@ -10,7 +10,7 @@
  *
  * @example
  * ```ts
- * import type { SocketAddress } from "../mod.ts";
+ * import type { SocketAddress } from "@sockalive/sockalive";
  * import assert from "node:assert/strict";
  * // The shape of `conn.localAddr`, `conn.remoteAddr` and `server.addr`:
  * const format = ({ hostname, port }: SocketAddress) =>
@@ -32,6 +32,24 @@ export interface Endpoint {
   address: Uint8Array;
   /** The TCP port. */
   port: number;
+}
+
+/** Addresses parsed lately: a process talks to few peers, from few local addresses. */
+const PARSED = new Map<string, Uint8Array | undefined>();
+const MAX_PARSED = 256;
+
+/**
+ * {@linkcode parseIp}, remembered: every lookup and verification converts the same few address
+ * strings, and parsing each anew made a new array each time. The bytes are only ever read.
+ */
+function parsedIp(text: string): Uint8Array | undefined {
+  let bytes = PARSED.get(text);
+  if (bytes === undefined && !PARSED.has(text)) {
+    bytes = parseIp(text);
+    if (PARSED.size >= MAX_PARSED) PARSED.clear();
+    PARSED.set(text, bytes);
+  }
+  return bytes;
 }
 
 /**
@@ -61,8 +79,9 @@ export function parseIp(text: string): Uint8Array | undefined {
     const groups = part.split(":").map((g) => /^[0-9a-fA-F]{1,4}$/.test(g) ? parseInt(g, 16) : -1);
     return groups.includes(-1) ? undefined : groups;
   };
-  const head = parseGroups(halves[0]);
-  const rest = halves.length === 2 ? parseGroups(halves[1]) : [];
+  const [before = "", after] = halves;
+  const head = parseGroups(before);
+  const rest = after === undefined ? [] : parseGroups(after);
   if (!head || !rest) return undefined;
   const total = head.length + rest.length;
   if (halves.length === 1 ? total !== 8 : total > 7) return undefined;
@@ -76,9 +95,9 @@ export function parseIp(text: string): Uint8Array | undefined {
 }
 
 /** Four dot-separated parts of one to three decimal digits, each at most 255. */
-function parseIpv4(s: string): number[] | undefined {
+function parseIpv4(s: string): [number, number, number, number] | undefined {
   // By hand rather than split + regex: this runs twice for every connection opened.
-  const bytes = [0, 0, 0, 0];
+  const bytes: [number, number, number, number] = [0, 0, 0, 0];
   let part = 0, digits = 0, value = 0;
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
@@ -117,7 +136,7 @@ export function isIpv4(endpoint: Endpoint): boolean {
 
 /** Brings a runtime's address into comparable form; `undefined` if it is not a literal IP. */
 export function toEndpoint(address: SocketAddress): Endpoint | undefined {
-  const bytes = parseIp(address.hostname);
+  const bytes = parsedIp(address.hostname);
   return bytes && Number.isInteger(address.port)
     ? { address: bytes, port: address.port }
     : undefined;
@@ -136,8 +155,9 @@ export function sockaddrIs(
   families: { inet: number; inet6: number; lengthByte: boolean },
   endpoint: Endpoint,
 ): boolean {
-  if (length < 8 || ((raw[2] << 8) | raw[3]) !== endpoint.port) return false;
-  const family = families.lengthByte ? raw[1] : raw[0] | (raw[1] << 8);
+  // `raw` is a sockaddr buffer (at least 28 bytes): every index read here is within it.
+  if (length < 8 || ((raw[2]! << 8) | raw[3]!) !== endpoint.port) return false;
+  const family = families.lengthByte ? raw[1] : raw[0]! | (raw[1]! << 8);
   const address = endpoint.address;
   if (family === families.inet) {
     // IPv4 is compared as ::ffff:a.b.c.d, the form parseIp gives it.

@@ -29,7 +29,11 @@ export interface Sockalive<S> {
   connect(options: ConnectOptions): LiveConnection;
   /**
    * Listens for TCP connections; each accepted one is a monitored {@linkcode LiveConnection}
-   * with keepalive applied before its first read. The options are checked before binding.
+   * with keepalive applied before its first read. The options are checked before binding, and
+   * so is the FFI that keepalive needs: without it (Deno without `--allow-ffi`) or on an
+   * unsupported OS, `listen` throws `SocketOptionError` (`ERR_FFI_PERMISSION`,
+   * `ERR_FFI_UNAVAILABLE`, `ERR_UNSUPPORTED_PLATFORM`) and binds nothing. With
+   * `keepAlive: false` no FFI is needed.
    */
   listen(options: ListenOptions): LiveListener;
   /**
@@ -76,6 +80,9 @@ export function sockalive<S>(runtime: Adapter<S>): Sockalive<S> {
     listen(options) {
       // Checked before binding: a bad option must not leave the port taken.
       const checked = checkListenOptions(options, runtime.platform().limits);
+      // A server that could not set keepalive would hand out every client broken, and the
+      // clients would be dropped in silence: the missing FFI is the caller's error, here.
+      if (checked.accepted.keepAlive.enabled) runtime.calls();
       return new LiveListener(runtime, runtime.listen(checked), checked);
     },
     setKeepAlive: (socket, options) =>

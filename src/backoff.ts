@@ -13,10 +13,13 @@ import { describe } from "./options.ts";
  *
  * @example
  * ```ts
- * import { resolveBackoff } from "../mod.ts";
+ * import { type BackoffOptions, reconnecting } from "@sockalive/sockalive";
  * import assert from "node:assert/strict";
- * const backoff = resolveBackoff({ initialDelay: 500, maxDelay: 10_000 });
- * assert.equal(backoff.factor, 2);
+ * const reconnect: BackoffOptions = { initialDelay: 500, maxDelay: 10_000 };
+ * // (An aborted signal stops the client at once: this example dials nothing.)
+ * const client = reconnecting({ port: 7000, reconnect, signal: AbortSignal.abort() });
+ * assert.equal(client.backoff.maxDelay, 10_000);
+ * assert.equal(client.backoff.factor, 2); // the default, for what is left out
  * ```
  */
 export interface BackoffOptions {
@@ -45,10 +48,12 @@ export interface BackoffOptions {
  *
  * @example
  * ```ts
- * import { type ResolvedBackoff, resolveBackoff } from "../mod.ts";
+ * import { reconnecting, type ResolvedBackoff } from "@sockalive/sockalive";
  * import assert from "node:assert/strict";
- * const backoff: ResolvedBackoff = resolveBackoff({ jitter: "none" });
+ * const client = reconnecting({ port: 7000, reconnect: { jitter: "none" }, signal: AbortSignal.abort() });
+ * const backoff: ResolvedBackoff = client.backoff; // what the client waits by
  * assert.equal(backoff.initialDelay, 1000);
+ * assert.equal(backoff.jitter, "none");
  * ```
  */
 export type ResolvedBackoff = Readonly<Required<BackoffOptions>>;
@@ -59,7 +64,7 @@ export type ResolvedBackoff = Readonly<Required<BackoffOptions>>;
  *
  * @example
  * ```ts
- * import { DEFAULT_BACKOFF } from "../mod.ts";
+ * import { DEFAULT_BACKOFF } from "./backoff.ts";
  * import assert from "node:assert/strict";
  * assert.equal(DEFAULT_BACKOFF.maxDelay, 30_000);
  * ```

@@ -1,14 +1,17 @@
 /**
- * The runtime-agnostic exports every entry point shares.
+ * The runtime-agnostic exports every entry point shares: the errors users catch, the pure
+ * helpers, and the types users name. Classes whose instances sockalive makes for you
+ * (connections, listeners, clients, events) are exported as types only: their constructors take
+ * the runtime, and are no API.
  *
  * @module
  */
 
-export {
-  type ConnectOptions,
+export type {
+  ConnectOptions,
   LiveConnection,
   StateChangeEvent,
-  type StateChangeListener,
+  StateChangeListener,
 } from "./connection.ts";
 export type { ClientTlsOptions, ServerTlsOptions } from "./tls_options.ts";
 export {
@@ -21,45 +24,26 @@ export {
   DEFAULT_KEEPALIVE,
   detectionTime,
   type KeepAliveInfo,
-  type KeepAliveLimits,
   type KeepAliveOptions,
 } from "./options.ts";
 export type { SocketAddress } from "./address.ts";
-export {
-  type CloseInfo,
-  type ConnectionEvent,
-  type ConnectionEventType,
-  type ConnectionState,
-  ConnectionStateMachine,
-  type TerminalState,
-  type Transition,
-  type TransitionHandler,
-  type TransitionObserver,
-  TRANSITIONS,
-} from "./state.ts";
-export { LINUX_LIMITS } from "./os/linux.ts";
-export {
-  backoffDelay,
-  type BackoffOptions,
-  DEFAULT_BACKOFF,
-  resolveBackoff,
-  type ResolvedBackoff,
-} from "./backoff.ts";
-export {
-  type ConnectFunction,
+export type { CloseInfo, ConnectionState, TerminalState } from "./state.ts";
+export type { BackoffOptions, ResolvedBackoff } from "./backoff.ts";
+export type {
+  ConnectFunction,
   ReconnectingClient,
-  type ReconnectingOptions,
-  type ReconnectingStopInfo,
+  ReconnectingOptions,
+  ReconnectingStopInfo,
 } from "./reconnect.ts";
-export {
+export type {
   ReconnectAttemptEvent,
   ReconnectConnectionEvent,
   ReconnectGiveUpEvent,
-  type ReconnectingEventMap,
-  type ReconnectingListener,
+  ReconnectingEventMap,
+  ReconnectingListener,
   ReconnectStateChangeEvent,
 } from "./reconnect_events.ts";
-export { type ListenOptions, LiveListener } from "./listener.ts";
+export type { ListenOptions, LiveListener } from "./listener.ts";
 export type { Sockalive } from "./api.ts";
 export type { TcpHealth, TcpState } from "./health.ts";
 export type {

@@ -9,9 +9,10 @@
 import type { SocketAddress } from "./address.ts";
 import type { KeepAliveInfo, KeepAliveOptions } from "./options.ts";
 import type { TcpHealth } from "./health.ts";
-import { checkConnectOptions, CheckedConnectOptions, type ConnectOptions } from "./checks.ts";
+import { checkConnectOptions, CheckedConnectOptions } from "./checks.ts";
+import type { ConnectOptions } from "./connect_options.ts";
 
-export type { ConnectOptions } from "./checks.ts";
+export type { ConnectOptions } from "./connect_options.ts";
 import { type CloseInfo, type ConnectionState, isTerminal, type Transition } from "./state.ts";
 import type { Runtime, Transport } from "./transport.ts";
 import { addListener, type Listener, removeListener } from "./listeners.ts";
@@ -22,13 +23,15 @@ import { ConnectionContext } from "./context.ts";
  *
  * @example
  * ```ts
- * import { ConnectionStateMachine, StateChangeEvent } from "../mod.ts";
+ * import { connect, type StateChangeEvent } from "@sockalive/sockalive";
  * import assert from "node:assert/strict";
- * // A LiveConnection dispatches these; one made by hand from a machine transition:
- * const machine = new ConnectionStateMachine();
- * const event = new StateChangeEvent(machine.send({ type: "opened" })!);
- * assert.equal(event.type, "statechange");
- * assert.deepEqual([event.from, event.to, event.info], ["connecting", "open", undefined]);
+ * const conn = connect({ port: 7000 });
+ * const seen: StateChangeEvent[] = [];
+ * conn.addEventListener("statechange", (e) => seen.push(e));
+ * await conn.close(); // before it opened
+ * const [event] = seen;
+ * assert.deepEqual([event.type, event.from, event.to], ["statechange", "connecting", "closed-gracefully"]);
+ * assert.equal(event.info?.by, "local"); // `info` comes with a terminal state
  * ```
  */
 export class StateChangeEvent extends Event {
@@ -41,7 +44,7 @@ export class StateChangeEvent extends Event {
   /** How the connection ended, when `to` is terminal. */
   readonly info?: CloseInfo;
 
-  /** Creates the event from a machine transition. */
+  /** @internal Made by the connection, from a transition of its state machine. */
   constructor(transition: Transition) {
     super("statechange");
     this.from = transition.from;
@@ -56,16 +59,16 @@ export class StateChangeEvent extends Event {
  *
  * @example
  * ```ts
- * import { ConnectionStateMachine, StateChangeEvent, type StateChangeListener } from "../mod.ts";
+ * import { connect, type StateChangeListener } from "@sockalive/sockalive";
  * import assert from "node:assert/strict";
  * const log: string[] = [];
  * const onChange: StateChangeListener = {
  *   handleEvent: (e) => log.push(`${e.from} -> ${e.to}`),
  * };
- * // `conn.addEventListener("statechange", onChange)` delivers these; here, one made by hand:
- * const machine = new ConnectionStateMachine();
- * onChange.handleEvent(new StateChangeEvent(machine.send({ type: "opened" })!));
- * assert.deepEqual(log, ["connecting -> open"]);
+ * const conn = connect({ port: 7000 });
+ * conn.addEventListener("statechange", onChange);
+ * await conn.close(); // before it opened
+ * assert.deepEqual(log, ["connecting -> closed-gracefully"]);
  * ```
  */
 export type StateChangeListener =
@@ -123,7 +126,12 @@ export class LiveConnection implements AsyncDisposable {
     return this.#c.closed;
   }
 
-  /** The keepalive values in force, read back from the kernel when the connection opened. */
+  /**
+   * The keepalive values in force, read back from the kernel when the connection opened (and
+   * after each {@linkcode LiveConnection.setKeepAlive}). `undefined` until open, and on a
+   * connection opened with `keepAlive: false` where the FFI is not available (Deno without
+   * `--allow-ffi`): nothing was set on its socket, and nothing could be read back.
+   */
   get keepAlive(): KeepAliveInfo | undefined {
     return this.#c.keepAlive;
   }
@@ -242,7 +250,11 @@ export class LiveConnection implements AsyncDisposable {
     await this.close();
   }
 
-  /** Changes keepalive on the open connection; returns the values read back from the kernel. */
+  /**
+   * Changes keepalive on the open connection; returns the values read back from the kernel.
+   * Throws `SocketOptionError` (`ERR_FFI_PERMISSION`) on a `keepAlive: false` connection opened
+   * without the FFI, and {@linkcode ConnectionClosedError} once it is not open.
+   */
   setKeepAlive(options: KeepAliveOptions): KeepAliveInfo {
     return this.#c.setKeepAlive(options);
   }
@@ -257,7 +269,9 @@ export class LiveConnection implements AsyncDisposable {
    * macOS `TCP_CONNECTION_INFO`, Windows `SIO_TCP_INFO`): round-trip time, bytes unacknowledged,
    * retransmissions, keepalive probes unanswered (`probes`), time since data last arrived
    * (`lastReceived`), in ms, bytes and counts; a field the OS does not report is absent.
-   * `undefined` unless the connection is open. See {@linkcode TcpHealth}.
+   * `undefined` unless the connection is open. See {@linkcode TcpHealth}. Throws
+   * `SocketOptionError` where it cannot be read: `ERR_UNSUPPORTED_PLATFORM` on an OS with no such
+   * record, `ERR_FFI_PERMISSION` on a `keepAlive: false` connection opened without the FFI.
    *
    * @example
    * ```ts ignore

@@ -19,7 +19,7 @@ import {
   type Transition,
   type TransitionHandler,
 } from "./state.ts";
-import type { Runtime, Transport } from "./transport.ts";
+import type { Runtime, Transport, TransportSink } from "./transport.ts";
 import { clearListeners, dispatchTo, type Listeners } from "./listeners.ts";
 import { type ConnectHost, ConnectPhase } from "./connecting.ts";
 import { brokenError, type ReadHost, ReadSide } from "./reader.ts";
@@ -31,6 +31,13 @@ import type { TcpHealth } from "./health.ts";
 /** How long a socket that could not be found is given to report that the kernel failed it. */
 const FAILURE_WAIT_MS = 100;
 
+/**
+ * What a connection without keepalive may open without: the FFI itself cannot be had (Deno
+ * without `--allow-ffi`). Nothing is to be set on its socket, and reading notices a FIN or a
+ * reset without it.
+ */
+const FFI_MISSING: ReadonlySet<string> = new Set(["ERR_FFI_PERMISSION", "ERR_FFI_UNAVAILABLE"]);
+
 /** The code of a connection ended by `idleTimeout`. */
 export const IDLE_TIMEOUT_CODE = "IDLE_TIMEOUT";
 
@@ -39,7 +46,7 @@ export type EventOf = (transition: Transition) => Event;
 
 /** A connection's parts: machine, connect phase, socket, read and write sides, listeners. */
 export class ConnectionContext
-  implements ReadHost, WriteHost, ConnectHost, TransitionHandler, IdleHost {
+  implements ReadHost, WriteHost, ConnectHost, TransitionHandler, IdleHost, TransportSink {
   readonly machine: ConnectionStateMachine;
   readonly #runtime: Runtime;
   /** `this` for the listeners, and what their events are made with. */
@@ -54,6 +61,11 @@ export class ConnectionContext
   #phase: ConnectPhase | undefined;
   transport: Transport | undefined;
   sock: SockRef | undefined;
+  /**
+   * Why an open connection has no {@linkcode SockRef}: it was opened with keepalive off where
+   * the FFI cannot be had. What needs the socket throws this.
+   */
+  #unreachable: SocketOptionError | undefined;
   /** The keepalive values in force, as last read back from the kernel. */
   keepAlive: KeepAliveInfo | undefined;
   /** Over TLS, once open: the protocol ALPN chose, or `null`. */
@@ -166,8 +178,10 @@ export class ConnectionContext
 
   /** The socket, for `action`, on an open connection; throws `ConnectionClosedError` if not. */
   requireSock(action: string): SockRef {
-    const sock = this.machine.state === "open" ? this.sock : undefined;
+    const open = this.machine.state === "open";
+    const sock = open ? this.sock : undefined;
     if (sock) return sock;
+    if (open && this.#unreachable) throw this.#unreachable;
     throw new ConnectionClosedError(
       `Cannot ${action}: the connection is ${this.machine.state}`,
       this.machine.info?.code ?? "ERR_CONNECTION_CLOSED",
@@ -188,8 +202,13 @@ export class ConnectionContext
       this.sock = opened.sock;
       this.keepAlive = opened.keepAlive;
     } catch (error) {
-      this.#lost(transport, error);
-      return;
+      if (plan.keepAlive.enabled || !ffiMissing(error)) {
+        this.#lost(transport, error);
+        return;
+      }
+      // Keepalive off asks nothing of the socket: without the FFI the connection opens all the
+      // same, watched by reading, with nothing read back (`keepAlive` stays undefined).
+      this.#unreachable = error;
     }
     // Over TLS the connection opens only once the handshake is done: keepalive is already on the
     // TCP socket, so a peer lost mid-handshake ends it too. Whatever ends the handshake is one
@@ -213,7 +232,36 @@ export class ConnectionContext
     if (idle !== undefined && this.machine.state === "open") {
       this.#idle = new IdleDeadline(idle, this, this.machine.openedAt!);
     }
-    transport.start(this.reader);
+    // The context is the transport's sink, so the read side is made only once a byte arrives
+    // or the consumer reads: an idle connection nobody reads from holds none.
+    transport.start(this);
+  }
+
+  data(chunk: Uint8Array): void {
+    this.reader.data(chunk);
+  }
+
+  end(): void {
+    // Without a read side, the FIN needs no more than the machine: one made later is ended.
+    if (this.#reader) this.#reader.end();
+    else this.machine.send({ type: "eof" });
+  }
+
+  error(error: unknown): void {
+    this.machine.fail(errorCode(error), error);
+  }
+
+  destination(): Uint8Array | undefined {
+    return this.#reader?.destination();
+  }
+
+  filled(n: number): void {
+    // A destination came from the read side, so it exists.
+    this.#reader!.filled(n);
+  }
+
+  readsNow(): boolean {
+    return this.#reader?.readsNow() ?? false;
   }
 
   lastReceivedAt(): number | undefined {
@@ -231,9 +279,13 @@ export class ConnectionContext
     );
   }
 
-  /** The kernel's record of the connection while it is open; `undefined` otherwise. */
+  /**
+   * The kernel's record of the connection while it is open; `undefined` otherwise. Throws the
+   * FFI's error on a connection opened without it.
+   */
   health(): TcpHealth | undefined {
-    return this.machine.state === "open" ? this.sock?.health() : undefined;
+    if (this.machine.state !== "open") return undefined;
+    return this.requireSock("read health").health();
   }
 
   /**
@@ -323,6 +375,10 @@ export class ConnectionContext
   setKeepAlive(options: KeepAliveOptions): KeepAliveInfo {
     return this.keepAlive = this.requireSock("set keepalive").setKeepAlive(options);
   }
+}
+
+function ffiMissing(error: unknown): error is SocketOptionError {
+  return error instanceof SocketOptionError && FFI_MISSING.has(error.code);
 }
 
 function abortError(signal: AbortSignal): Error {

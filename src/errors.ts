@@ -9,7 +9,7 @@
  *
  * @example
  * ```ts
- * import { SocketOptionError, type Syscall } from "../mod.ts";
+ * import { SocketOptionError, type Syscall } from "@sockalive/sockalive";
  * import assert from "node:assert/strict";
  * const syscall: Syscall = "setsockopt";
  * const error = new SocketOptionError("Cannot set keepalive: setsockopt failed", {
@@ -34,7 +34,7 @@ export type Syscall =
  *
  * @example
  * ```ts
- * import { SocketOptionError, type SocketOptionName } from "../mod.ts";
+ * import { SocketOptionError, type SocketOptionName } from "@sockalive/sockalive";
  * import assert from "node:assert/strict";
  * const error = new SocketOptionError("Cannot find the socket", {
  *   code: "ERR_SOCKET_NOT_FOUND", syscall: "lookup", option: "socket",
@@ -56,15 +56,16 @@ export type SocketOptionName =
  * A socket option could not be set or read, or the socket could not be found.
  *
  * `code` is the errno name (`"ENOPROTOOPT"`, `"EBADF"`, ...) or one of sockalive's own:
- * `"ERR_FFI_PERMISSION"` (Deno without `--allow-ffi`), `"ERR_FFI_UNAVAILABLE"` (the C library could
- * not be opened), `"ERR_SOCKET_NOT_FOUND"` (the socket is closed: its runtime says so, or no
+ * `"ERR_FFI_PERMISSION"` (Deno without `--allow-ffi` for the C library; the message names the
+ * path to allow), `"ERR_FFI_UNAVAILABLE"` (the C library could not be opened),
+ * `"ERR_SOCKET_NOT_FOUND"` (the socket is closed: its runtime says so, or no
  * descriptor has the connection's addresses), `"ERR_SOCKET_AMBIGUOUS"` (two different sockets
  * have them), `"ERR_SOCKET_NOT_CONNECTED"` (a `node:net` or `node:tls` socket that has not
  * connected yet), `"ERR_UNSUPPORTED_PLATFORM"`.
  *
  * @example
  * ```ts
- * import { SocketOptionError } from "../mod.ts";
+ * import { SocketOptionError } from "@sockalive/sockalive";
  * const error = new SocketOptionError("Cannot set keepalive: setsockopt failed", {
  *   code: "EBADF", errno: 9, syscall: "setsockopt", option: "idle",
  * });
@@ -108,7 +109,7 @@ export class SocketOptionError extends Error {
  *
  * @example
  * ```ts
- * import { ConnectionClosedError } from "../mod.ts";
+ * import { ConnectionClosedError } from "@sockalive/sockalive";
  * const error = new ConnectionClosedError("Cannot write: the connection is broken (ECONNRESET)", "ECONNRESET");
  * console.log(error.code); // ECONNRESET
  * ```
@@ -190,7 +191,7 @@ export function errorCode(error: unknown): string {
     if (typeof code === "string" && code !== "") return code;
     const name = (error as { name?: unknown }).name;
     if (typeof name === "string" && Object.hasOwn(DENO_ERROR_CODES, name)) {
-      return DENO_ERROR_CODES[name];
+      return DENO_ERROR_CODES[name]!;
     }
     const message = (error as { message?: unknown }).message;
     const lookup = typeof message === "string" ? lookupCode(message) : undefined;

@@ -45,6 +45,9 @@ export class DescriptorHints {
   found(fd: Descriptor, scanned: boolean): void {
     if (scanned) this.scans++;
     else this.hits++;
+    // The usual case (the same socket again, or a new one on the number just released and
+    // found already): nothing to move.
+    if (this.#recent[0] === fd && this.#released.length === 0 && fd <= this.#highest) return;
     if (fd > this.#highest) this.#highest = fd;
     const i = this.#released.indexOf(fd);
     if (i >= 0) this.#released.splice(i, 1);

@@ -9,7 +9,7 @@ import type { SocketAddress } from "./address.ts";
 import type { CheckedListenOptions } from "./checks.ts";
 import { LiveConnection } from "./connection.ts";
 
-export type { ListenOptions } from "./checks.ts";
+export type { ListenOptions } from "./connect_options.ts";
 import { errorCode } from "./errors.ts";
 import type { AcceptSource, Runtime } from "./transport.ts";
 

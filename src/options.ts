@@ -11,7 +11,7 @@
  *
  * @example
  * ```ts
- * import { detectionTime, type KeepAliveOptions } from "../mod.ts";
+ * import { detectionTime, type KeepAliveOptions } from "@sockalive/sockalive";
  * import assert from "node:assert/strict";
  * // For `connect({ port, keepAlive: options })` or `setKeepAlive(socket, options)`:
  * const options: KeepAliveOptions = { idle: 5_000, interval: 1_000, count: 3 };
@@ -40,7 +40,7 @@ export interface KeepAliveOptions {
  *
  * @example
  * ```ts
- * import { detectionTime, type KeepAliveInfo } from "../mod.ts";
+ * import { detectionTime, type KeepAliveInfo } from "@sockalive/sockalive";
  * import assert from "node:assert/strict";
  * // The shape `setKeepAlive`, `getKeepAlive` and `conn.keepAlive` report:
  * const info: KeepAliveInfo = {
@@ -73,8 +73,7 @@ export interface KeepAliveInfo {
  *
  * @example
  * ```ts
- * import type { KeepAliveLimits } from "../mod.ts";
- * import { validateKeepAlive } from "./options.ts";
+ * import { type KeepAliveLimits, validateKeepAlive } from "./options.ts";
  * import assert from "node:assert/strict";
  * // A made-up platform that stores durations in milliseconds:
  * const limits: KeepAliveLimits = {
@@ -110,7 +109,7 @@ export interface KeepAliveLimits {
  *
  * @example
  * ```ts
- * import { DEFAULT_KEEPALIVE, detectionTime } from "../mod.ts";
+ * import { DEFAULT_KEEPALIVE, detectionTime } from "@sockalive/sockalive";
  * import assert from "node:assert/strict";
  * assert.deepEqual(DEFAULT_KEEPALIVE, {
  *   idle: 10_000, interval: 2_000, count: 5, userTimeout: 20_000,
@@ -252,7 +251,7 @@ export function validateKeepAlive(
  *
  * @example
  * ```ts
- * import { detectionTime } from "./options.ts";
+ * import { detectionTime } from "@sockalive/sockalive";
  * import assert from "node:assert/strict";
  * assert.equal(detectionTime({ idle: 1000, interval: 1000, count: 3 }), 4000);
  * assert.equal(detectionTime({ idle: 1000, interval: 1000, count: 3, userTimeout: 5000 }), 5000);

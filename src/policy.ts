@@ -174,7 +174,7 @@ class Policies<S> {
       return;
     }
     for (let i = this.#stack.length - 1; i >= 0; i--) {
-      const policy = this.#stack[i];
+      const policy = this.#stack[i]!;
       if (!policy.matches(info)) continue;
       try {
         const platform = runtime.platform();

@@ -33,8 +33,8 @@ interface DirectRead {
 }
 
 /**
- * The receiving half of a connection; the transport's {@linkcode TransportSink}. Made when the
- * connection opens or when the consumer first asks for `readable` or `read()`.
+ * The receiving half of a connection; what the transport's {@linkcode TransportSink} hands on.
+ * Made when the first byte arrives or when the consumer first asks for `readable` or `read()`.
  */
 export class ReadSide implements TransportSink {
   readonly #host: ReadHost;
@@ -90,7 +90,9 @@ export class ReadSide implements TransportSink {
         const early = this.#early;
         this.#early = undefined;
         this.#earlyBytes = 0;
-        if (early) { for (const chunk of early) controller.enqueue(chunk); }
+        if (early) {
+          for (const chunk of early) controller.enqueue(chunk as Uint8Array<ArrayBuffer>);
+        }
         if (this.#endedEarly) controller.close();
       },
       pull: () => this.#onPull(),
@@ -169,7 +171,7 @@ export class ReadSide implements TransportSink {
     if (!early) return 0;
     let n = 0;
     while (early.length > 0 && n < buffer.byteLength) {
-      const chunk = early[0];
+      const chunk = early[0]!;
       const take = Math.min(chunk.byteLength, buffer.byteLength - n);
       buffer.set(take === chunk.byteLength ? chunk : chunk.subarray(0, take), n);
       n += take;
@@ -226,7 +228,9 @@ export class ReadSide implements TransportSink {
     }
     let room: number;
     if (this.#controller) {
-      this.#controller.enqueue(chunk);
+      // Chunks are the transports' own reads, never over a SharedArrayBuffer, which a byte
+      // stream does not take.
+      this.#controller.enqueue(chunk as Uint8Array<ArrayBuffer>);
       room = this.#controller.desiredSize ?? 1;
     } else {
       (this.#early ??= []).push(chunk);

@@ -39,7 +39,7 @@ import type { CloseInfo } from "./state.ts";
  *
  * @example
  * ```ts
- * import { type ReconnectingOptions } from "../mod.ts";
+ * import { type ReconnectingOptions } from "@sockalive/sockalive";
  * const options: ReconnectingOptions = {
  *   port: 7000,
  *   keepAlive: { idle: 1000, interval: 1000, count: 3 },
@@ -63,7 +63,7 @@ export interface ReconnectingOptions extends ConnectOptions {
  *
  * @example
  * ```ts
- * import { connect, type ConnectFunction } from "../mod.ts";
+ * import { connect, type ConnectFunction } from "@sockalive/sockalive";
  * // Every attempt goes through this function: here it only adds a connect timeout.
  * const dial: ConnectFunction = (options) => connect({ ...options, connectTimeout: 2000 });
  * console.log(typeof dial); // function
@@ -76,7 +76,7 @@ export type ConnectFunction = (options: ConnectOptions) => LiveConnection;
  *
  * @example
  * ```ts
- * import { type ReconnectingStopInfo } from "../mod.ts";
+ * import { type ReconnectingStopInfo } from "@sockalive/sockalive";
  * const info: ReconnectingStopInfo = { reason: "close", attempts: 0 };
  * console.log(info.reason); // close
  * ```
@@ -108,13 +108,23 @@ export interface ReconnectingStopInfo {
  * Closing a connection yourself (`conn.close()`) stops the client; leaving the loop (`break`)
  * closes the client and the current connection.
  *
+ * A connection's reads and writes fail with {@linkcode ConnectionClosedError} once it breaks (a
+ * reset, a keepalive timeout): catch it where you read, or it ends your loop, and the client with
+ * it. The client has already noticed the break, and dials again.
+ *
  * @example
  * ```ts ignore
- * import { reconnecting } from "@sockalive/sockalive";
+ * import { ConnectionClosedError, reconnecting } from "@sockalive/sockalive";
  * await using client = reconnecting({ port: 7000, keepAlive: { idle: 1000, interval: 1000, count: 3 } });
  * client.addEventListener("attempt", (e) => console.log("attempt", e.attempt, "after", e.delay, "ms"));
  * for await (const conn of client) {
- *   for await (const chunk of conn.readable.pipeThrough(new TextDecoderStream())) console.log(chunk);
+ *   try {
+ *     for await (const line of conn.readable.pipeThrough(new TextDecoderStream())) console.log(line);
+ *   } catch (error) {
+ *     if (!(error instanceof ConnectionClosedError)) throw error; // the break: the loop goes on
+ *   }
+ *   const info = await conn.closed;
+ *   console.log("ended:", info.state, info.code ?? `by ${info.by}`);
  * }
  * ```
  */

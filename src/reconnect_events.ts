@@ -13,11 +13,13 @@ import type { CloseInfo, ConnectionState } from "./state.ts";
  *
  * @example
  * ```ts
- * import { ReconnectAttemptEvent } from "../mod.ts";
+ * import { type ReconnectAttemptEvent, reconnecting } from "@sockalive/sockalive";
  * import assert from "node:assert/strict";
- * const event = new ReconnectAttemptEvent(2, 740);
- * assert.equal(event.type, "attempt");
- * assert.equal(event.delay, 740);
+ * const client = reconnecting({ port: 7000 });
+ * const attempts: Array<[number, number]> = [];
+ * client.addEventListener("attempt", (e: ReconnectAttemptEvent) => attempts.push([e.attempt, e.delay]));
+ * await client.close();
+ * assert.deepEqual(attempts, [[1, 0]]); // the first attempt, made at once
  * ```
  */
 export class ReconnectAttemptEvent extends Event {
@@ -26,7 +28,7 @@ export class ReconnectAttemptEvent extends Event {
   /** How long was waited before this attempt, in ms (0 for the very first one). */
   readonly delay: number;
 
-  /** Creates the event. */
+  /** @internal Made by the client. */
   constructor(attempt: number, delay: number) {
     super("attempt");
     this.attempt = attempt;
@@ -50,7 +52,7 @@ export class ReconnectConnectionEvent extends Event {
   /** Which attempt opened it (see {@linkcode ReconnectAttemptEvent.attempt}). */
   readonly attempt: number;
 
-  /** Creates the event. */
+  /** @internal Made by the client. */
   constructor(connection: LiveConnection, attempt: number) {
     super("connection");
     this.connection = connection;
@@ -80,7 +82,7 @@ export class ReconnectStateChangeEvent extends Event {
   /** How the connection ended, when `to` is terminal. */
   readonly info?: CloseInfo;
 
-  /** Creates the event from the connection's own. */
+  /** @internal Made by the client, from the connection's own. */
   constructor(connection: LiveConnection, event: StateChangeEvent) {
     super("statechange");
     this.connection = connection;
@@ -95,12 +97,11 @@ export class ReconnectStateChangeEvent extends Event {
  * Dispatched once when `maxAttempts` attempts in a row have failed to open; the client stops.
  *
  * @example
- * ```ts
- * import { ReconnectGiveUpEvent } from "../mod.ts";
- * import assert from "node:assert/strict";
- * const event = new ReconnectGiveUpEvent(3, { state: "broken", code: "ECONNREFUSED", at: 0 });
- * assert.equal(event.type, "giveup");
- * assert.equal(event.last.code, "ECONNREFUSED");
+ * ```ts ignore
+ * import { reconnecting } from "@sockalive/sockalive";
+ * const client = reconnecting({ port: 7000, reconnect: { maxAttempts: 3 } });
+ * client.addEventListener("giveup", (e) => console.log(e.attempts, "attempts, the last:", e.last.code));
+ * console.log((await client.stopped).reason); // "giveup", if nothing listens on port 7000
  * ```
  */
 export class ReconnectGiveUpEvent extends Event {
@@ -109,7 +110,7 @@ export class ReconnectGiveUpEvent extends Event {
   /** How the last attempt ended. */
   readonly last: CloseInfo;
 
-  /** Creates the event. */
+  /** @internal Made by the client. */
   constructor(attempts: number, last: CloseInfo) {
     super("giveup");
     this.attempts = attempts;
@@ -122,7 +123,7 @@ export class ReconnectGiveUpEvent extends Event {
  *
  * @example
  * ```ts
- * import { type ReconnectingEventMap } from "../mod.ts";
+ * import { type ReconnectingEventMap } from "@sockalive/sockalive";
  * type AttemptEvent = ReconnectingEventMap["attempt"];
  * const describe = (e: AttemptEvent) => `attempt ${e.attempt} after ${e.delay} ms`;
  * console.log(typeof describe); // function
@@ -144,7 +145,7 @@ export interface ReconnectingEventMap {
  *
  * @example
  * ```ts
- * import { type ReconnectingListener } from "../mod.ts";
+ * import { type ReconnectingListener } from "@sockalive/sockalive";
  * const onGiveUp: ReconnectingListener<"giveup"> = (e) => console.error("gave up", e.attempts);
  * console.log(typeof onGiveUp); // function
  * ```

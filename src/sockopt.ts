@@ -252,8 +252,8 @@ export function applyValidKeepAlive(
   valid: ReturnType<typeof validateKeepAlive>,
   bestEffort: ReadonlySet<keyof KeepAliveOptions> = NO_KEYS,
 ): KeepAliveInfo {
-  platform.apply(calls, fd, valid, bestEffort);
-  return platform.getKeepAlive(calls, fd);
+  const known = platform.apply(calls, fd, valid, bestEffort);
+  return platform.getKeepAlive(calls, fd, known ?? undefined);
 }
 
 const NO_KEYS: ReadonlySet<keyof KeepAliveOptions> = new Set();
@@ -274,10 +274,10 @@ export function setKeepAliveOn(
   target: () => SocketTarget,
   options: KeepAliveOptions,
 ): KeepAliveInfo {
-  validateKeepAlive(options, platform.limits);
+  const valid = validateKeepAlive(options, platform.limits);
   const t = target();
   const c = calls();
-  return applyKeepAlive(platform, c, () => resolveTarget(platform, c, t).fd, options);
+  return applyValidKeepAlive(platform, c, resolveTarget(platform, c, t).fd, valid);
 }
 
 /** The body of every adapter's public `getKeepAlive`. */

@@ -19,12 +19,12 @@
  *
  * @example
  * ```ts
- * import { type ConnectionState, ConnectionStateMachine } from "../mod.ts";
+ * import { connect, type ConnectionState } from "@sockalive/sockalive";
  * import assert from "node:assert/strict";
- * const machine = new ConnectionStateMachine();
- * const before: ConnectionState = machine.state;
- * machine.send({ type: "opened" });
- * assert.deepEqual([before, machine.state], ["connecting", "open"]);
+ * const conn = connect({ port: 7000 });
+ * const before: ConnectionState = conn.state;
+ * await conn.close(); // before it opened
+ * assert.deepEqual([before, conn.state], ["connecting", "closed-gracefully"]);
  * ```
  */
 export type ConnectionState = "connecting" | "open" | "closed-gracefully" | "broken";
@@ -34,12 +34,11 @@ export type ConnectionState = "connecting" | "open" | "closed-gracefully" | "bro
  *
  * @example
  * ```ts
- * import { ConnectionStateMachine, type TerminalState } from "../mod.ts";
+ * import { connect, type TerminalState } from "@sockalive/sockalive";
  * import assert from "node:assert/strict";
- * const machine = new ConnectionStateMachine();
- * machine.send({ type: "close" }); // closed locally before it ever opened
- * const end: TerminalState | undefined = machine.info?.state;
- * assert.equal(end, "closed-gracefully");
+ * const conn = connect({ port: 7000, signal: AbortSignal.abort() }); // ends at once, undialed
+ * const end: TerminalState = (await conn.closed).state;
+ * assert.equal(end, "broken");
  * ```
  */
 export type TerminalState = "closed-gracefully" | "broken";
@@ -49,7 +48,7 @@ export type TerminalState = "closed-gracefully" | "broken";
  *
  * @example
  * ```ts
- * import { type ConnectionEvent, ConnectionStateMachine } from "../mod.ts";
+ * import { type ConnectionEvent, ConnectionStateMachine } from "./state.ts";
  * import assert from "node:assert/strict";
  * const events: ConnectionEvent[] = [{ type: "opened" }, { type: "error", code: "ECONNRESET" }];
  * const machine = new ConnectionStateMachine();
@@ -73,7 +72,7 @@ export type ConnectionEvent =
  *
  * @example
  * ```ts
- * import { type ConnectionEventType, TRANSITIONS } from "../mod.ts";
+ * import { type ConnectionEventType, TRANSITIONS } from "./state.ts";
  * import assert from "node:assert/strict";
  * const whileConnecting: ConnectionEventType[] = ["opened", "close", "error"];
  * assert.deepEqual(Object.keys(TRANSITIONS.connecting), whileConnecting); // "eof" is ignored
@@ -86,21 +85,14 @@ export type ConnectionEventType = ConnectionEvent["type"];
  *
  * @example
  * ```ts
- * import { type CloseInfo, ConnectionStateMachine } from "../mod.ts";
+ * import { type CloseInfo, connect } from "@sockalive/sockalive";
  * import assert from "node:assert/strict";
- * let now = 1_000;
- * const machine = new ConnectionStateMachine({ clock: () => now });
- * machine.send({ type: "opened" });
- * now = 4_000;
- * machine.send({ type: "eof" });
- * const info: CloseInfo | undefined = machine.info;
- * assert.deepEqual(info, {
- *   state: "closed-gracefully",
- *   by: "peer",
- *   at: 4_000,
- *   openForMs: 3_000,
- *   lastReceivedAt: 1_000, // nothing arrived: the silence counts from the open
- * });
+ * const conn = connect({ port: 7000, signal: AbortSignal.abort() }); // ends at once, undialed
+ * const info: CloseInfo = await conn.closed; // never rejects
+ * assert.equal(info.state, "broken");
+ * assert.equal(info.code, "ABORTED");
+ * assert.ok(info.error instanceof Error); // the signal's reason
+ * assert.equal(info.openForMs, undefined); // it never opened
  * ```
  */
 export interface CloseInfo {
@@ -129,7 +121,7 @@ export interface CloseInfo {
  *
  * @example
  * ```ts
- * import { ConnectionStateMachine, type Transition } from "../mod.ts";
+ * import { ConnectionStateMachine, type Transition } from "./state.ts";
  * import assert from "node:assert/strict";
  * const machine = new ConnectionStateMachine({ clock: () => 1_000 });
  * const step: Transition | undefined = machine.send({ type: "opened" });
@@ -153,7 +145,7 @@ export interface Transition {
  *
  * @example
  * ```ts
- * import { TRANSITIONS } from "../mod.ts";
+ * import { TRANSITIONS } from "./state.ts";
  * import assert from "node:assert/strict";
  * assert.equal(TRANSITIONS.open.eof, "closed-gracefully");
  * assert.equal(TRANSITIONS.connecting.eof, undefined); // ignored while connecting
@@ -201,7 +193,7 @@ export function unreachable(value: never): never {
  *
  * @example
  * ```ts
- * import { ConnectionStateMachine, type TransitionObserver } from "../mod.ts";
+ * import { ConnectionStateMachine, type TransitionObserver } from "./state.ts";
  * import assert from "node:assert/strict";
  * const seen: string[] = [];
  * const observer: TransitionObserver = (t) => seen.push(`${t.from} -> ${t.to}`);
@@ -372,7 +364,7 @@ export class ConnectionStateMachine {
     if (!observers) return;
     // Observers added or removed while this transition is delivered take effect from the next
     // one (hence the copy; one observer, the common case, needs none).
-    if (observers.length === 1) this.#call(observers[0], t);
+    if (observers.length === 1) this.#call(observers[0]!, t);
     else for (const observer of [...observers]) this.#call(observer, t);
   }
 

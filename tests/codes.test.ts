@@ -10,6 +10,8 @@ import { connect, reconnecting, SocketOptionError } from "../mod.ts";
 import { errorCode } from "../src/errors.ts";
 import { FakeRuntime } from "./fixtures/fake_kernel.ts";
 import { LiveConnection } from "../src/connection.ts";
+import { sockalive } from "../src/api.ts";
+import type { AcceptSource, Adapter } from "../src/transport.ts";
 
 preloadFfi();
 
@@ -108,3 +110,71 @@ if (!isBun) {
     });
   }, { sanitize: false, timeout: 30_000 });
 }
+
+/** An adapter over a fake runtime whose listen() only counts binds. */
+function listeningAdapter(runtime: FakeRuntime): { adapter: Adapter<never>; binds: () => number } {
+  let binds = 0;
+  const adapter: Adapter<never> = Object.assign(runtime, {
+    listen: (): AcceptSource => {
+      binds++;
+      return { addr: { hostname: "127.0.0.1", port: 7000 }, start() {}, close() {} };
+    },
+    target: (): never => {
+      throw new TypeError("not here");
+    },
+    connectHooks: { install: () => () => {} },
+  });
+  return { adapter, binds: () => binds };
+}
+
+test("codes: listen() without the FFI or on an unsupported OS throws at the call, binding nothing", () => {
+  for (const code of ["ERR_FFI_PERMISSION", "ERR_FFI_UNAVAILABLE", "ERR_UNSUPPORTED_PLATFORM"]) {
+    const runtime = new FakeRuntime();
+    const fail = () => {
+      throw new SocketOptionError("no", { code, syscall: "dlopen", option: "socket" });
+    };
+    if (code === "ERR_UNSUPPORTED_PLATFORM") runtime.platform = fail;
+    else runtime.calls = fail;
+    const { adapter, binds } = listeningAdapter(runtime);
+    const api = sockalive(adapter);
+    assert.throws(
+      () => api.listen({ port: 0, keepAlive: { idle: 1000 } }),
+      (e: unknown) => e instanceof SocketOptionError && e.code === code,
+    );
+    assert.throws(() => api.listen({ port: 0 }), SocketOptionError, `${code}: default keepalive`);
+    assert.equal(binds(), 0, `${code}: bound although it threw`);
+    if (code !== "ERR_UNSUPPORTED_PLATFORM") {
+      // Keepalive off needs no FFI.
+      api.listen({ port: 0, keepAlive: false }).close();
+      assert.equal(binds(), 1);
+    }
+  }
+});
+
+test("codes: keepAlive: false opens without the FFI, and says so where the socket is needed", async () => {
+  const runtime = new FakeRuntime();
+  runtime.calls = () => {
+    throw new SocketOptionError("no FFI", {
+      code: "ERR_FFI_UNAVAILABLE",
+      syscall: "dlopen",
+      option: "socket",
+    });
+  };
+  const conn = new LiveConnection(runtime, { port: 7000, keepAlive: false });
+  await conn.opened;
+  assert.equal(conn.state, "open");
+  assert.equal(conn.keepAlive, undefined, "nothing read back");
+  for (const use of [() => conn.health(), () => conn.getKeepAlive(), () => conn.setKeepAlive({})]) {
+    assert.throws(
+      use,
+      (e: unknown) => e instanceof SocketOptionError && e.code === "ERR_FFI_UNAVAILABLE",
+    );
+  }
+  assert.equal((await conn.close()).state, "closed-gracefully");
+  // With keepalive on, the same connection cannot be monitored: broken, as before.
+  const monitored = new LiveConnection(runtime, { port: 7000 });
+  assert.deepEqual(
+    [(await monitored.closed).state, (await monitored.closed).code],
+    ["broken", "ERR_FFI_UNAVAILABLE"],
+  );
+});

@@ -4,6 +4,7 @@
  */
 import assert from "node:assert/strict";
 import net from "node:net";
+import process from "node:process";
 import {
   command,
   concat,
@@ -28,6 +29,7 @@ import {
   ConnectionClosedError,
   type ConnectOptions,
   getKeepAlive,
+  type KeepAliveOptions,
   type LiveConnection,
   type NativeConnection,
   setKeepAlive,
@@ -35,6 +37,7 @@ import {
   type StateChangeEvent,
 } from "../mod.ts";
 import { useReadinessMonitor, watchedConnections } from "../src/adapters/deno.ts";
+import { systemFor } from "../src/os/systems.ts";
 
 // Child processes (the python peer) are spawned in these tests.
 const opts = { sanitize: false, timeout: 15_000 };
@@ -284,6 +287,44 @@ test("loopback: read() with one reused buffer gets 1 MiB intact, then null", asy
     assert.deepEqual([(await conn.closed).state, conn.bytesRead], ["closed-gracefully", total]);
   });
 }, opts);
+
+test(
+  "loopback (Linux): the kernel holds each keepalive value exactly as set, at every bound",
+  async () => {
+    if (process.platform !== "linux") return;
+    await withServer(async (port) => {
+      const native = await nativeConnect(port);
+      try {
+        // sockalive does not read back what it has just set on Linux (the kernel stores it as
+        // given); here every returned value is checked against a fresh read from the kernel.
+        const cases: KeepAliveOptions[] = [
+          { idle: 1000, interval: 1000, count: 1, userTimeout: 0 },
+          { idle: 1001, interval: 1999, count: 127, userTimeout: 1 },
+          { idle: 32_767_000, interval: 32_767_000, count: 64, userTimeout: 2 ** 31 - 1 },
+          { enabled: false, idle: 7000, interval: 3000, count: 9, userTimeout: 123_457 },
+        ];
+        for (let i = 0; i < 40; i++) {
+          cases.push({
+            idle: 1000 + Math.floor(Math.random() * 32_766_000),
+            interval: 1000 + Math.floor(Math.random() * 1_000_000),
+            count: 1 + Math.floor(Math.random() * 127),
+            userTimeout: Math.floor(Math.random() * 2 ** 31),
+          });
+        }
+        for (const options of cases) {
+          const returned = setKeepAlive(native.socket as NativeConnection, options);
+          const fresh = getKeepAlive(native.socket as NativeConnection); // every value read
+          assert.deepEqual(returned, fresh, JSON.stringify(options));
+          assert.equal(returned.idle, Math.ceil(options.idle! / 1000) * 1000);
+          assert.equal(returned.userTimeout, options.userTimeout);
+        }
+      } finally {
+        native.close();
+      }
+    });
+  },
+  opts,
+);
 
 test(
   "loopback: a read() consumer that stops reading is still watched: later bytes wait, a reset is seen",
@@ -623,6 +664,53 @@ test("loopback: a descriptor that does not carry the connection is never touched
   });
 }, opts);
 
+test(
+  "keepAlive: false needs no FFI (Deno: no --allow-ffi); listen() with keepalive throws before binding",
+  async () => {
+    // Deno gets --allow-net only; Bun always has its FFI, and must behave the same where it can.
+    const argv = isBun
+      ? [process.execPath, fixture("keepalive_off.ts")]
+      : [Deno.execPath(), "run", "--allow-net", "--no-prompt", fixture("keepalive_off.ts")];
+    const p = new Proc(argv);
+    assert.equal(await p.exited(), 0, p.stderr);
+    const steps = Object.fromEntries(p.lines.map((line) => {
+      const { step, ...result } = JSON.parse(line);
+      return [step, result];
+    }));
+    const ffi = isBun ? "ok" : "ERR_FFI_PERMISSION";
+    assert.deepEqual(steps["connect-fin"], {
+      // Without the FFI nothing is read back; with it, the kernel's "off".
+      keepAlive: isBun ? false : "undefined",
+      health: ffi,
+      set: ffi,
+      got: "hello",
+      end: "end",
+      state: "closed-gracefully",
+      by: "peer",
+    });
+    assert.deepEqual(steps["connect-reset"], {
+      got: "hello",
+      end: "ECONNRESET",
+      state: "broken",
+      code: "ECONNRESET",
+    });
+    assert.deepEqual(steps["listen"], {
+      got: "ping",
+      end: "end",
+      state: "closed-gracefully",
+      by: "peer",
+    });
+    assert.deepEqual(steps["reconnecting"], { got: "hello", reason: "close" });
+    const listened = steps["listen-keepalive"];
+    if (isBun) assert.deepEqual(listened, { thrown: "ok", bound: "bound" });
+    else {
+      assert.match(listened.thrown, /^ERR_FFI_PERMISSION: .*--allow-ffi/);
+      assert.equal(listened.bound, "bound", "listen() that threw left the port free");
+    }
+  },
+  opts,
+);
+
 if (!isBun) {
   test("deno: without --allow-ffi the error names the missing flag", async () => {
     await withPeer(async (_peer, port) => {
@@ -640,6 +728,51 @@ if (!isBun) {
       assert.match(out, /state broken/);
     });
   }, opts);
+
+  test("deno: a narrowed --allow-ffi=PATH works; a wrong one names the path to allow", async () => {
+    // The path this system's C library is at, as the README tells users to allow it.
+    const { library } = systemFor(Deno.build.os);
+    const paths = library.fullPaths.filter((p) =>
+      p.arch === undefined || p.arch === Deno.build.arch
+    )
+      .map((p) => p.path);
+    const real = paths.find((path) => {
+      try {
+        return Deno.statSync(path).isFile;
+      } catch {
+        return false;
+      }
+    }) ?? paths[0]!;
+    const run = async (allowFfi: string) => {
+      const p = new Proc([
+        Deno.execPath(),
+        "run",
+        "--no-prompt",
+        "--allow-net",
+        `--allow-ffi=${allowFfi}`,
+        fixture("narrowed_ffi.ts"),
+      ]);
+      assert.equal(await p.exited(), 0, p.stderr);
+      return JSON.parse(p.lines.at(-1)!);
+    };
+    const parent = real.slice(0, real.lastIndexOf("/"));
+    for (const allowFfi of [real, parent]) {
+      const result = await run(allowFfi);
+      assert.deepEqual(
+        [result.code, result.keepAlive?.idle, result.keepAlive?.count],
+        [undefined, 2000, 3],
+        `--allow-ffi=${allowFfi}: ${result.message}`,
+      );
+    }
+    for (const allowFfi of ["/nonexistent/" + library.path, library.path]) {
+      const result = await run(allowFfi);
+      assert.equal(result.code, "ERR_FFI_PERMISSION", `--allow-ffi=${allowFfi}`);
+      assert.ok(
+        result.message.includes(`run Deno with --allow-ffi=${real} (or --allow-ffi, or -A)`),
+        result.message,
+      );
+    }
+  }, { sanitize: false, timeout: 30_000 });
 
   test(
     "deno (Linux): an idle connection is watched, not read; bytes, replies, FIN, then unwatched",

@@ -72,6 +72,9 @@ test("os/linux: exact setsockopt calls, seconds rounded up, ms for the user time
     `setsockopt(7, 0x6, 0x12, ${int(5000)})`, // TCP_USER_TIMEOUT, ms
     `setsockopt(7, 0x1, 0x9, ${int(1)})`, // SO_KEEPALIVE last
   ]);
+  // Linux stores each value exactly as set: nothing just set is read back (tests/loopback
+  // proves the kernel side), so these five calls are all.
+  assert.equal(log.length, 5, log.join("\n"));
   assert.deepEqual(info, {
     enabled: true,
     idle: 2000,
@@ -79,6 +82,20 @@ test("os/linux: exact setsockopt calls, seconds rounded up, ms for the user time
     count: 3,
     userTimeout: 5000,
   });
+  // What was not set is read from the kernel.
+  const partial = recorder({}, read);
+  assert.deepEqual(apply(linux, partial.calls, { idle: 4000 }), {
+    enabled: true,
+    idle: 4000,
+    interval: 1000,
+    count: 3,
+    userTimeout: 5000,
+  });
+  assert.deepEqual(partial.log.slice(2), [
+    "getsockopt(7, 0x6, 0x5)", // TCP_KEEPINTVL
+    "getsockopt(7, 0x6, 0x6)", // TCP_KEEPCNT
+    "getsockopt(7, 0x6, 0x12)", // TCP_USER_TIMEOUT
+  ]);
 });
 
 test("os/macos: TCP_KEEPALIVE (0x10), KEEPINTVL 0x101, KEEPCNT 0x102, RXT_CONNDROPTIME 0x80 in seconds", () => {

@@ -4,7 +4,12 @@
  * away and comes back, in whichever runtime runs the tests.
  */
 import assert from "node:assert/strict";
-import { command, type Proc, startPeer, test } from "./harness.ts";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import net from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { command, Proc, runtimeCommand, sleep, startPeer, test } from "./harness.ts";
 import {
   type CloseInfo,
   type ConnectionState,
@@ -468,4 +473,58 @@ test(
     assert.equal((await client.stopped).reason, "giveup");
   },
   peerOpts,
+);
+
+/** The code of the `@example` in the JSDoc right before `declaration` in `file`. */
+function exampleBefore(file: URL, declaration: string): string {
+  const source = readFileSync(file, "utf8");
+  const doc = source.slice(0, source.indexOf(declaration));
+  const start = doc.lastIndexOf("```ts");
+  const body = doc.slice(doc.indexOf("\n", start) + 1, doc.lastIndexOf(" * ```"));
+  return body.split("\n").map((line) => line.replace(/^ \* ?/, "")).join("\n");
+}
+
+test(
+  "reconnect: the ReconnectingClient example (what JSR shows) survives the resets it invites",
+  async () => {
+    // Every connection gets a line, then a reset.
+    let served = 0;
+    const server = net.createServer((socket) => {
+      served++;
+      socket.on("error", () => {});
+      socket.write("hello\n", () => setTimeout(() => socket.resetAndDestroy(), 20));
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const port = (server.address() as net.AddressInfo).port;
+    const code = exampleBefore(
+      new URL("../src/reconnect.ts", import.meta.url),
+      "export class ReconnectingClient",
+    );
+    assert.match(code, /port: 7000/);
+    const dir = mkdtempSync(join(tmpdir(), "sockalive-example-"));
+    const script = join(dir, "example.ts");
+    const entry = fileURLToPath(new URL("../mod.ts", import.meta.url));
+    writeFileSync(
+      script,
+      code.replaceAll('"@sockalive/sockalive"', JSON.stringify(entry)).replace(
+        "port: 7000",
+        `port: ${port}`,
+      ),
+    );
+    const child = new Proc(runtimeCommand(script));
+    try {
+      // The client dials again after each reset (backoff: up to 1 s, then 2 s, ...).
+      const deadline = Date.now() + 8_000;
+      while (served < 3 && child.child.exitCode === null && Date.now() < deadline) await sleep(50);
+      assert.equal(child.child.exitCode, null, `the example exited:\n${child.stderr}`);
+      assert.equal(served, 3, `connections served: ${served}`);
+      assert.doesNotMatch(child.stderr, /Uncaught|error/i);
+      assert.ok(child.lines.filter((line) => line === "hello\n" || line === "hello").length >= 2);
+    } finally {
+      await child.kill();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      rmSync(dir, { recursive: true, force: true });
+    }
+  },
+  { sanitize: false, timeout: 15_000 },
 );

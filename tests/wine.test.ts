@@ -38,6 +38,32 @@ async function linuxSide(port: number): Promise<Record<string, number>> {
 }
 
 if (!isBun) {
+  test("wine (deno.exe): --allow-ffi=C:\\Windows\\System32\\ws2_32.dll is enough", async () => {
+    if (missing) throw new Error(`Cannot run the Windows suite under CI=true: ${missing}`);
+    const run = async (allowFfi: string) => {
+      const p = new Proc([
+        WINE!,
+        DENO_EXE!,
+        "run",
+        "--no-prompt",
+        "--allow-net",
+        `--allow-ffi=${allowFfi}`,
+        fixture("narrowed_ffi.ts"),
+        JSON.stringify({ idle: 3000, interval: 2000 }), // Wine cannot set a count
+      ]);
+      await p.exited();
+      const line = p.lines.find((l) => l.startsWith("{"));
+      assert.ok(line, `no result: ${p.lines.join("\n")}${p.stderr}`);
+      return JSON.parse(line);
+    };
+    const path = "C:\\Windows\\System32\\ws2_32.dll";
+    const allowed = await run(path);
+    assert.deepEqual([allowed.code, allowed.keepAlive?.idle], [undefined, 3000], allowed.message);
+    const refused = await run("ws2_32.dll");
+    assert.equal(refused.code, "ERR_FFI_PERMISSION");
+    assert.ok(refused.message.includes(`run Deno with --allow-ffi=${path} (`), refused.message);
+  }, opts);
+
   for (const [name, argv] of Object.entries(windows)) {
     test(
       `wine (${name}.exe): keepalive reaches the real socket; a peer reset ends the connection`,

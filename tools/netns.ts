@@ -42,6 +42,8 @@ export class TestNet {
   readonly server: string;
   readonly clientIf: string;
   readonly serverIf: string;
+  /** The permanent neighbour entries, as `ip neigh replace` arguments, for `plugIn` to restore. */
+  #neighbours: string[][] = [];
 
   private constructor(id: string) {
     this.client = `${PREFIX}${id}-c`;
@@ -104,7 +106,7 @@ export class TestNet {
       );
       sides.forEach(({ ns, dev }, i) => {
         const peer = 1 - i;
-        ip(
+        const entry = [
           "-n",
           ns,
           "neigh",
@@ -116,7 +118,9 @@ export class TestNet {
           dev,
           "nud",
           "permanent",
-        );
+        ];
+        net.#neighbours.push(entry);
+        ip(...entry);
       });
     } catch (error) {
       net.destroy();
@@ -137,6 +141,17 @@ export class TestNet {
   pull(side: "client" | "server" = "server"): number {
     if (side === "server") ip("-n", this.server, "link", "set", this.serverIf, "down");
     else ip("-n", this.client, "link", "set", this.clientIf, "down");
+    return Date.now();
+  }
+
+  /**
+   * Plugs the cable back in: sets the side's end up again and restores both neighbour entries
+   * (setting a link down deletes even permanent ones). Returns when, in ms since the epoch.
+   */
+  plugIn(side: "client" | "server" = "server"): number {
+    if (side === "server") ip("-n", this.server, "link", "set", this.serverIf, "up");
+    else ip("-n", this.client, "link", "set", this.clientIf, "up");
+    for (const entry of this.#neighbours) ip(...entry);
     return Date.now();
   }
 

@@ -62,7 +62,8 @@ export const getHealth: Sockalive<NativeConnection>["getHealth"] = api.getHealth
  * client.addEventListener("statechange", (e) => console.log(e.from, "->", e.to, e.info?.code));
  * client.addEventListener("giveup", (e) => console.error("gave up after", e.attempts, e.last.code));
  * for await (const conn of client) {
- *   await conn.write(new TextEncoder().encode("hello\n"));
+ *   // A write fails (ConnectionClosedError) if this connection broke meanwhile; the client goes on.
+ *   await conn.write(new TextEncoder().encode("hello\n")).catch((error) => console.warn(error.message));
  *   await conn.closed; // the next connection is dialed after this one ends
  * }
  * console.log(await client.stopped); // { reason: "abort" | "giveup" | ..., attempts, last? }

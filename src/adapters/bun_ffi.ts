@@ -6,7 +6,7 @@
  * @module
  */
 
-import { type BoundPosix, type BoundWinsock, posixCalls, winsockCalls } from "../../ffi/calls.ts";
+import { posixCalls, winsockCalls } from "../../ffi/calls.ts";
 import {
   bsdErrnoSymbols,
   linuxErrnoSymbols,
@@ -14,7 +14,7 @@ import {
   winsockSymbols,
 } from "../../ffi/symbols.ts";
 import { SocketOptionError } from "../errors.ts";
-import type { SocketCalls } from "../../ffi/types.ts";
+import type { BoundFunctions, ForeignLibraryInterface, SocketCalls } from "../../ffi/types.ts";
 import type { Platform } from "../os/platform.ts";
 import { platformFor, systemFor } from "../os/systems.ts";
 
@@ -50,18 +50,26 @@ function loadFfi(): BunFfi {
   }
 }
 
-/** Opens `path` with the symbols of ffi/symbols.ts, their types translated to bun:ffi's. */
-function dlopen(
+/**
+ * Opens `path` with the symbols of ffi/symbols.ts, their types translated to bun:ffi's; bun:ffi
+ * binds each as {@linkcode BoundFunctions} says (a pointer is a number, NULL is `null`).
+ */
+function dlopen<S extends ForeignLibraryInterface>(
   ffi: BunFfi,
   path: string,
-  symbols: Record<string, { parameters: readonly string[]; result: string }>,
-): Record<string, (...args: unknown[]) => unknown> {
+  symbols: S,
+): BoundFunctions<S, number | null> {
+  const twin = (type: string): string => {
+    const bunType = BUN_TYPES[type];
+    if (bunType === undefined) throw new TypeError(`bun:ffi has no twin of FFI type "${type}"`);
+    return bunType;
+  };
   const table: Record<string, { args: string[]; returns: string }> = {};
   for (const [name, def] of Object.entries(symbols)) {
-    table[name] = { args: def.parameters.map((t) => BUN_TYPES[t]), returns: BUN_TYPES[def.result] };
+    table[name] = { args: def.parameters.map(twin), returns: twin(def.result) };
   }
   try {
-    return ffi.dlopen(path, table).symbols;
+    return ffi.dlopen(path, table).symbols as unknown as BoundFunctions<S, number | null>;
   } catch (error) {
     throw new SocketOptionError(
       `Cannot use socket options: could not open ${path}: ${(error as Error).message}`,
@@ -77,15 +85,13 @@ export function bunCalls(): SocketCalls {
   const { library } = systemFor(os);
   const ffi = loadFfi();
   if (library.kind === "winsock") {
-    calls = winsockCalls(dlopen(ffi, library.path, winsockSymbols) as unknown as BoundWinsock);
+    calls = winsockCalls(dlopen(ffi, library.path, winsockSymbols));
     return calls;
   }
   const errnoSymbols = library.errnoSymbol === "__error" ? bsdErrnoSymbols : linuxErrnoSymbols;
   const c = dlopen(ffi, library.path, { ...posixSymbols, ...errnoSymbols });
-  const bound = { ...c, errnoLocation: c[library.errnoSymbol] } as unknown as BoundPosix<
-    number | null
-  >;
-  calls = posixCalls<number | null>(bound, {
+  const errnoLocation = "__error" in c ? c.__error : c.__errno_location;
+  calls = posixCalls<number | null>({ ...c, errnoLocation }, {
     i32: (pointer) => ffi.read.i32(pointer, 0),
     cstring: (pointer, offset) => new ffi.CString(pointer, offset).toString(),
   }, library);

@@ -103,8 +103,13 @@ export class BunTransport implements Transport {
   #done = false;
   /** Over TLS: the handshake's outcome, settled by Bun's handshake event or the socket's end. */
   #tls: PendingHandshake | undefined;
-  localAddr: SocketAddress = { hostname: "", port: 0 };
-  remoteAddr: SocketAddress = { hostname: "", port: 0 };
+  // The ports as Bun reported them at open (it forgets the peer's once the socket fails); the
+  // address strings are the socket's own, read when asked (rarely: finding and verifying the
+  // socket), so an idle connection holds no copies of them.
+  #localPort = 0;
+  #remotePort = 0;
+  /** The socket, still answering for its addresses once closed. */
+  #addressed: BunSocketLike | undefined;
 
   /** `tls`: the socket runs TLS (its handshake is reported by {@linkcode onHandshake}). */
   constructor(tls = false) {
@@ -141,8 +146,17 @@ export class BunTransport implements Transport {
 
   attach(socket: BunSocket<BunTransport>): void {
     this.#socket = socket;
-    this.localAddr = { hostname: socket.localAddress ?? "", port: socket.localPort };
-    this.remoteAddr = { hostname: socket.remoteAddress, port: socket.remotePort };
+    this.#addressed = socket;
+    this.#localPort = socket.localPort;
+    this.#remotePort = socket.remotePort;
+  }
+
+  get localAddr(): SocketAddress {
+    return { hostname: this.#addressed?.localAddress ?? "", port: this.#localPort };
+  }
+
+  get remoteAddr(): SocketAddress {
+    return { hostname: this.#addressed?.remoteAddress ?? "", port: this.#remotePort };
   }
 
   hints(): Iterable<Descriptor> {
@@ -249,8 +263,8 @@ export class BunTransport implements Transport {
   #flush(): void {
     const socket = this.#socket;
     const writes = this.#writes;
-    while (socket && writes && writes.length > 0) {
-      const w = writes[0];
+    if (!socket || !writes) return;
+    for (let w = writes[0]; w !== undefined; w = writes[0]) {
       const left = w.bytes.byteLength - w.offset;
       const n = left === 0 ? 0 : socket.write(w.bytes, w.offset, left);
       if (n < 0) {

@@ -25,6 +25,8 @@ import { denoCalls, denoHints, platform } from "./deno_ffi.ts";
 import { ACCEPTED_TLS, DenoTransport, netAddr } from "./deno_transport.ts";
 import { denoConnectHooks } from "./deno_hooks.ts";
 import { ownDial } from "./hooks.ts";
+// Deno's API through declarations of its own, so that projects without Deno's types check this.
+import * as Deno from "./deno_api.ts";
 
 export { denoCalls, denoHints, useReadinessMonitor, watchedConnections } from "./deno_ffi.ts";
 export type { NodeSocketLike } from "../sockets.ts";
@@ -57,10 +59,18 @@ function denoLookup(): Pick<SocketTarget, "hints" | "scan" | "found"> {
  * ```
  */
 export interface DenoTcpConnLike {
-  /** Our end. */
-  readonly localAddr: Deno.Addr;
-  /** The peer's end. */
-  readonly remoteAddr: Deno.Addr;
+  /** Our end: a `Deno.Addr`, of which a TCP address has a hostname and a port. */
+  readonly localAddr: {
+    readonly transport?: string;
+    readonly hostname?: string;
+    readonly port?: number;
+  };
+  /** The peer's end, as {@linkcode DenoTcpConnLike.localAddr}. */
+  readonly remoteAddr: {
+    readonly transport?: string;
+    readonly hostname?: string;
+    readonly port?: number;
+  };
 }
 
 /**
@@ -159,7 +169,7 @@ export const denoRuntime: Adapter<DenoHeldSocket> = {
  * accept waits as the listener says, then goes on.
  */
 function denoListen({ hostname, port, tls }: BindOptions): AcceptSource {
-  const listener: Deno.Listener<Deno.TcpConn | Deno.TlsConn, Deno.NetAddr> = tls
+  const listener: Deno.Listener<Deno.TcpConn | Deno.TlsConn> = tls
     ? Deno.listenTls({
       hostname,
       port,

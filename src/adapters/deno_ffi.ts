@@ -14,64 +14,90 @@ import {
   winsockSymbols,
 } from "../../ffi/symbols.ts";
 import { SocketOptionError } from "../errors.ts";
-import type { SocketCalls } from "../../ffi/types.ts";
+import type {
+  BoundFunctions,
+  ForeignLibraryInterface,
+  PosixLibrary,
+  SocketCalls,
+  WinsockLibrary,
+} from "../../ffi/types.ts";
 import type { Platform } from "../os/platform.ts";
 import { platformFor, systemFor } from "../os/systems.ts";
 import { DescriptorHints } from "../hints.ts";
 import { ReadinessMonitor } from "../readiness.ts";
+// Deno's API through declarations of its own, so that projects without Deno's types check this.
+import * as Deno from "./deno_api.ts";
 
 let calls: SocketCalls | undefined;
 
-function dlopen<S extends Deno.ForeignLibraryInterface>(
-  path: string,
+/**
+ * Opens `library`. Deno's `--allow-ffi=PATH` allows `Deno.dlopen` of that path string only (a
+ * bare name is taken as a file in the working directory), so under a narrowed permission the
+ * library is opened by the first of its full paths allowed that opens; otherwise by its name, the
+ * loader finding it (and Deno prompting, where it may).
+ */
+function dlopen<S extends ForeignLibraryInterface>(
+  library: PosixLibrary | WinsockLibrary,
   symbols: S,
-): Deno.DynamicLibrary<S> {
-  try {
-    return Deno.dlopen(path, symbols);
-  } catch (error) {
-    if (error instanceof Deno.errors.NotCapable || error instanceof Deno.errors.PermissionDenied) {
-      throw new SocketOptionError(
-        `Cannot use socket options: FFI access is not allowed; run Deno with --allow-ffi (or -A)`,
-        { code: "ERR_FFI_PERMISSION", syscall: "dlopen", option: "socket", cause: error },
-      );
+): BoundFunctions<S, Deno.PointerValue> {
+  const arch = Deno.build().arch;
+  const paths = library.fullPaths.flatMap((p) =>
+    p.arch === undefined || p.arch === arch ? [p.path] : []
+  );
+  const narrowed = !Deno.allowed("ffi");
+  const allowedPaths = narrowed ? paths.filter((path) => Deno.allowed("ffi", path)) : [];
+  const tries = allowedPaths.length > 0 ? allowedPaths : [library.path];
+  let failure: unknown;
+  for (const path of tries) {
+    try {
+      return Deno.dlopen(path, symbols);
+    } catch (error) {
+      failure ??= error;
     }
+  }
+  // The path to allow: the first that is there, where that can be seen, else the usual one.
+  const suggested = paths.find((path) => Deno.exists(path)) ?? paths[0] ?? library.path;
+  const { NotCapable, PermissionDenied } = Deno.errors();
+  const fix = `run Deno with --allow-ffi=${suggested} (or --allow-ffi, or -A)`;
+  if (failure instanceof NotCapable || failure instanceof PermissionDenied) {
     throw new SocketOptionError(
-      `Cannot use socket options: could not open ${path}: ${(error as Error).message}`,
-      { code: "ERR_FFI_UNAVAILABLE", syscall: "dlopen", option: "socket", cause: error },
+      `Cannot use socket options: FFI access to ${library.path} is not allowed; ${fix}`,
+      { code: "ERR_FFI_PERMISSION", syscall: "dlopen", option: "socket", cause: failure },
     );
   }
+  if (narrowed && allowedPaths.length === 0 && Deno.allowed("ffi", library.path)) {
+    throw new SocketOptionError(
+      `Cannot use socket options: --allow-ffi=${library.path} allows a file of that name in the ` +
+        `working directory, not the system's ${library.path}; ${fix}`,
+      { code: "ERR_FFI_PERMISSION", syscall: "dlopen", option: "socket", cause: failure },
+    );
+  }
+  throw new SocketOptionError(
+    `Cannot use socket options: could not open ${tries.join(", ")}: ${(failure as Error).message}`,
+    { code: "ERR_FFI_UNAVAILABLE", syscall: "dlopen", option: "socket", cause: failure },
+  );
 }
 
 /** The socket calls through `Deno.dlopen`: libc or ws2_32.dll, opened once on first use. */
 export function denoCalls(): SocketCalls {
   if (calls) return calls;
-  const { library } = systemFor(Deno.build.os);
+  const os = Deno.build().os;
+  const { library } = systemFor(os);
   if (library.kind === "winsock") {
-    const { symbols: w } = dlopen(library.path, winsockSymbols);
-    calls = winsockCalls(w);
+    calls = winsockCalls(dlopen(library, winsockSymbols));
     return calls;
   }
   const errnoSymbols = library.errnoSymbol === "__error" ? bsdErrnoSymbols : linuxErrnoSymbols;
   // On Linux the same library also gives epoll, for the readiness monitor: one library, opened
   // once (a second one would also be a second handle for Deno's test sanitizer to report).
-  const { symbols: c } = dlopen(library.path, {
-    ...posixSymbols,
-    ...errnoSymbols,
-    ...(Deno.build.os === "linux" ? epollSymbols : {}),
-  });
-  const errnoLocation = "__error" in c
-    ? (c as unknown as { __error(): Deno.PointerValue }).__error
-    : (c as unknown as { __errno_location(): Deno.PointerValue }).__errno_location;
-  if ("epoll_wait" in c) {
-    const read = (p: Deno.PointerValue) => new Deno.UnsafePointerView(p!).getInt32();
-    epoll = { ...(c as unknown as Omit<BoundEpoll, "errno">), errno: () => read(errnoLocation()) };
-  }
+  const table = { ...posixSymbols, ...errnoSymbols };
+  const withEpoll = os === "linux" ? dlopen(library, { ...table, ...epollSymbols }) : undefined;
+  const symbols = withEpoll ?? dlopen(library, table);
+  const errnoLocation = "__error" in symbols ? symbols.__error : symbols.__errno_location;
+  if (withEpoll) epoll = { ...withEpoll, errno: () => Deno.readInt32(errnoLocation()!) };
   calls = posixCalls<Deno.PointerValue>(
-    { ...c, errnoLocation },
-    {
-      i32: (pointer) => new Deno.UnsafePointerView(pointer).getInt32(),
-      cstring: (pointer, offset) => Deno.UnsafePointerView.getCString(pointer, offset),
-    },
+    { ...symbols, errnoLocation },
+    { i32: (pointer) => Deno.readInt32(pointer), cstring: Deno.readCString },
     library,
   );
   return calls;
@@ -79,7 +105,7 @@ export function denoCalls(): SocketCalls {
 
 /** The OS implementation Deno runs on. */
 export function platform(): Platform {
-  return platformFor(Deno.build.os);
+  return platformFor(Deno.build().os);
 }
 
 /**
@@ -106,7 +132,7 @@ export function denoMonitor(): ReadinessMonitor | undefined {
   } catch {
     return undefined; // no FFI: the error comes when keepalive is applied
   }
-  const poller = epoll && epollPoller(epoll, Deno.build.arch);
+  const poller = epoll && epollPoller(epoll, Deno.build().arch);
   if (poller) monitor = new ReadinessMonitor(poller);
   return monitor ?? undefined;
 }

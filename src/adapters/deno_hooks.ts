@@ -8,8 +8,10 @@
 import type { NodeSocketLike } from "../sockets.ts";
 import type { ConnectHooks, ConnectionApi, OpenedSocket } from "../transport.ts";
 import { hookNodeNet, isOwnDial, replace } from "./hooks.ts";
+// Deno's API through declarations of its own, so that projects without Deno's types check this.
+import { namespace, type TcpConn, type TlsConn } from "./deno_api.ts";
 
-type DenoSocket = Deno.TcpConn | Deno.TlsConn | NodeSocketLike;
+type DenoSocket = TcpConn | TlsConn | NodeSocketLike;
 
 type Connect = (options: { hostname?: unknown; transport?: unknown }) => Promise<DenoSocket>;
 
@@ -23,7 +25,7 @@ function hookDeno(
   api: keyof DenoConnectors,
   opened: (connection: OpenedSocket<DenoSocket>) => void,
 ): () => void {
-  const denoConnectors = Deno as unknown as DenoConnectors;
+  const denoConnectors = namespace() as unknown as DenoConnectors;
   const name: ConnectionApi = api === "connect" ? "Deno.connect" : "Deno.connectTls";
   return replace(denoConnectors, api, (original, live) =>
     function connect(this: unknown, options) {

@@ -11,6 +11,8 @@ import type { Descriptor } from "../../ffi/types.ts";
 import type { Transport, TransportSink, WriteProgress } from "../transport.ts";
 import type { ReadinessListener } from "../readiness.ts";
 import { denoCalls, denoHints, denoMonitor, monitorEnabledNow } from "./deno_ffi.ts";
+// Deno's API through declarations of its own, so that projects without Deno's types check this.
+import * as Deno from "./deno_api.ts";
 
 /** A Deno address as the core describes it. */
 export function netAddr(addr: Deno.Addr): SocketAddress {

@@ -49,14 +49,16 @@ import {
 import type { KeepAliveInfo, KeepAliveLimits } from "../options.ts";
 import { toMillis, toSeconds } from "../options.ts";
 import type { Descriptor, SocketCalls } from "../../ffi/types.ts";
-import { applyEach, getInt, type Platform, setInt } from "./platform.ts";
+import { applyEach, getInt, type KnownKeepAlive, type Platform, setInt } from "./platform.ts";
+
+const NONE: KnownKeepAlive = Object.freeze({});
 
 /**
  * What Linux accepts, in ms: whole seconds for `idle` and `interval`.
  *
  * @example
  * ```ts
- * import { LINUX_LIMITS } from "../../mod.ts";
+ * import { LINUX_LIMITS } from "./linux.ts";
  * import assert from "node:assert/strict";
  * assert.equal(LINUX_LIMITS.durationUnit, 1000); // idle and interval are whole seconds
  * assert.deepEqual(LINUX_LIMITS.idle, [1000, 32_767_000]);
@@ -93,17 +95,25 @@ export const linux: Platform = {
   setUserTimeout(calls: SocketCalls, fd: Descriptor, ms: number): void {
     setInt(this, calls, fd, IPPROTO_TCP, TCP_USER_TIMEOUT, ms, "userTimeout");
   },
-  apply(calls, fd, options, bestEffort): void {
-    applyEach(this, calls, fd, options, bestEffort);
+  apply(calls, fd, options, bestEffort): KnownKeepAlive {
+    // Linux stores each of these exactly as given once setsockopt succeeds (net/ipv4/tcp.c:
+    // keepalive_time = val * HZ, keepalive_intvl = val * HZ, keepalive_probes = val,
+    // user_timeout = val; sock_valbool_flag for SO_KEEPALIVE), and nothing else in the process
+    // runs before the read-back: reading them again would return what was just set.
+    // tests/os.test.ts proves it value by value against the kernel.
+    return applyEach(this, calls, fd, options, bestEffort);
   },
-  getKeepAlive(calls: SocketCalls, fd: Descriptor): KeepAliveInfo {
+  getKeepAlive(calls: SocketCalls, fd: Descriptor, known: KnownKeepAlive = NONE): KeepAliveInfo {
     return {
-      enabled: getInt(this, calls, fd, SOL_SOCKET, SO_KEEPALIVE, "enabled") !== 0,
-      idle: toMillis(getInt(this, calls, fd, IPPROTO_TCP, TCP_KEEPIDLE, "idle")),
-      interval: toMillis(getInt(this, calls, fd, IPPROTO_TCP, TCP_KEEPINTVL, "interval")),
-      count: getInt(this, calls, fd, IPPROTO_TCP, TCP_KEEPCNT, "count"),
+      enabled: known.enabled ??
+        getInt(this, calls, fd, SOL_SOCKET, SO_KEEPALIVE, "enabled") !== 0,
+      idle: known.idle ?? toMillis(getInt(this, calls, fd, IPPROTO_TCP, TCP_KEEPIDLE, "idle")),
+      interval: known.interval ??
+        toMillis(getInt(this, calls, fd, IPPROTO_TCP, TCP_KEEPINTVL, "interval")),
+      count: known.count ?? getInt(this, calls, fd, IPPROTO_TCP, TCP_KEEPCNT, "count"),
       // An unsigned int in the kernel; read as such so nothing can come back negative.
-      userTimeout: getInt(this, calls, fd, IPPROTO_TCP, TCP_USER_TIMEOUT, "userTimeout") >>> 0,
+      userTimeout: known.userTimeout ??
+        getInt(this, calls, fd, IPPROTO_TCP, TCP_USER_TIMEOUT, "userTimeout") >>> 0,
     };
   },
   isStream(calls: SocketCalls, fd: Descriptor): boolean {

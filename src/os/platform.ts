@@ -31,16 +31,20 @@ export interface Platform {
   /**
    * Applies validated options (rounded, in ms). Keys in `bestEffort` were not asked for by the
    * caller (they are defaults): where the OS cannot set one, it is left as the OS has it rather
-   * than failing.
+   * than failing. Where the OS stores each value exactly as set (Linux), returns the values now
+   * in force that a read-back would only repeat, for {@linkcode Platform.getKeepAlive}.
    */
   apply(
     calls: SocketCalls,
     fd: Descriptor,
     options: ValidKeepAlive,
     bestEffort: ReadonlySet<keyof KeepAliveOptions>,
-  ): void;
-  /** Reads back every value, in ms. */
-  getKeepAlive(calls: SocketCalls, fd: Descriptor): KeepAliveInfo;
+  ): KnownKeepAlive | void;
+  /**
+   * Reads back the values in force, in ms; those in `known` (what {@linkcode Platform.apply}
+   * just stored, on an OS that stores exactly what it is given) are taken as they are.
+   */
+  getKeepAlive(calls: SocketCalls, fd: Descriptor, known?: KnownKeepAlive): KeepAliveInfo;
   /** Whether `fd` is a stream (TCP) socket. */
   isStream(calls: SocketCalls, fd: Descriptor): boolean;
   /** A number unique to the socket behind `fd`, where the OS has one. */
@@ -75,10 +79,14 @@ export interface Platform {
 /** Options after validation: `enabled` is always present. */
 export type ValidKeepAlive = KeepAliveOptions & { enabled: boolean };
 
+/** Values a setsockopt just stored, as the kernel holds them (ms; rounded already). */
+export type KnownKeepAlive = Partial<Omit<KeepAliveInfo, "unverified">>;
+
 /**
  * Applies options one system call per option, for OSes where each knob is its own option
  * (Linux, macOS, FreeBSD). Times first, then switching probing on, so the first probe is
- * scheduled with the new idle time rather than the system default.
+ * scheduled with the new idle time rather than the system default. Returns the values set
+ * (validated options are already rounded to what the OS stores).
  */
 export function applyEach(
   platform: Platform,
@@ -86,19 +94,22 @@ export function applyEach(
   fd: Descriptor,
   options: ValidKeepAlive,
   bestEffort: ReadonlySet<keyof KeepAliveOptions>,
-): void {
+): KnownKeepAlive {
+  const set: KnownKeepAlive = {};
   // Straight calls, no table of closures: this runs for every connection opened.
-  for (let i = 0; i < SETTERS.length; i++) {
-    const key = SETTERS[i][0], setter = SETTERS[i][1];
+  for (const [key, setter] of SETTERS) {
     const value = options[key];
     if (value === undefined) continue;
     try {
       platform[setter](calls, fd, value);
+      set[key] = value;
     } catch (error) {
       if (!bestEffort.has(key)) throw error;
     }
   }
   platform.setEnabled(calls, fd, options.enabled);
+  set.enabled = options.enabled;
+  return set;
 }
 
 /** Each option with the Platform method that sets it, in the order they are applied. */
@@ -138,7 +149,7 @@ export function getInt(
   const result = calls.getsockopt(fd, level, name, INT_BYTES);
   if (result < 0) throw optionError(platform, "getsockopt", option, -result);
   // Some stacks answer a boolean option with a single byte.
-  return result === 1 ? INT_BYTES[0] : INT[0];
+  return result === 1 ? INT_BYTES[0]! : INT[0]!;
 }
 
 // One C int of scratch for every option call: the calls are synchronous and nothing runs in

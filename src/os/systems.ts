@@ -41,7 +41,7 @@ const SYSTEMS: Readonly<Record<string, System>> = {
  * sockalive does not drive.
  */
 export function systemFor(os: string): System {
-  if (Object.hasOwn(SYSTEMS, os)) return SYSTEMS[os];
+  if (Object.hasOwn(SYSTEMS, os)) return SYSTEMS[os]!;
   throw new SocketOptionError(
     `Cannot use socket options: ${os} is not supported (supported: linux, darwin, freebsd, windows)`,
     { code: "ERR_UNSUPPORTED_PLATFORM", syscall: "lookup", option: "socket" },

@@ -165,13 +165,13 @@ export const windows: Platform = {
     const buf = new Uint8Array(4);
     let count = FIXED_KEEPALIVE_COUNT;
     if (calls.getsockopt(s, IPPROTO_TCP, TCP_KEEPCNT, buf) === 4) {
-      count = new Int32Array(buf.buffer)[0];
+      count = new Int32Array(buf.buffer)[0]!;
     } else {
       unverified.push("count");
     }
     let userTimeout = r?.userTimeout ?? 0;
     if (calls.getsockopt(s, IPPROTO_TCP, TCP_MAXRT, buf.fill(0)) === 4) {
-      const seconds = new Int32Array(buf.buffer)[0];
+      const seconds = new Int32Array(buf.buffer)[0]!;
       userTimeout = seconds > 0 ? toMillis(seconds) : 0;
     } else {
       unverified.push("userTimeout");
