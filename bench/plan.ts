@@ -10,8 +10,24 @@ export interface Plan {
   smoke: boolean;
   /** Stop waiting for a contender this long after the pull. */
   detectCapMs: number;
-  /** Connections across one pulled cable, per runtime. */
-  scaleN: number;
+  /**
+   * Sizes of the cost curve (apply cost, memory, detection spread), below the per-process
+   * limit, which the curve adds as its last point.
+   */
+  curveNs: number[];
+  /** The per-process size; `undefined`: the descriptor limit (`ulimit -Hn`) minus the reserve. */
+  scaleLimitN?: number;
+  /** Descriptors left free at the per-process size (the runtime's own, the peer's listener). */
+  limitReserve: number;
+  /** Connections across worker processes, per runtime, and how many workers. */
+  scaleMultiN: number;
+  scaleWorkers: number;
+  /** Connections opened before the memory baseline (code compiled, pools grown). */
+  scaleWarm: number;
+  /** How long the CPU of the idle process is read. */
+  idleCpuMs: number;
+  /** Applies counted under strace (and as many baseline connections). */
+  straceApplies: number;
   lookupNs: number[];
   lookupMinSamples: number;
   lookupMaxSamples: number;
@@ -31,7 +47,13 @@ export interface Plan {
 export const FULL: Plan = {
   smoke: false,
   detectCapMs: 60_000,
-  scaleN: 2000,
+  curveNs: [1000, 10_000],
+  limitReserve: 100,
+  scaleMultiN: 100_000,
+  scaleWorkers: 6,
+  scaleWarm: 200,
+  idleCpuMs: 10_000,
+  straceApplies: 1000,
   lookupNs: [100, 1000, 10_000],
   lookupMinSamples: 30,
   lookupMaxSamples: 1000,
@@ -49,7 +71,14 @@ export const FULL: Plan = {
 export const SMOKE: Plan = {
   smoke: true,
   detectCapMs: 6000,
-  scaleN: 100,
+  curveNs: [100],
+  scaleLimitN: 300,
+  limitReserve: 100,
+  scaleMultiN: 600,
+  scaleWorkers: 3,
+  scaleWarm: 20,
+  idleCpuMs: 1000,
+  straceApplies: 50,
   lookupNs: [10, 100],
   lookupMinSamples: 10,
   lookupMaxSamples: 50,

@@ -7,7 +7,7 @@
  */
 
 import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import process from "node:process";
 import { createInterface } from "node:readline";
 import type { TestNet } from "../tools/netns.ts";
@@ -189,4 +189,35 @@ export async function startPeer(
 /** Prints a progress line (stderr, so tables on stdout stay clean). */
 export function progress(text: string): void {
   console.error(`  .. ${text}`);
+}
+
+/** This process's hard limit on open descriptors (`ulimit -Hn`); children inherit it. */
+export function descriptorLimit(): number {
+  const line = readFileSync("/proc/self/limits", "utf8").split("\n")
+    .find((l) => l.startsWith("Max open files"));
+  const hard = Number(line?.trim().split(/\s+/)[4]);
+  return Number.isFinite(hard) ? hard : 1024;
+}
+
+/** CPU time (user + system) a process has used so far, in ms, from /proc/<pid>/stat. */
+export function cpuMs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  // Fields after the command name, which is in parentheses and may hold spaces.
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  const ticksPerSecond = 100;
+  return ((Number(fields[11]) + Number(fields[12])) / ticksPerSecond) * 1000;
+}
+
+/** Starts `count` peers of `mode` (one port each, `port` 0 = any) and returns them. */
+export async function startPeers(
+  count: number,
+  mode: "hold",
+  host: string,
+  port: number,
+  prefix: string[],
+): Promise<{ peers: Child[]; ports: number[] }> {
+  const started = await Promise.all(
+    Array.from({ length: count }, (_, i) => startPeer("bun", mode, host, port && port + i, prefix)),
+  );
+  return { peers: started.map((s) => s.peer), ports: started.map((s) => s.port) };
 }

@@ -4,7 +4,8 @@
  *   deno run -A bench/run.ts            full run; writes bench/results.json and BENCHMARKS.md
  *   deno run -A bench/run.ts --smoke    every benchmark at tiny size (also SOCKALIVE_BENCH=smoke);
  *                                       writes bench/out/results.smoke.json
- *   --only=detect,scale,lookup,throughput,memory,latency,health   a subset (results go to bench/out/)
+ *   --only=detect,scale,lookup,cost,throughput,memory,latency,health   a subset (results go to
+ *                                       bench/out/)
  *
  * Every benchmark runs its contenders as child processes (Deno and Bun), prints a table, stops
  * by itself and deletes its namespaces, also on failure or Ctrl-C.
@@ -25,11 +26,22 @@ import { cleanupAll, installSignalCleanup, runtimeVersion } from "./proc.ts";
 import { benchScale } from "./scale.ts";
 import { benchThroughput } from "./throughput.ts";
 import { benchHealth } from "./health.ts";
+import { benchCost } from "./cost.ts";
+import { costCurve } from "./curve.ts";
 
 const argv = process.argv.slice(2);
 const smoke = argv.includes("--smoke") || process.env.SOCKALIVE_BENCH === "smoke";
 const onlyArg = argv.find((a) => a.startsWith("--only="))?.slice("--only=".length);
-const ALL = ["detect", "scale", "lookup", "throughput", "memory", "latency", "health"] as const;
+const ALL = [
+  "detect",
+  "scale",
+  "lookup",
+  "cost",
+  "throughput",
+  "memory",
+  "latency",
+  "health",
+] as const;
 const only = onlyArg ? onlyArg.split(",") : [...ALL];
 for (const name of only) {
   if (!(ALL as readonly string[]).includes(name)) {
@@ -67,6 +79,7 @@ const runners: Record<(typeof ALL)[number], () => Promise<Section | Section[]>> 
   detect: () => benchDetect(plan),
   scale: () => benchScale(plan),
   lookup: () => benchLookup(plan),
+  cost: () => benchCost(plan),
   throughput: () => benchThroughput(plan),
   memory: () => benchMemory(plan),
   latency: () => benchLatency(plan),
@@ -93,6 +106,25 @@ for (const name of ALL) {
   }
 }
 await cleanupAll();
+const complete = !smoke && !onlyArg;
+{
+  // Drawn from the sections above; a full run writes it beside BENCHMARKS.md's links.
+  const svgName = complete
+    ? "cost-curve.svg"
+    : `cost-curve.${smoke ? "smoke" : only.join("-")}.svg`;
+  mkdirSync(`${ROOT}bench/out`, { recursive: true });
+  const curve = costCurve(
+    sections,
+    `${ROOT}bench/${complete ? "" : "out/"}${svgName}`,
+    complete ? `bench/${svgName}` : svgName,
+    `sockalive ${smoke ? "smoke " : ""}run of ${startedAt.toISOString()}, HEAD ${git.head}; ` +
+      `Deno ${versions.deno.split(" ")[0]}, Bun ${versions.bun}`,
+  );
+  if (curve) {
+    sections.push(curve);
+    console.log(`\n${curve.title}\n\n${curve.tables.join("\n\n")}`);
+  }
+}
 const totalS = (performance.now() - t0) / 1000;
 const loadEnd = os.loadavg();
 console.log(
@@ -125,8 +157,6 @@ const results = {
   })),
   failures,
 };
-const complete = !smoke && !onlyArg;
-mkdirSync(`${ROOT}bench/out`, { recursive: true });
 const jsonPath = complete
   ? `${ROOT}bench/results.json`
   : `${ROOT}bench/out/results.${smoke ? "smoke" : only.join("-")}.json`;

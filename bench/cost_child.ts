@@ -1,0 +1,108 @@
+/**
+ * The apply cost, in Deno or Bun: sockalive's `setKeepAlive` (find and verify the descriptor,
+ * set, read back) on a fresh connection while N other connections are open, the same work the
+ * native anchor (bench/apply_anchor.c) times.
+ *
+ * Argument: JSON { mode: "time", hostname, ports, ns, minSamples, maxSamples, budgetMs } prints
+ * {"type":"result","n","descriptors","samples"} per N (µs), then {"type":"done"};
+ * JSON { mode: "strace", hostname, ports, applies } opens and closes `applies` connections, then
+ * opens, applies and closes as many, between marker system calls (a stat of
+ * /sockalive-bench-marker-1..3) that strace's output shows, then prints {"type":"done"}.
+ *
+ * @module
+ */
+
+import { existsSync, readdirSync } from "node:fs";
+import { setKeepAlive } from "../mod.ts";
+import { args, bunConnect, type BunRawSocket, emit, isBun } from "./common.ts";
+
+const config = JSON.parse(args()[0]) as {
+  mode: "time" | "strace";
+  hostname: string;
+  ports: number[];
+  ns?: number[];
+  minSamples?: number;
+  maxSamples?: number;
+  budgetMs?: number;
+  applies?: number;
+};
+const KEEPALIVE = { idle: 1000, interval: 1000, count: 3 };
+const WARM_UP = 300;
+
+interface Opened {
+  native: Deno.TcpConn | BunRawSocket;
+  close(): void;
+}
+
+async function open(port = config.ports[0]): Promise<Opened> {
+  if (isBun) {
+    const s = await bunConnect(config.hostname, port, { data() {}, error() {} });
+    return { native: s, close: () => s.terminate() };
+  }
+  const c = await Deno.connect({ hostname: config.hostname, port });
+  return { native: c, close: () => c.close() };
+}
+
+function apply(o: Opened): void {
+  const got = setKeepAlive(o.native as Deno.TcpConn, KEEPALIVE);
+  if (got.idle !== 1000 || !got.enabled || got.count !== 3) {
+    throw new Error(`keepalive not applied: ${JSON.stringify(got)}`);
+  }
+}
+
+function marker(i: number): void {
+  existsSync(`/sockalive-bench-marker-${i}`);
+}
+
+for (let i = 0; i < (config.mode === "strace" ? 50 : WARM_UP); i++) {
+  const o = await open();
+  apply(o);
+  o.close();
+}
+
+if (config.mode === "strace") {
+  const k = config.applies!;
+  marker(1);
+  for (let i = 0; i < k; i++) (await open()).close();
+  marker(2);
+  for (let i = 0; i < k; i++) {
+    const o = await open();
+    apply(o);
+    o.close();
+  }
+  marker(3);
+} else {
+  const others: Opened[] = [];
+  for (const n of config.ns!) {
+    while (others.length < n) {
+      const batch = Math.min(200, n - others.length);
+      const base = others.length;
+      others.push(
+        ...await Promise.all(
+          Array.from(
+            { length: batch },
+            (_, i) => open(config.ports[(base + i) % config.ports.length]),
+          ),
+        ),
+      );
+    }
+    const samples: number[] = [];
+    const start = performance.now();
+    while (
+      samples.length < config.maxSamples! &&
+      (samples.length < config.minSamples! || performance.now() - start < config.budgetMs!)
+    ) {
+      const o = await open();
+      try {
+        const t = performance.now();
+        apply(o);
+        samples.push((performance.now() - t) * 1000);
+      } finally {
+        o.close();
+      }
+    }
+    emit({ type: "result", n, descriptors: readdirSync("/proc/self/fd").length, samples });
+  }
+  for (const o of others) o.close();
+}
+emit({ type: "done" });
