@@ -8,7 +8,7 @@
  */
 
 import { ConnectionClosedError, errorCode, SocketOptionError } from "./errors.ts";
-import type { KeepAliveInfo, KeepAliveOptions } from "./options.ts";
+import { type KeepAliveInfo, type KeepAliveOptions, validateKeepAlive } from "./options.ts";
 import type { CheckedConnectOptions } from "./checks.ts";
 import { TLS_HANDSHAKE_CODE } from "./tls_options.ts";
 import {
@@ -371,9 +371,28 @@ export class ConnectionContext
     );
   }
 
-  /** Applies `options` on the open connection; what the kernel then reports is kept. */
+  /**
+   * Applies `options` on the open connection; what the kernel then reports is kept. A
+   * `userTimeout` that was the detection budget (`idle + interval × count`, as `connect` derives
+   * it) follows the new budget when the times change and `options` says nothing of it: left as
+   * it was, it would hold the old budget (Linux drops at the first probe at or past it).
+   */
   setKeepAlive(options: KeepAliveOptions): KeepAliveInfo {
-    return this.keepAlive = this.requireSock("set keepalive").setKeepAlive(options);
+    const sock = this.requireSock("set keepalive");
+    return this.keepAlive = sock.setKeepAlive(this.#withBudget(options));
+  }
+
+  #withBudget(options: KeepAliveOptions): KeepAliveOptions {
+    const now = this.keepAlive;
+    if (
+      options.userTimeout !== undefined || !now?.enabled || options.enabled === false ||
+      (options.idle === undefined && options.interval === undefined && options.count === undefined)
+    ) return options;
+    const limits = this.#runtime.platform().limits;
+    if (now.userTimeout !== Math.min(limits.userTimeout[1], budgetOf(now))) return options;
+    // The new times as the OS will store them (validated again, and refused there if invalid).
+    const next = { ...now, ...validateKeepAlive(options, limits) };
+    return { ...options, userTimeout: Math.min(limits.userTimeout[1], budgetOf(next)) };
   }
 }
 
@@ -384,4 +403,9 @@ function ffiMissing(error: unknown): error is SocketOptionError {
 function abortError(signal: AbortSignal): Error {
   const reason = signal.reason;
   return reason instanceof Error ? reason : new Error("The connect was aborted");
+}
+
+/** `idle + interval × count`: when a silent peer is dropped, and connect's default userTimeout. */
+function budgetOf(k: Pick<KeepAliveInfo, "idle" | "interval" | "count">): number {
+  return k.idle + k.interval * k.count;
 }

@@ -289,6 +289,37 @@ test("loopback: read() with one reused buffer gets 1 MiB intact, then null", asy
 }, opts);
 
 test(
+  "loopback: conn.setKeepAlive with new times moves a userTimeout that was the budget, not one asked for",
+  async () => {
+    await withServer(async (port) => {
+      const derived = connect({ port, keepAlive: { idle: 600_000, interval: 1000, count: 3 } });
+      const asked = connect({
+        port,
+        keepAlive: { idle: 600_000, interval: 1000, count: 3, userTimeout: 5000 },
+      });
+      try {
+        await derived.opened;
+        await asked.opened;
+        assert.equal(derived.keepAlive?.userTimeout, 603_000, "connect derives the budget");
+        // New times, nothing said of userTimeout: the budget it was follows them.
+        assert.equal(derived.setKeepAlive({ idle: 1000 }).userTimeout, 4000);
+        assert.equal(derived.getKeepAlive().userTimeout, 4000, "the kernel holds the new budget");
+        assert.equal(derived.setKeepAlive({ count: 5 }).userTimeout, 6000);
+        // Asked for: it stays.
+        assert.equal(asked.setKeepAlive({ idle: 1000 }).userTimeout, 5000);
+        // Said explicitly: taken as said.
+        assert.equal(derived.setKeepAlive({ idle: 2000, userTimeout: 0 }).userTimeout, 0);
+        assert.equal(derived.setKeepAlive({ idle: 3000 }).userTimeout, 0, "0 is not a budget");
+      } finally {
+        await derived.close();
+        await asked.close();
+      }
+    });
+  },
+  opts,
+);
+
+test(
   "loopback (Linux): the kernel holds each keepalive value exactly as set, at every bound",
   async () => {
     if (process.platform !== "linux") return;
