@@ -1,5 +1,5 @@
 /**
- * Benchmark 8: the cost of one `health()` call (informational), in both runtimes, against the
+ * Benchmark 10: the cost of one `health()` call (informational), in both runtimes, against the
  * cost of `getKeepAlive()` on the same connection in the same process. Runs in its own namespace;
  * the peer is a separate Bun process that holds the connections.
  *
@@ -13,7 +13,7 @@ import { Child, progress, runtimeArgv, startPeer, track, untrack } from "./proc.
 const REPS = 3;
 const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
 
-/** Runs benchmark 8. */
+/** Runs benchmark 10. */
 export async function benchHealth(plan: Plan): Promise<Section> {
   const net = track(TestNet.create());
   const prefix = net.exec("client");
@@ -65,7 +65,7 @@ export async function benchHealth(plan: Plan): Promise<Section> {
   }
   return {
     id: "health",
-    title: "8. Reading a connection's health (µs per call; informational)",
+    title: "10. Reading a connection's health (µs per call; informational)",
     tables: [table([
       "runtime",
       "`conn.health()`",
