@@ -87,10 +87,22 @@ export class ReadinessMonitor {
     return token;
   }
 
-  /** Arms the one-shot watch again; false if it cannot be (read the old way then). */
-  rearm(fd: Descriptor, token: number): boolean {
+  /**
+   * Arms the one-shot watch again (`detached`: put `fd` back in the wait first, after
+   * {@linkcode ReadinessMonitor.detach}); false if it cannot be (read the old way then).
+   */
+  rearm(fd: Descriptor, token: number, detached = false): boolean {
     return !this.#failed && this.#listeners.has(token) &&
-      this.#poller.watch(fd, token, true) === 0;
+      this.#poller.watch(fd, token, !detached) === 0;
+  }
+
+  /**
+   * Takes `fd` out of the wait while the caller reads it straight through, keeping its token:
+   * a socket in an epoll set, even quieted, costs the kernel a callback into that set for every
+   * packet that arrives. {@linkcode ReadinessMonitor.rearm} with `detached` puts it back.
+   */
+  detach(fd: Descriptor, token: number): void {
+    if (!this.#failed && this.#listeners.has(token)) this.#poller.unwatch(fd);
   }
 
   /** Quiets the watch while the caller reads `fd` directly (see ReadinessPoller.quiet). */

@@ -36,7 +36,7 @@ import {
   SocketOptionError,
   type StateChangeEvent,
 } from "../mod.ts";
-import { useReadinessMonitor, watchedConnections } from "../src/adapters/deno.ts";
+import { denoCalls, useReadinessMonitor, watchedConnections } from "../src/adapters/deno.ts";
 import { systemFor } from "../src/os/systems.ts";
 
 // Child processes (the python peer) are spawned in these tests.
@@ -318,6 +318,71 @@ test(
   },
   opts,
 );
+
+/** The descriptor of `conn`'s socket, found by its local port (IPv4 on loopback; a test aid). */
+function socketFdOf(conn: LiveConnection): number {
+  const calls = denoCalls();
+  const port = conn.localAddr!.port;
+  const address = new Uint8Array(128);
+  const found = calls.listDescriptors().filter((fd) =>
+    calls.getsockname(fd, address.fill(0)) >= 16 && ((address[2]! << 8) | address[3]!) === port
+  );
+  assert.equal(found.length, 1, `descriptors with local port ${port}: ${found}`);
+  return found[0]!;
+}
+
+/** How many of this process's epoll sets hold `fd`, as the kernel lists them (/proc/self/fdinfo). */
+function epollSetsHolding(fd: number): number {
+  let sets = 0;
+  for (const entry of Deno.readDirSync("/proc/self/fd")) {
+    let link = "";
+    try {
+      link = Deno.readLinkSync(`/proc/self/fd/${entry.name}`);
+    } catch {
+      continue;
+    }
+    if (link !== "anon_inode:[eventpoll]") continue;
+    const info = Deno.readTextFileSync(`/proc/self/fdinfo/${entry.name}`);
+    if ([...info.matchAll(/^tfd:\s+(\d+)/gm)].some((m) => Number(m[1]) === fd)) sets++;
+  }
+  return sets;
+}
+
+if (!isBun) {
+  test(
+    "loopback (Deno, Linux): a read() consumer's socket leaves the shared wait while it reads, and returns",
+    async () => {
+      if (Deno.build.os !== "linux") return;
+      await withPeer(async (peer, port) => {
+        const conn = await openTo(peer, { port });
+        try {
+          // Deno's own reactor holds the socket in its epoll set(s); the shared wait in another.
+          const fd = socketFdOf(conn);
+          const idle = epollSetsHolding(fd);
+          assert.ok(idle >= 2, `idle: in Deno's epoll set and in the shared wait (${idle})`);
+          await command(peer, `send ${4 << 20}`);
+          const buffer = new Uint8Array(64 * 1024);
+          let total = 0;
+          let seenOut = false;
+          while (total < 4 << 20) {
+            const n = await conn.read(buffer);
+            assert.ok(n !== null);
+            total += n;
+            if (epollSetsHolding(fd) === idle - 1) seenOut = true;
+          }
+          assert.ok(seenOut, "while read straight through, the socket stayed in the shared wait");
+          await sleep(50); // the consumer stopped: watched again
+          assert.equal(epollSetsHolding(fd), idle, "after the reads, the socket is watched again");
+          await command(peer, "reset");
+          assert.equal((await conn.closed).code, "ECONNRESET", "and a break is still seen");
+        } finally {
+          await conn.close();
+        }
+      });
+    },
+    opts,
+  );
+}
 
 test(
   "loopback (Linux): the kernel holds each keepalive value exactly as set, at every bound",

@@ -48,7 +48,7 @@ export class DenoTransport implements Transport, ReadinessListener {
   #sink: TransportSink | undefined;
   #token: number | undefined; // set while the monitor watches the socket
   #readSize = MIN_READ_SIZE;
-  // scanned, reading, paused, closed and armed, as bits of one number (see the accessors below).
+  // scanned, reading, paused, closed, armed and detached, as bits of one number (see below).
   #flags = 0;
   #wake: (() => void) | undefined;
 
@@ -73,6 +73,13 @@ export class DenoTransport implements Transport, ReadinessListener {
   }
   set #paused(on: boolean) {
     this.#setFlag(PAUSED, on);
+  }
+  /** Out of the shared wait (read straight through); armed again by going back in. */
+  get #detached(): boolean {
+    return (this.#flags & DETACHED) !== 0;
+  }
+  set #detached(on: boolean) {
+    this.#setFlag(DETACHED, on);
   }
   /** The one-shot watch is armed: the monitor reports this socket's next bytes. */
   get #armed(): boolean {
@@ -196,7 +203,7 @@ export class DenoTransport implements Transport, ReadinessListener {
     // the watch is quieted meanwhile, so the reply does not also wake the monitor's thread.
     if (this.#token === undefined || this.#closed || this.#paused || this.#reading) return;
     this.#armed = false;
-    denoMonitor()?.quiet(this.#fd!, this.#token);
+    if (!this.#detached) denoMonitor()?.quiet(this.#fd!, this.#token);
     void this.#drain();
   }
 
@@ -206,10 +213,12 @@ export class DenoTransport implements Transport, ReadinessListener {
       return undefined;
     }
     this.#reading = true;
-    if (this.#armed) {
-      // Quieted, so the bytes this read takes do not also wake the monitor's thread.
+    if (!this.#detached) {
+      // Out of the shared wait while reads come straight through: neither the monitor's thread
+      // nor the kernel (a callback per packet into the epoll set) spends anything on it.
       this.#armed = false;
-      denoMonitor()?.quiet(this.#fd!, this.#token);
+      this.#detached = true;
+      denoMonitor()?.detach(this.#fd!, this.#token);
     }
     return this.#conn.read(into);
   }
@@ -274,8 +283,9 @@ export class DenoTransport implements Transport, ReadinessListener {
   /** Arms the watch again, or falls back to a pending read if that cannot be. */
   #watch(): void {
     const token = this.#token;
-    if (token !== undefined && denoMonitor()?.rearm(this.#fd!, token)) {
+    if (token !== undefined && denoMonitor()?.rearm(this.#fd!, token, this.#detached)) {
       this.#armed = true;
+      this.#detached = false;
       return;
     }
     this.fallback();
@@ -380,6 +390,6 @@ export class DenoTransport implements Transport, ReadinessListener {
   }
 }
 
-const SCANNED = 1, READING = 2, PAUSED = 4, CLOSED = 8, ARMED = 16;
+const SCANNED = 1, READING = 2, PAUSED = 4, CLOSED = 8, ARMED = 16, DETACHED = 32;
 const MIN_READ_SIZE = 512;
 const MAX_READ_SIZE = 256 * 1024;
