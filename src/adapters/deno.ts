@@ -31,17 +31,28 @@ import * as Deno from "./deno_api.ts";
 export { denoCalls, denoHints, useReadinessMonitor, watchedConnections } from "./deno_ffi.ts";
 export type { NodeSocketLike } from "../sockets.ts";
 
-/** The lookup side of a target for a socket the caller opened (no guess of its own). */
-function denoLookup(): Pick<SocketTarget, "hints" | "scan" | "found"> {
-  let scanned = false;
-  return {
-    hints: () => denoHints.guesses(),
-    scan: () => {
-      scanned = true;
-      return denoCalls().listDescriptors();
-    },
-    found: (fd) => denoHints.found(fd, scanned),
-  };
+/**
+ * A socket the caller opened, as the target of a lookup: its addresses, and the descriptors to
+ * try (guesses, then every one). One object per call, no closures: this runs for every apply.
+ */
+class HeldTarget implements SocketTarget {
+  readonly local: SocketAddress;
+  readonly remote: SocketAddress;
+  #scanned = false;
+  constructor(addresses: { local: SocketAddress; remote: SocketAddress }) {
+    this.local = addresses.local;
+    this.remote = addresses.remote;
+  }
+  hints(): Iterable<Descriptor> {
+    return denoHints.guesses();
+  }
+  scan(): Iterable<Descriptor> {
+    this.#scanned = true;
+    return denoCalls().listDescriptors();
+  }
+  found(fd: Descriptor): void {
+    denoHints.found(fd, this.#scanned);
+  }
 }
 
 /**
@@ -95,12 +106,12 @@ function targetOf(socket: DenoHeldSocket): SocketTarget {
   if (typeof socket === "object" && socket !== null) {
     // node:net and node:tls sockets (every npm driver's) have addresses, no descriptor, in Deno.
     if (isNodeSocket(socket)) {
-      return { ...nodeSocketAddresses(socket, EXPECTED), ...denoLookup() };
+      return new HeldTarget(nodeSocketAddresses(socket, EXPECTED));
     }
     if ("localAddr" in socket && "remoteAddr" in socket) {
       const local = tcpAddress(socket.localAddr);
       const remote = tcpAddress(socket.remoteAddr);
-      if (local && remote) return { local, remote, ...denoLookup() };
+      if (local && remote) return new HeldTarget({ local, remote });
       const transport = (socket.localAddr as { transport?: unknown } | null)?.transport;
       throw notASocket(
         EXPECTED,
