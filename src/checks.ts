@@ -8,6 +8,7 @@
  */
 
 import {
+  budgetUserTimeout,
   DEFAULT_KEEPALIVE,
   describe,
   type KeepAliveLimits,
@@ -197,9 +198,9 @@ export function keepAliveRequest(
   // the data-in-flight timeout defaults to the same budget, computed from the rounded values the
   // kernel will hold, rather than to an unrelated default.
   if (given.userTimeout === undefined && merged.enabled) {
-    merged.userTimeout = Math.min(
-      limits.userTimeout[1],
-      merged.idle! + merged.interval! * merged.count!,
+    merged.userTimeout = budgetUserTimeout(
+      { idle: merged.idle!, interval: merged.interval!, count: merged.count! },
+      limits,
     );
   }
   return merged;

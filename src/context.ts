@@ -8,7 +8,12 @@
  */
 
 import { ConnectionClosedError, errorCode, SocketOptionError } from "./errors.ts";
-import { type KeepAliveInfo, type KeepAliveOptions, validateKeepAlive } from "./options.ts";
+import {
+  budgetUserTimeout,
+  type KeepAliveInfo,
+  type KeepAliveOptions,
+  validateKeepAlive,
+} from "./options.ts";
 import type { CheckedConnectOptions } from "./checks.ts";
 import { TLS_HANDSHAKE_CODE } from "./tls_options.ts";
 import {
@@ -389,10 +394,10 @@ export class ConnectionContext
       (options.idle === undefined && options.interval === undefined && options.count === undefined)
     ) return options;
     const limits = this.#runtime.platform().limits;
-    if (now.userTimeout !== Math.min(limits.userTimeout[1], budgetOf(now))) return options;
+    if (now.userTimeout !== budgetUserTimeout(now, limits)) return options;
     // The new times as the OS will store them (validated again, and refused there if invalid).
     const next = { ...now, ...validateKeepAlive(options, limits) };
-    return { ...options, userTimeout: Math.min(limits.userTimeout[1], budgetOf(next)) };
+    return { ...options, userTimeout: budgetUserTimeout(next, limits) };
   }
 }
 
@@ -403,9 +408,4 @@ function ffiMissing(error: unknown): error is SocketOptionError {
 function abortError(signal: AbortSignal): Error {
   const reason = signal.reason;
   return reason instanceof Error ? reason : new Error("The connect was aborted");
-}
-
-/** `idle + interval × count`: when a silent peer is dropped, and connect's default userTimeout. */
-function budgetOf(k: Pick<KeepAliveInfo, "idle" | "interval" | "count">): number {
-  return k.idle + k.interval * k.count;
 }

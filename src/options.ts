@@ -282,6 +282,26 @@ export function detectionTime(
   return i + k * n;
 }
 
+/**
+ * The `userTimeout` a caller who sets `idle`, `interval` and `count` but not `userTimeout` gets:
+ * the keepalive budget `idle + interval × count` (ms, values as the OS stores them), capped at the
+ * platform's largest user timeout.
+ *
+ * @example
+ * ```ts
+ * import { budgetUserTimeout } from "./options.ts";
+ * import assert from "node:assert/strict";
+ * const limits = { userTimeout: [0, 2 ** 31 - 1] as const };
+ * assert.equal(budgetUserTimeout({ idle: 1000, interval: 1000, count: 3 }, limits), 4000);
+ * ```
+ */
+export function budgetUserTimeout(
+  keepAlive: { idle: number; interval: number; count: number },
+  limits: Pick<KeepAliveLimits, "userTimeout">,
+): number {
+  return Math.min(limits.userTimeout[1], keepAlive.idle + keepAlive.interval * keepAlive.count);
+}
+
 function unknownOption(name: string): TypeError {
   return new TypeError(
     `Cannot set keepalive: unknown option ${name}; expected one of ${OPTION_KEYS.join(", ")}`,
