@@ -44,6 +44,28 @@ export interface NodeSocketLike {
   readonly remotePort?: number;
 }
 
+/**
+ * Both ends of a socket that reports them as `localAddress`/`localPort` and
+ * `remoteAddress`/`remotePort` (a `node:net` socket, a Bun socket), or `undefined` unless all
+ * four are there.
+ */
+export function ipAddresses(socket: {
+  readonly localAddress?: unknown;
+  readonly localPort?: unknown;
+  readonly remoteAddress?: unknown;
+  readonly remotePort?: unknown;
+}): { local: SocketAddress; remote: SocketAddress } | undefined {
+  const { localAddress, localPort, remoteAddress, remotePort } = socket;
+  if (
+    typeof localAddress !== "string" || typeof localPort !== "number" ||
+    typeof remoteAddress !== "string" || typeof remotePort !== "number"
+  ) return undefined;
+  return {
+    local: { hostname: localAddress, port: localPort },
+    remote: { hostname: remoteAddress, port: remotePort },
+  };
+}
+
 /** Whether `value` has the shape of a `node:net` `Socket` (a `node:tls` `TLSSocket` is one). */
 export function isNodeSocket(value: object): value is NodeSocketLike {
   const v = value as { connecting?: unknown; destroyed?: unknown };
@@ -62,16 +84,9 @@ export function nodeSocketAddresses(
   // Destroyed first: Node's `pending` is also true once the handle is gone.
   if (socket.destroyed) throw socketClosed();
   if (socket.connecting || socket.pending === true) throw notConnected();
-  const { localAddress, localPort, remoteAddress, remotePort } = socket;
-  if (
-    typeof localAddress === "string" && typeof localPort === "number" &&
-    typeof remoteAddress === "string" && typeof remotePort === "number"
-  ) {
-    return {
-      local: { hostname: localAddress, port: localPort },
-      remote: { hostname: remoteAddress, port: remotePort },
-    };
-  }
+  const addresses = ipAddresses(socket);
+  if (addresses) return addresses;
+  const { remoteAddress, remotePort } = socket;
   // The peer's address is kept after the socket is gone, ours is not (Deno and Bun alike): a
   // socket that knows its peer but not itself has closed underneath, before `destroyed` is set.
   if (typeof remoteAddress === "string" && typeof remotePort === "number") throw socketClosed();

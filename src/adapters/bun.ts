@@ -13,6 +13,7 @@ import type { ClientTls, ServerTls } from "../tls_options.ts";
 import type { SocketCalls } from "../../ffi/types.ts";
 import type { SocketTarget } from "../sockopt.ts";
 import {
+  ipAddresses,
   isNodeSocket,
   nodeSocketAddresses,
   type NodeSocketLike,
@@ -139,17 +140,9 @@ function targetOf(socket: BunHeldSocket): SocketTarget {
   if (typeof bun.fd === "number") {
     // Bun sets -1 once a socket closes, and keeps the addresses.
     if (bun.fd < 0) throw socketClosed();
-    const { fd, localAddress, localPort, remoteAddress, remotePort } = bun;
-    if (
-      typeof localAddress === "string" && typeof localPort === "number" &&
-      typeof remoteAddress === "string" && typeof remotePort === "number"
-    ) {
-      return {
-        local: { hostname: localAddress, port: localPort },
-        remote: { hostname: remoteAddress, port: remotePort },
-        hints: () => [fd],
-      };
-    }
+    const fd = bun.fd;
+    const addresses = ipAddresses(bun);
+    if (addresses) return { ...addresses, hints: () => [fd] };
     throw notASocket(EXPECTED, socket, bunKind(socket));
   }
   throw notASocket(EXPECTED, socket);
