@@ -7,10 +7,12 @@
  */
 import assert from "node:assert/strict";
 import {
+  descriptorOf,
   isBun,
   nativeConnect,
   type NativeSocket,
   preloadFfi,
+  realCalls,
   sleep,
   test,
   withServer,
@@ -27,8 +29,6 @@ import {
 import { LiveConnection } from "../src/connection.ts";
 import { setKeepAliveOn } from "../src/sockopt.ts";
 import { linux } from "../src/os/linux.ts";
-import { denoCalls } from "../src/adapters/deno.ts";
-import { bunCalls } from "../src/adapters/bun.ts";
 import type { SocketCalls } from "../ffi/types.ts";
 import type { SocketAddress } from "../src/address.ts";
 
@@ -37,8 +37,6 @@ preloadFfi();
 const ROUNDS = 25;
 const HOSTILE = { enabled: false, idle: 1000, interval: 1000, count: 1, userTimeout: 1 };
 const VICTIM = { enabled: true, idle: 7000, interval: 3000, count: 4, userTimeout: 12345 };
-
-const realCalls = (): SocketCalls => isBun ? bunCalls() : denoCalls();
 
 function notFound(e: unknown): boolean {
   return e instanceof SocketOptionError && e.code === "ERR_SOCKET_NOT_FOUND";
@@ -54,17 +52,6 @@ function countingSets(): { calls: SocketCalls; sets: () => number } {
     return real.setsockopt(...args);
   };
   return { calls, sets: () => sets };
-}
-
-/** The descriptor whose local and peer ports are these (read with getsockname/getpeername). */
-function descriptorOf(localPort: number, remotePort: number): number | undefined {
-  const calls = realCalls();
-  const buf = new Uint8Array(128);
-  const port = () => (buf[2] << 8) | buf[3];
-  return calls.listDescriptors().find((fd) =>
-    calls.getsockname(fd, buf.fill(0)) > 0 && port() === localPort &&
-    calls.getpeername(fd, buf.fill(0)) > 0 && port() === remotePort
-  );
 }
 
 /** Opens native sockets until one lands on `fd`; closes the others. */

@@ -10,6 +10,8 @@ import { readdirSync } from "node:fs";
 import process from "node:process";
 import { netnsUnavailable } from "../tools/netns.ts";
 import { denoCalls } from "../src/adapters/deno.ts";
+import { bunCalls } from "../src/adapters/bun.ts";
+import type { SocketCalls } from "../ffi/types.ts";
 
 /** Whether the tests run under Bun. */
 export const isBun = typeof (globalThis as { Bun?: unknown }).Bun !== "undefined";
@@ -299,4 +301,23 @@ export function openDescriptors(): number {
  */
 export function preloadFfi(): void {
   if (!isBun) denoCalls();
+}
+
+/** The system calls of the runtime running the tests, through its own FFI. */
+export function realCalls(): SocketCalls {
+  return isBun ? bunCalls() : denoCalls();
+}
+
+/**
+ * The descriptor of this process whose local port (and, if given, peer port) are these, read
+ * with getsockname/getpeername: a witness from outside the library.
+ */
+export function descriptorOf(localPort: number, remotePort?: number): number | undefined {
+  const calls = realCalls();
+  const buf = new Uint8Array(128);
+  const port = () => (buf[2]! << 8) | buf[3]!;
+  return calls.listDescriptors().find((fd) =>
+    calls.getsockname(fd, buf.fill(0)) > 0 && port() === localPort &&
+    (remotePort === undefined || (calls.getpeername(fd, buf.fill(0)) > 0 && port() === remotePort))
+  );
 }

@@ -48,10 +48,8 @@ import dgram from "node:dgram";
 import { readFileSync, rmSync } from "node:fs";
 import net from "node:net";
 import process from "node:process";
-import { isBun, openDescriptors, preloadFfi, sleep, test } from "./harness.ts";
+import { isBun, openDescriptors, preloadFfi, realCalls, sleep, test } from "./harness.ts";
 import { connect, ConnectionClosedError, type LiveConnection, reconnecting } from "../mod.ts";
-import { denoCalls } from "../src/adapters/deno.ts";
-import { bunCalls } from "../src/adapters/bun.ts";
 import type { SocketCalls } from "../ffi/types.ts";
 import {
   AF_INET,
@@ -555,7 +553,6 @@ interface SocketView {
   };
 }
 
-const realCalls = (): SocketCalls => isBun ? bunCalls() : denoCalls();
 const INT = new Uint8Array(4);
 const COOKIE = new Uint8Array(8);
 const ADDRESS = new Uint8Array(128);

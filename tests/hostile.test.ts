@@ -11,7 +11,7 @@ import dgram from "node:dgram";
 import { rmSync } from "node:fs";
 import process from "node:process";
 import fc from "fast-check";
-import { isBun, nativeConnect, preloadFfi, test, withServer } from "./harness.ts";
+import { isBun, nativeConnect, preloadFfi, realCalls, test, withServer } from "./harness.ts";
 import { FakeKernel, FakeRuntime, LINUX_DEFAULTS, targetOver } from "./fixtures/fake_kernel.ts";
 import {
   connect,
@@ -27,8 +27,6 @@ import {
 import { LiveConnection } from "../src/connection.ts";
 import { applyKeepAlive, setKeepAliveOn } from "../src/sockopt.ts";
 import { linux } from "../src/os/linux.ts";
-import { denoCalls } from "../src/adapters/deno.ts";
-import { bunCalls } from "../src/adapters/bun.ts";
 import type { SocketCalls } from "../ffi/types.ts";
 import { SO_KEEPALIVE, SOL_SOCKET } from "../ffi/linux.ts";
 
@@ -483,10 +481,6 @@ test("hostile: a closed connection refuses setKeepAlive and getKeepAlive without
 
 // ---------------------------------------------------------------------------------------------
 // Against real sockets, through the public API.
-
-function realCalls(): SocketCalls {
-  return isBun ? bunCalls() : denoCalls();
-}
 
 /** Real calls, with every call counted. */
 function counting(calls: SocketCalls): SocketCalls & { counts: Record<string, number> } {

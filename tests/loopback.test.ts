@@ -8,6 +8,7 @@ import process from "node:process";
 import {
   command,
   concat,
+  descriptorOf,
   fixture,
   isBun,
   isPattern,
@@ -36,7 +37,7 @@ import {
   SocketOptionError,
   type StateChangeEvent,
 } from "../mod.ts";
-import { denoCalls, useReadinessMonitor, watchedConnections } from "../src/adapters/deno.ts";
+import { useReadinessMonitor, watchedConnections } from "../src/adapters/deno.ts";
 import { systemFor } from "../src/os/systems.ts";
 
 // Child processes (the python peer) are spawned in these tests.
@@ -319,18 +320,6 @@ test(
   opts,
 );
 
-/** The descriptor of `conn`'s socket, found by its local port (IPv4 on loopback; a test aid). */
-function socketFdOf(conn: LiveConnection): number {
-  const calls = denoCalls();
-  const port = conn.localAddr!.port;
-  const address = new Uint8Array(128);
-  const found = calls.listDescriptors().filter((fd) =>
-    calls.getsockname(fd, address.fill(0)) >= 16 && ((address[2]! << 8) | address[3]!) === port
-  );
-  assert.equal(found.length, 1, `descriptors with local port ${port}: ${found}`);
-  return found[0]!;
-}
-
 /** How many of this process's epoll sets hold `fd`, as the kernel lists them (/proc/self/fdinfo). */
 function epollSetsHolding(fd: number): number {
   let sets = 0;
@@ -357,7 +346,8 @@ if (!isBun) {
         const conn = await openTo(peer, { port });
         try {
           // Deno's own reactor holds the socket in its epoll set(s); the shared wait in another.
-          const fd = socketFdOf(conn);
+          const fd = descriptorOf(conn.localAddr!.port, conn.remoteAddr!.port);
+          assert.ok(fd !== undefined, "the connection's descriptor");
           const idle = epollSetsHolding(fd);
           assert.ok(idle >= 2, `idle: in Deno's epoll set and in the shared wait (${idle})`);
           await command(peer, `send ${4 << 20}`);

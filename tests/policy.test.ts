@@ -13,9 +13,7 @@
  * TLS uses a test CA and a leaf for 127.0.0.1 made with `openssl` at test time.
  */
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
 import net from "node:net";
-import process from "node:process";
 import tls from "node:tls";
 import {
   fixture,
@@ -28,7 +26,7 @@ import {
   test,
 } from "./harness.ts";
 import { leftovers, SERVER_IP, TestNet } from "../tools/netns.ts";
-import { makePki, type Pki } from "./fixtures/pki.ts";
+import { makePki, opensslMissing, type Pki } from "./fixtures/pki.ts";
 import {
   connect,
   type ConnectionInfo,
@@ -42,18 +40,7 @@ import {
 
 preloadFfi();
 
-/** Why the TLS cases cannot run (no openssl), or `undefined`; under CI=true they must. */
-function opensslMissing(): string | undefined {
-  if (process.env.CI === "true") return undefined;
-  try {
-    execFileSync("openssl", ["version"], { stdio: "pipe" });
-    return undefined;
-  } catch {
-    return "the TLS cases need openssl to make their certificates (or set CI=true to fail)";
-  }
-}
-
-const noOpenssl = opensslMissing();
+const noOpenssl = opensslMissing("the TLS cases");
 // Servers and Deno's TLS closing in the background: no sanitizers.
 const opts = { sanitize: false, timeout: 20_000 };
 const tlsOpts = { ...opts, skip: noOpenssl };

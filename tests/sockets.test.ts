@@ -20,7 +20,16 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import tls from "node:tls";
-import { isBun, keepaliveSeconds, preloadFfi, Proc, sleep, test } from "./harness.ts";
+import {
+  descriptorOf,
+  isBun,
+  keepaliveSeconds,
+  preloadFfi,
+  Proc,
+  realCalls,
+  sleep,
+  test,
+} from "./harness.ts";
 import { makePki, type Pki } from "./fixtures/pki.ts";
 import {
   getKeepAlive,
@@ -34,9 +43,8 @@ import * as denoEntry from "../deno.ts";
 import * as bunEntry from "../bun.ts";
 import { sockalive } from "../src/api.ts";
 import type { Adapter } from "../src/transport.ts";
-import { denoCalls, denoRuntime } from "../src/adapters/deno.ts";
-import { bunCalls, bunRuntime } from "../src/adapters/bun.ts";
-import type { SocketCalls } from "../ffi/types.ts";
+import { denoRuntime } from "../src/adapters/deno.ts";
+import { bunRuntime } from "../src/adapters/bun.ts";
 import {
   IPPROTO_TCP,
   SO_KEEPALIVE,
@@ -56,21 +64,8 @@ const opts = { sanitize: false, timeout: 20_000 };
 const OPTIONS = { enabled: true, idle: 7000, interval: 3000, count: 4, userTimeout: 12345 };
 const APPLIED: KeepAliveInfo = { ...OPTIONS };
 
-const realCalls = (): SocketCalls => isBun ? bunCalls() : denoCalls();
-
 // ---------------------------------------------------------------------------------------------
 // Witnesses.
-
-/** The descriptor whose local and peer ports are these, found here by getsockname/getpeername. */
-function descriptorOf(localPort: number, remotePort: number): number | undefined {
-  const calls = realCalls();
-  const buf = new Uint8Array(128);
-  const port = () => (buf[2] << 8) | buf[3];
-  return calls.listDescriptors().find((fd) =>
-    calls.getsockname(fd, buf.fill(0)) > 0 && port() === localPort &&
-    calls.getpeername(fd, buf.fill(0)) > 0 && port() === remotePort
-  );
-}
 
 /** The connection's keepalive read straight off its descriptor with getsockopt. */
 function kernelKeepAlive(localPort: number, remotePort: number): KeepAliveInfo {

@@ -12,7 +12,6 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import net from "node:net";
-import process from "node:process";
 import {
   concat,
   fixture,
@@ -27,7 +26,7 @@ import {
   withServer,
 } from "./harness.ts";
 import { FakeRuntime } from "./fixtures/fake_kernel.ts";
-import { makePki, type Pki } from "./fixtures/pki.ts";
+import { makePki, opensslMissing, type Pki } from "./fixtures/pki.ts";
 import { watchedConnections } from "../src/adapters/deno.ts";
 import { leftovers, SERVER_IP, TestNet } from "../tools/netns.ts";
 import {
@@ -44,21 +43,7 @@ import { LiveConnection as Connection } from "../src/connection.ts";
 
 preloadFfi();
 
-/**
- * Why the certificates cannot be made here (no openssl), or `undefined`. Under CI=true they must
- * be: the tests then run and fail instead of being skipped.
- */
-function opensslMissing(): string | undefined {
-  if (process.env.CI === "true") return undefined;
-  try {
-    execFileSync("openssl", ["version"], { stdio: "pipe" });
-    return undefined;
-  } catch {
-    return "the TLS tests need openssl to make their certificates (or set CI=true to fail)";
-  }
-}
-
-const noOpenssl = opensslMissing();
+const noOpenssl = opensslMissing("the TLS tests");
 const opts = { sanitize: false, timeout: 15_000, skip: noOpenssl };
 
 const pki: Pki = noOpenssl ? { ca: "", cert: "", key: "", otherCa: "" } : makePki();
