@@ -298,7 +298,7 @@ export class LiveConnection implements AsyncDisposable {
     // An ended connection dispatches nothing more; a listener kept now would only hold on to
     // its signal.
     if (isTerminal(this.#c.machine.state)) return;
-    addListener(this.#c.listeners ??= new Map(), listener as Listener<Event>, options);
+    this.#c.listeners = addListener(this.#c.listeners, listener as Listener<Event>, options);
   }
 
   /** Removes a `statechange` listener. */

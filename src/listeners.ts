@@ -20,45 +20,78 @@ interface Entry {
   readonly unsubscribe: (() => void) | undefined;
 }
 
-/** Listeners in the order they were added. */
-export type Listeners<E> = Map<Listener<E>, Entry>;
+// A listener added without a signal needs no entry of its own: most connections have one such
+// listener, and at tens of thousands of connections a Map and an entry each cost ~300 B apiece.
+const PLAIN: Entry = Object.freeze({ once: false, unsubscribe: undefined });
+const ONCE: Entry = Object.freeze({ once: true, unsubscribe: undefined });
 
 /**
- * Adds `listener`, or replaces the options of one already there. Nothing is added if the
- * options' signal has already aborted.
+ * Listeners in the order they were added, flat: each listener, then how it was added. A list
+ * holds a handful at most, so a linear search is the fast one too.
+ */
+export type Listeners<E> = Array<Listener<E> | Entry>;
+
+/** Where `listener` is in `listeners`, or -1. */
+function find<E>(listeners: Listeners<E>, listener: Listener<E>): number {
+  for (let i = 0; i < listeners.length; i += 2) if (listeners[i] === listener) return i;
+  return -1;
+}
+
+/**
+ * Adds `listener` to `listeners` (a new list if there is none yet), or replaces the options of
+ * one already there; returns the list. Nothing is added if the options' signal has already
+ * aborted.
  */
 export function addListener<E>(
-  listeners: Listeners<E>,
+  listeners: Listeners<E> | undefined,
   listener: Listener<E>,
   options: boolean | AddEventListenerOptions | undefined,
-): void {
-  const opts = typeof options === "object" && options !== null ? options : {};
-  const signal = opts.signal;
-  if (signal?.aborted) return;
-  // Replaced in place, keeping its turn; only the new options' signal is listened to.
-  listeners.get(listener)?.unsubscribe?.();
-  let unsubscribe: (() => void) | undefined;
+): Listeners<E> | undefined {
+  const opts = typeof options === "object" && options !== null ? options : undefined;
+  const signal = opts?.signal;
+  if (signal?.aborted) return listeners;
+  const once = opts?.once === true;
+  let list = listeners;
+  let entry = once ? ONCE : PLAIN;
   if (signal) {
     // `once`: an abort removes this abort listener itself.
-    const onAbort = () => void listeners.delete(listener);
+    const onAbort = () => void (list && remove(list, listener));
     signal.addEventListener("abort", onAbort, { once: true });
-    unsubscribe = () => signal.removeEventListener("abort", onAbort);
+    entry = { once, unsubscribe: () => signal.removeEventListener("abort", onAbort) };
   }
-  listeners.set(listener, { once: opts.once === true, unsubscribe });
+  if (!list) {
+    // A literal of the size needed: an empty array's first push reserves 16 slots in V8.
+    list = [listener, entry];
+    return list;
+  }
+  const at = find(list, listener);
+  if (at < 0) list.push(listener, entry);
+  else {
+    // Replaced in place, keeping its turn; only the new options' signal is listened to.
+    (list[at + 1] as Entry).unsubscribe?.();
+    list[at + 1] = entry;
+  }
+  return list;
+}
+
+/** Takes `listener` out of the list; returns how it had been added. */
+function remove<E>(listeners: Listeners<E>, listener: Listener<E>): Entry | undefined {
+  const at = find(listeners, listener);
+  if (at < 0) return undefined;
+  const entry = listeners[at + 1] as Entry;
+  listeners.splice(at, 2);
+  return entry;
 }
 
 /** Removes `listener`, and its abort listener from its signal. */
 export function removeListener<E>(listeners: Listeners<E>, listener: Listener<E>): void {
-  const entry = listeners.get(listener);
-  if (!entry) return;
-  listeners.delete(listener);
-  entry.unsubscribe?.();
+  remove(listeners, listener)?.unsubscribe?.();
 }
 
 /** Removes every listener, and each one's abort listener from its signal. */
 export function clearListeners<E>(listeners: Listeners<E>): void {
-  for (const entry of listeners.values()) entry.unsubscribe?.();
-  listeners.clear();
+  for (let i = 1; i < listeners.length; i += 2) (listeners[i] as Entry).unsubscribe?.();
+  listeners.length = 0;
 }
 
 /**
@@ -72,8 +105,10 @@ export function dispatchTo<E>(
   onError: (error: unknown) => void,
 ): void {
   // Listeners added or removed by a listener take effect from the next event (hence the copy).
-  for (const [listener, { once }] of [...listeners]) {
-    if (once) removeListener(listeners, listener);
+  const now = listeners.slice();
+  for (let i = 0; i < now.length; i += 2) {
+    const listener = now[i] as Listener<E>;
+    if ((now[i + 1] as Entry).once) removeListener(listeners, listener);
     try {
       if (typeof listener === "function") listener.call(target, event);
       else listener.handleEvent(event);

@@ -254,9 +254,8 @@ export class ReconnectingClient implements AsyncIterable<LiveConnection>, AsyncD
     // A finished client dispatches nothing more; a listener kept now would only hold on to its
     // signal.
     if (this.#finished && !this.#held) return;
-    let forType = this.#listeners.get(type);
-    if (!forType) this.#listeners.set(type, forType = new Map());
-    addListener(forType, listener as Listener<Event>, options);
+    const forType = addListener(this.#listeners.get(type), listener as Listener<Event>, options);
+    if (forType) this.#listeners.set(type, forType);
   }
 
   /** Removes a listener. */
