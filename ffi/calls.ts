@@ -6,7 +6,13 @@
  * @module
  */
 
-import type { Descriptor, PosixLibrary, ReadinessPoller, SocketCalls } from "./types.ts";
+import type {
+  Descriptor,
+  PosixLibrary,
+  ReadinessPoller,
+  ReadinessReport,
+  SocketCalls,
+} from "./types.ts";
 import * as linux from "./linux.ts";
 import * as windows from "./windows.ts";
 
@@ -54,6 +60,7 @@ export interface BoundPosix<P> {
   ): number;
   getsockname(fd: number, address: Uint8Array, length: Uint32Array): number;
   getpeername(fd: number, address: Uint8Array, length: Uint32Array): number;
+  recv(fd: number, buffer: Uint8Array, length: bigint, flags: number): number | bigint;
   poll(fds: Int32Array, count: bigint, timeout: number): number;
   socket(domain: number, type: number, protocol: number): number;
   getrlimit(resource: number, limit: BigUint64Array): number;
@@ -80,6 +87,7 @@ export function posixCalls<P>(
     return c[name](fd, out, length) === 0 ? length[0] : -errno();
   };
   const pollfd = new Int32Array(2); // scratch for pollNow
+  const peeked = new Uint8Array(1); // scratch for recvPeek: the byte is looked at, never taken
   const dir = new TextEncoder().encode(`${library.fdDirectory}\0`);
   return {
     setsockopt: (fd, level, name, value) =>
@@ -95,6 +103,10 @@ export function posixCalls<P>(
       return fd >= 0 ? fd : -errno();
     },
     close: (fd) => c.close(fd) === 0 ? 0 : errno(),
+    recvPeek(fd) {
+      const n = Number(c.recv(fd, peeked, 1n, library.peekNow));
+      return n >= 0 ? n : -errno();
+    },
     poll(fd, events) {
       const revents = pollNow(c.poll, pollfd, fd, events);
       return revents < 0 ? -errno() : revents;
@@ -274,13 +286,16 @@ export function epollPoller(
     async wait() {
       const n = await c.epoll_wait(epfd, events, maxEvents, -1);
       if (n < 0) return undefined;
-      const tokens: number[] = [];
+      const reports: ReadinessReport[] = [];
       for (let i = 0; i < n; i++) {
         const token = eventsView.getUint32(i * size + dataOffset, true);
         if (token === WAKE) c.read(wakefd, counter, 8n); // reset the eventfd's counter
-        else tokens.push(token);
+        else {
+          const error = (eventsView.getUint32(i * size, true) & linux.EPOLLERR) !== 0;
+          reports.push({ token, error });
+        }
       }
-      return tokens;
+      return reports;
     },
     wake() {
       new DataView(counter.buffer).setBigUint64(0, 1n, true);

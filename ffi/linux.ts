@@ -282,12 +282,20 @@ export function epollEventLayout(arch: string): { size: number; dataOffset: numb
 }
 
 /** `getrlimit` resource: the most descriptors the process may hold (sys/resource.h). */
+/** `recv` flags: look without taking (`MSG_PEEK`), never wait (`MSG_DONTWAIT`) (sys/socket.h). */
+export const MSG_PEEK = 0x2;
+/** See {@linkcode MSG_PEEK}. */
+export const MSG_DONTWAIT = 0x40;
 export const RLIMIT_NOFILE = 7;
 /** Where a process's open descriptors are listed, one entry per descriptor number. */
 export const FD_DIRECTORY = "/proc/self/fd";
 /** Offset of `d_name` in glibc's `struct dirent` (ino 8 + off 8 + reclen 2 + type 1). */
 export const DIRENT_NAME_OFFSET = 19;
 
+/** errno: interrupted; try again (errno.h). */
+export const EINTR = 4;
+/** errno: nothing yet, and the call was asked not to wait (errno.h). */
+export const EAGAIN = 11;
 /** errno numbers to names, for the ones a socket call can return. */
 export const ERRNO_NAMES: Readonly<Record<number, string>> = {
   1: "EPERM",
@@ -326,4 +334,5 @@ export const LIBRARY: PosixLibrary = {
   fdDirectory: FD_DIRECTORY,
   direntNameOffset: DIRENT_NAME_OFFSET,
   rlimitNofile: RLIMIT_NOFILE,
+  peekNow: MSG_PEEK | MSG_DONTWAIT,
 };

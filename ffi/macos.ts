@@ -124,6 +124,10 @@ export const POLLHUP = 0x0010;
 /** See {@linkcode POLLERR}. */
 export const POLLNVAL = 0x0020;
 /** `getrlimit` resource: the most descriptors the process may hold (sys/resource.h). */
+/** `recv` flags: look without taking (`MSG_PEEK`), never wait (`MSG_DONTWAIT`) (sys/socket.h). */
+export const MSG_PEEK = 0x2;
+/** See {@linkcode MSG_PEEK}. */
+export const MSG_DONTWAIT = 0x80;
 export const RLIMIT_NOFILE = 8;
 /** Where a process's open descriptors are listed. */
 export const FD_DIRECTORY = "/dev/fd";
@@ -170,4 +174,5 @@ export const LIBRARY: PosixLibrary = {
   fdDirectory: FD_DIRECTORY,
   direntNameOffset: DIRENT_NAME_OFFSET,
   rlimitNofile: RLIMIT_NOFILE,
+  peekNow: MSG_PEEK | MSG_DONTWAIT,
 };

@@ -54,6 +54,16 @@ export const posixSymbols = {
     ],
     result: "i32",
   },
+  // ssize_t recv(int sockfd, void *buf, size_t len, int flags);
+  recv: {
+    parameters: [
+      "i32", // int sockfd
+      "buffer", // void *buf
+      "usize", // size_t len
+      "i32", // int flags
+    ],
+    result: "isize",
+  },
   // int poll(struct pollfd *fds, nfds_t nfds, int timeout);
   poll: {
     parameters: [

@@ -44,6 +44,12 @@ export interface SocketCalls {
    * without closing the descriptor, which stays its owner's to close. POSIX only.
    */
   shutdown?(fd: Descriptor): number;
+  /**
+   * `recv(fd, 1 byte, MSG_PEEK | MSG_DONTWAIT)`: what a read would return now, taking nothing but
+   * an error: 1 if bytes wait, 0 at the end of the stream, else the negated errno (an error the
+   * kernel held is then taken, as a read takes it; `EAGAIN`: nothing yet). POSIX only.
+   */
+  recvPeek?(fd: Descriptor): number;
   /** `poll` on one descriptor without waiting: the returned events (0 or more), else -errno. */
   poll(fd: Descriptor, events: number): number;
   /** The process's open descriptor numbers, in no particular order. */
@@ -53,6 +59,13 @@ export interface SocketCalls {
    * is where the next socket will go; `undefined` if it cannot be found.
    */
   lowestFreeDescriptor(): Descriptor | undefined;
+}
+
+/** One watch's report: its token, and whether the kernel holds an error for the socket. */
+export interface ReadinessReport {
+  readonly token: number;
+  /** `EPOLLERR`: the kernel has failed the socket (a reset, a timeout), perhaps behind bytes. */
+  readonly error: boolean;
 }
 
 /**
@@ -78,10 +91,10 @@ export interface ReadinessPoller {
   readable(fd: Descriptor): boolean;
   /**
    * Waits off the main thread until a watch reports or {@linkcode ReadinessPoller.wake} is
-   * called; resolves with the tokens that reported (possibly none), or `undefined` if the wait
+   * called; resolves with the watches that reported (possibly none), or `undefined` if the wait
    * failed. One wait at a time.
    */
-  wait(): Promise<number[] | undefined>;
+  wait(): Promise<ReadinessReport[] | undefined>;
   /** Makes a pending (or the next) wait resolve now. */
   wake(): void;
 }
@@ -133,6 +146,8 @@ export interface PosixLibrary {
   direntNameOffset: number;
   /** `RLIMIT_NOFILE` for `getrlimit`. */
   rlimitNofile: number;
+  /** `MSG_PEEK | MSG_DONTWAIT` for `recv`. */
+  peekNow: number;
 }
 
 /** Winsock. */

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { ConnectionClosedError, errorCode, SocketOptionError } from "./errors.ts";
+import { ConnectionClosedError, errorCode, kernelError, SocketOptionError } from "./errors.ts";
 import {
   budgetUserTimeout,
   type KeepAliveInfo,
@@ -254,6 +254,13 @@ export class ConnectionContext
 
   error(error: unknown): void {
     this.machine.fail(errorCode(error), error);
+  }
+
+  failedInKernel(): boolean {
+    const code = this.sock?.takeError();
+    if (code === undefined) return false;
+    this.machine.fail(code, kernelError(code));
+    return true;
   }
 
   destination(): Uint8Array | undefined {

@@ -199,3 +199,29 @@ export function errorCode(error: unknown): string {
   }
   return "EIO";
 }
+
+const KERNEL_REASONS: Readonly<Record<string, string>> = {
+  ETIMEDOUT: "the peer stopped answering (keepalive probes or retransmissions went unanswered)",
+  ECONNRESET: "the peer reset it",
+  EHOSTUNREACH: "the peer's host cannot be reached",
+  ENETUNREACH: "the peer's network cannot be reached",
+  EPIPE: "the peer is gone",
+};
+
+/**
+ * The error of a connection the kernel ended, learnt from the socket without a read: an
+ * `Error` with the errno name as `code`, like the runtimes' own.
+ *
+ * @example
+ * ```ts
+ * import { kernelError } from "./errors.ts";
+ * import assert from "node:assert/strict";
+ * const error = kernelError("ETIMEDOUT");
+ * assert.equal(error.code, "ETIMEDOUT");
+ * assert.match(error.message, /stopped answering/);
+ * ```
+ */
+export function kernelError(code: string): Error & { code: string } {
+  const reason = KERNEL_REASONS[code] ?? "the kernel reported an error";
+  return Object.assign(new Error(`The connection was lost: ${reason} (${code})`), { code });
+}

@@ -15,8 +15,11 @@ import type { Descriptor, ReadinessPoller } from "../ffi/types.ts";
 
 /** A connection watched by a {@linkcode ReadinessMonitor}. */
 export interface ReadinessListener {
-  /** The socket has bytes, a FIN or an error. The watch is now disarmed until re-armed. */
-  ready(): void;
+  /**
+   * The socket has bytes, a FIN or an error; `error`: the kernel holds an error for it (perhaps
+   * behind bytes still to read). The watch is now disarmed until re-armed.
+   */
+  ready(error: boolean): void;
   /** The monitor stopped working: read the old way (a pending read) from now on. */
   fallback(): void;
 }
@@ -149,18 +152,18 @@ export class ReadinessMonitor {
     try {
       while (this.#listeners.size > 0) {
         const waiting = this.#waiting = this.#poller.wait();
-        const tokens = await waiting;
+        const reports = await waiting;
         this.#waiting = undefined;
-        if (tokens === undefined) {
+        if (reports === undefined) {
           // errno is lost on the worker thread; EINTR is the usual cause and worth a retry.
           if (++failures >= MAX_FAILED_WAITS) return this.#fail();
           continue;
         }
         failures = 0;
-        for (const token of tokens) {
+        for (const { token, error } of reports) {
           const listener = this.#listeners.get(token);
           try {
-            listener?.ready();
+            listener?.ready(error);
           } catch {
             // A listener's failure is its connection's business, never the monitor's.
           }

@@ -29,11 +29,24 @@ export class SockRef {
   readonly #runtime: Runtime;
   readonly #transport: Transport;
   readonly #fd: Descriptor;
+  /**
+   * Where the transport waits for readiness: the socket's cookie, read once it was verified.
+   * It still names the socket once the kernel has ended it, when the peer's address is gone.
+   */
+  readonly #cookie: number | bigint | undefined;
 
-  private constructor(runtime: Runtime, transport: Transport, fd: Descriptor) {
+  private constructor(
+    runtime: Runtime,
+    transport: Transport,
+    fd: Descriptor,
+    cookie: bigint | undefined,
+  ) {
     this.#runtime = runtime;
     this.#transport = transport;
     this.#fd = fd;
+    // A small number, as cookies are (a counter since boot), takes no memory of its own.
+    const small = Number(cookie);
+    this.#cookie = Number.isSafeInteger(small) ? small : cookie;
   }
 
   /**
@@ -53,7 +66,31 @@ export class SockRef {
     const { fd } = resolveTarget(platform, calls, new TransportTarget(transport));
     // Verified just now, and no JS runs in between that could close it.
     const info = applyValidKeepAlive(platform, calls, fd, keepAlive, bestEffort);
-    return { sock: new SockRef(runtime, transport, fd), keepAlive: info };
+    const cookie = transport.waitsForReadiness && platform.takeError
+      ? platform.cookie(calls, fd)
+      : undefined;
+    return { sock: new SockRef(runtime, transport, fd, cookie), keepAlive: info };
+  }
+
+  /**
+   * Once the transport's wait saw the kernel report an error: the errno name of the error the
+   * kernel ended the connection with (`"ETIMEDOUT"`, `"ECONNRESET"`, ...), taken without a read,
+   * if no byte or FIN waits before it; `undefined` if they do, or if the OS or transport cannot
+   * tell this way (a read then tells). The socket is verified by its cookie: the kernel forgets
+   * the peer's address of a connection it has ended.
+   */
+  takeError(): string | undefined {
+    const platform = this.#runtime.platform();
+    if (this.#cookie === undefined || !platform.takeError) return undefined;
+    try {
+      const calls = this.#runtime.calls();
+      const cookie = platform.cookie(calls, this.#fd);
+      if (cookie === undefined || cookie !== BigInt(this.#cookie)) return undefined;
+      const errno = platform.takeError(calls, this.#fd);
+      return errno === undefined ? undefined : platform.errnoNames[errno] ?? `E${errno}`;
+    } catch {
+      return undefined;
+    }
   }
 
   /** Validates `options`, then applies them; returns the values read back from the kernel. */

@@ -33,6 +33,13 @@ export interface TransportSink {
    * {@linkcode Transport.readNow} whenever nothing else reads the socket.
    */
   readsNow?(): boolean;
+  /**
+   * The transport's wait saw the kernel report an error on the socket. If the kernel has ended
+   * the connection and nothing waits to be read before its error, the connection ends with that
+   * error now, without a read (which in Deno costs an error object of the runtime's per break),
+   * and this returns true; false if a read must tell.
+   */
+  failedInKernel?(): boolean;
 }
 
 /**
@@ -56,6 +63,11 @@ export interface Transport {
   scan?(): Iterable<Descriptor>;
   /** Told which descriptor carries the socket once it is verified. */
   found?(fd: Descriptor): void;
+  /**
+   * True where the transport waits for readiness rather than keeping a read pending, and may
+   * ask {@linkcode TransportSink.failedInKernel} when the wait reports an error.
+   */
+  readonly waitsForReadiness?: boolean;
   /**
    * Before {@linkcode Transport.start}, when the socket could not be found: whether the kernel
    * has already failed it (a reset right after accept leaves it without a peer address).

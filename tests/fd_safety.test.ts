@@ -222,3 +222,52 @@ test("fd safety (fake): descriptor reused while open -> setKeepAlive/getKeepAliv
   assert.equal(runtime.kernel.counts.setsockopt, setsAtOpen, "no setsockopt after the reuse");
   await conn.close();
 });
+
+test("fd safety (fake): a socket the kernel ended is told by its cookie, without a read", async () => {
+  const ECONNRESET = 104;
+  const runtime = new FakeRuntime();
+  runtime.waitsForReadiness = true;
+  const conn = new LiveConnection(runtime, { port: 7000 });
+  await conn.opened;
+  const sink = runtime.last!.sink!;
+  // Bytes wait before the error: a read must deliver them first.
+  runtime.kernel.sockets.get(runtime.fd)!.unread = 10;
+  runtime.kernel.fail(runtime.fd, ECONNRESET);
+  assert.equal(sink.failedInKernel!(), false);
+  assert.equal(conn.state, "open");
+  runtime.kernel.sockets.get(runtime.fd)!.unread = 0;
+  assert.equal(sink.failedInKernel!(), true);
+  const info = await conn.closed;
+  assert.equal(info.state, "broken");
+  assert.equal(info.code, "ECONNRESET");
+  assert.match(info.error!.message, /the peer reset it \(ECONNRESET\)/);
+});
+
+test("fd safety (fake): descriptor reused before the kernel's error is asked: nothing taken from the other socket", async () => {
+  const ETIMEDOUT = 110;
+  const runtime = new FakeRuntime();
+  runtime.waitsForReadiness = true;
+  const conn = new LiveConnection(runtime, { port: 7000 });
+  await conn.opened;
+  const sink = runtime.last!.sink!;
+  // Ours closed behind our back; another socket, which the kernel has also failed, took its
+  // number: its error is its owner's, and stays for its owner's read.
+  runtime.kernel.close(runtime.fd);
+  runtime.kernel.open(runtime.fd, OTHER_LOCAL, OTHER_REMOTE);
+  runtime.kernel.fail(runtime.fd, ETIMEDOUT);
+  assert.equal(sink.failedInKernel!(), false);
+  assert.equal(runtime.kernel.counts.recv, 0, "recv was never called on the other socket");
+  assert.equal(runtime.kernel.sockets.get(runtime.fd)!.error, ETIMEDOUT);
+  assert.equal(conn.state, "open");
+  await conn.close();
+});
+
+test("fd safety (fake): a transport that keeps a read pending is never asked for the kernel's error", async () => {
+  const runtime = new FakeRuntime();
+  const conn = new LiveConnection(runtime, { port: 7000 });
+  await conn.opened;
+  runtime.kernel.fail(runtime.fd, 104);
+  assert.equal(runtime.last!.sink!.failedInKernel!(), false);
+  assert.equal(runtime.kernel.counts.recv, 0);
+  await conn.close();
+});

@@ -8,12 +8,14 @@
 import assert from "node:assert/strict";
 import { test } from "./harness.ts";
 import { ReadinessMonitor } from "../src/readiness.ts";
-import type { ReadinessPoller } from "../ffi/types.ts";
+import type { ReadinessPoller, ReadinessReport } from "../ffi/types.ts";
 import { type BoundEpoll, epollPoller } from "../ffi/calls.ts";
 import {
   EPOLL_CTL_ADD,
   EPOLL_CTL_DEL,
   EPOLL_CTL_MOD,
+  EPOLLERR,
+  EPOLLHUP,
   EPOLLIN,
   EPOLLONESHOT,
   EPOLLRDHUP,
@@ -24,7 +26,7 @@ class FakePoller implements ReadinessPoller {
   calls: string[] = [];
   waits = 0;
   watchResult = 0;
-  #resolve: ((tokens: number[] | undefined) => void) | undefined;
+  #resolve: ((reports: ReadinessReport[] | undefined) => void) | undefined;
   watch(fd: number, token: number, rearm: boolean): number {
     this.calls.push(`${rearm ? "rearm" : "add"} ${fd} ${token}`);
     return this.watchResult;
@@ -40,7 +42,7 @@ class FakePoller implements ReadinessPoller {
   readable(): boolean {
     return false;
   }
-  wait(): Promise<number[] | undefined> {
+  wait(): Promise<ReadinessReport[] | undefined> {
     assert.equal(this.#resolve, undefined, "one wait at a time");
     this.waits++;
     return new Promise((resolve) => (this.#resolve = resolve));
@@ -52,18 +54,26 @@ class FakePoller implements ReadinessPoller {
   get waiting(): boolean {
     return this.#resolve !== undefined;
   }
-  report(tokens: number[] | undefined): void {
+  /** Ends the wait with these tokens reporting; those in `errors` with the kernel's error. */
+  report(tokens: number[] | undefined, errors: number[] = []): void {
     const resolve = this.#resolve;
     this.#resolve = undefined;
-    resolve?.(tokens);
+    resolve?.(tokens?.map((token) => ({ token, error: errors.includes(token) })));
   }
 }
 
 const tick = () => new Promise((resolve) => setTimeout(resolve, 0));
 
 function listener() {
-  const seen = { ready: 0, fallback: 0 };
-  return { seen, ready: () => void seen.ready++, fallback: () => void seen.fallback++ };
+  const seen = { ready: 0, errors: 0, fallback: 0 };
+  return {
+    seen,
+    ready: (error: boolean) => {
+      seen.ready++;
+      if (error) seen.errors++;
+    },
+    fallback: () => void seen.fallback++,
+  };
 }
 
 test("readiness: reports reach the right listener; the wait runs only while something is watched", async () => {
@@ -80,6 +90,11 @@ test("readiness: reports reach the right listener; the wait runs only while some
   poller.report([tb]);
   await tick();
   assert.deepEqual([a.seen.ready, b.seen.ready], [0, 1]);
+  assert.equal(b.seen.errors, 0);
+  assert.equal(monitor.rearm(11, tb), true);
+  poller.report([tb], [tb]); // the kernel holds an error for it: the listener is told
+  await tick();
+  assert.deepEqual([b.seen.ready, b.seen.errors], [2, 1]);
   assert.equal(poller.waiting, true, "waits again while sockets are watched");
   assert.equal(monitor.rearm(11, tb), true);
   assert.equal(poller.calls.at(-1), `rearm 11 ${tb}`);
@@ -99,7 +114,7 @@ test("readiness: reports reach the right listener; the wait runs only while some
   // Watching again starts a new wait.
   monitor.add(12, listener());
   assert.equal(poller.waiting, true);
-  assert.equal(poller.waits, 4);
+  assert.equal(poller.waits, 5); // each report ends a wait; the new watch starts the fifth
 });
 
 test("readiness: a listener that throws does not stop the others or the wait", async () => {
@@ -237,8 +252,16 @@ for (const [arch, size, offset] of [["x86_64", 12, 4], ["aarch64", 16, 8]] as co
 
     // Two sockets and the eventfd report: the eventfd is drained, not reported.
     let waiting = poller.wait();
-    fake.answer([[7, EPOLLIN], [0, EPOLLIN], [0xfffffffe, EPOLLRDHUP]], size, offset);
-    assert.deepEqual(await waiting, [7, 0xfffffffe]);
+    fake.answer(
+      [[7, EPOLLIN], [0, EPOLLIN], [0xfffffffe, EPOLLRDHUP], [8, EPOLLIN | EPOLLERR | EPOLLHUP]],
+      size,
+      offset,
+    );
+    assert.deepEqual(await waiting, [
+      { token: 7, error: false },
+      { token: 0xfffffffe, error: false },
+      { token: 8, error: true }, // EPOLLERR: the kernel holds an error for it
+    ]);
     assert.equal(fake.reads, 1);
     poller.wake();
     assert.deepEqual(fake.writes, [[1, 0, 0, 0, 0, 0, 0, 0]]);

@@ -32,6 +32,7 @@ const BUN_TYPES: Readonly<Record<string, string>> = {
   i32: "i32",
   u32: "u32",
   usize: "usize",
+  isize: "i64", // Bun runs on 64-bit systems only
   buffer: "ptr",
   pointer: "ptr",
 };

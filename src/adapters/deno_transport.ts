@@ -191,8 +191,16 @@ export class DenoTransport implements Transport, ReadinessListener {
     else this.#armed = true;
   }
 
-  ready(): void {
+  get waitsForReadiness(): boolean {
+    return this.#tls === undefined;
+  }
+
+  ready(error: boolean): void {
     this.#armed = false;
+    // The kernel ended it (a reset, a timeout): told without a read where nothing is left to
+    // read first. A failing Deno read costs an error object with a stack of the runtime's, which
+    // is most of what a break costs when thousands come at once (a pulled cable).
+    if (error && !this.#closed && !this.#reading && this.#sink!.failedInKernel?.()) return;
     // While paused the watch stays disarmed; resume() arms it again.
     if (!this.#closed && !this.#paused) void this.#drain();
   }

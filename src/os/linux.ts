@@ -8,6 +8,8 @@
 import {
   AF_INET,
   AF_INET6,
+  EAGAIN,
+  EINTR,
   ERRNO_NAMES,
   IPPROTO_TCP,
   MAX_TCP_KEEPCNT,
@@ -143,6 +145,11 @@ export const linux: Platform = {
     const revents = calls.poll(fd, POLLRDHUP);
     if (revents < 0) return "ended";
     return revents & (POLLRDHUP | POLLERR | POLLHUP | POLLNVAL) ? "ended" : "open";
+  },
+  takeError(calls: SocketCalls, fd: Descriptor): number | undefined {
+    const n = calls.recvPeek?.(fd) ?? 0;
+    // 1: bytes come first; 0: a FIN does; EAGAIN: nothing yet; EINTR: a read will tell.
+    return n < 0 && n !== -EAGAIN && n !== -EINTR ? -n : undefined;
   },
   connectingPeer(calls: SocketCalls, fd: Descriptor, out: Uint8Array, inet6: boolean): number {
     // getpeername answers once connected: then the connect is no longer in progress.

@@ -62,6 +62,12 @@ export interface Platform {
   /** Without reading: `"ended"` once the peer sent FIN or the kernel holds an error. */
   peek(calls: SocketCalls, fd: Descriptor): "open" | "ended";
   /**
+   * Where a socket can be asked without reading (Linux): the errno of the error the kernel holds
+   * for `fd` (verified by the caller) when no byte or FIN waits before it, taken as a read would
+   * take it; `undefined` if bytes, a FIN or nothing wait, or the call fails.
+   */
+  takeError?(calls: SocketCalls, fd: Descriptor): number | undefined;
+  /**
    * While `fd`'s connect is still in progress: the address it is connecting to, written to
    * `out` (an IPv6 sockaddr if `inet6`, else IPv4), and its length; negative once the connect
    * has completed, or on any error. Absent where the OS does not tell a connecting socket's peer:
