@@ -7,7 +7,7 @@
 import { toEndpoint } from "./address.ts";
 import type { Descriptor, SocketCalls } from "../ffi/types.ts";
 import type { Platform } from "./os/platform.ts";
-import { findConnecting, stillConnecting } from "./sockopt.ts";
+import { noteConnecting, stillConnecting } from "./sockopt.ts";
 import type { DialOptions } from "./transport.ts";
 
 /** How an adapter starts its runtime's connect, and lets go of one it no longer wants. */
@@ -24,9 +24,10 @@ export interface Dialer<T> {
 
 /**
  * Connects with `dialer`, ended by `signal`. Where the OS tells a connecting socket's peer
- * (Linux: `SO_PEERNAME`), the socket made for a literal address is found and verified right after
- * the call: the descriptor `free` just before, now a stream socket connecting to this very
- * address. On abort it is verified again and shut down (not closed: the runtime owns it), so the
+ * (Linux: `SO_PEERNAME`), the socket made for a literal address is noted right after the call:
+ * the descriptor `free` just before, and the local address the connect bound it to. On abort it
+ * is verified (a stream socket connecting to this very address from that local address) and
+ * shut down (not closed: the runtime owns it), so the
  * runtime's connect fails and closes it; the promise settles only then, and nothing of the
  * attempt is left. A runtime's own cancelling is avoided where this works: Deno's, aborted as
  * the connect completes, drops the new connection without closing it.
@@ -48,7 +49,7 @@ export function dialUntil<T>(
     ? toEndpoint(where)
     : undefined;
   const connecting = dialer.start(remote ? undefined : signal);
-  const target = remote && findConnecting(platform, calls!, free!, remote);
+  const target = remote && noteConnecting(platform, calls!, free!, remote);
   return new Promise((resolve, reject) => {
     let abandoned = false;
     const onAbort = () => {

@@ -34,10 +34,10 @@ const MAX_FAILED_WAITS = 5;
  * @example
  * ```ts
  * import { ReadinessMonitor } from "./readiness.ts";
- * import type { ReadinessPoller } from "../ffi/types.ts";
+ * import type { ReadinessPoller, ReadinessReport } from "../ffi/types.ts";
  * import assert from "node:assert/strict";
  * // A poller that reports token 1 once, as epoll would when socket 7 gets bytes.
- * let report: ((tokens: number[]) => void) | undefined;
+ * let report: ((reports: ReadinessReport[]) => void) | undefined;
  * const poller: ReadinessPoller = {
  *   watch: () => 0,
  *   quiet: () => 0,
@@ -50,7 +50,7 @@ const MAX_FAILED_WAITS = 5;
  * let readies = 0;
  * const token = monitor.add(7, { ready: () => readies++, fallback: () => {} });
  * assert.equal(token, 1);
- * report!([1]);
+ * report!([{ token: 1, error: false }]);
  * await new Promise((resolve) => setTimeout(resolve, 0));
  * assert.equal(readies, 1);
  * monitor.remove(7, token!); // the last one: the wait ends

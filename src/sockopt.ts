@@ -68,8 +68,8 @@ export function matches(
 }
 
 /**
- * A socket whose connect is still in progress, as first verified: its descriptor, the address it
- * connects to, and the local address the connect bound it to, which identifies it from then on.
+ * The socket a runtime just made for a connect: its descriptor, the address it connects to, and
+ * the local address the connect bound it to, which identifies it from then on.
  */
 export interface ConnectingTarget {
   readonly fd: Descriptor;
@@ -79,11 +79,13 @@ export interface ConnectingTarget {
 }
 
 /**
- * `fd` as a {@linkcode ConnectingTarget} if it is, right now, a stream socket still connecting
- * to `remote`; `undefined` otherwise, and wherever the OS does not tell a connecting socket's
- * peer. Never throws.
+ * Notes what identifies the socket at `fd`, made just now for a connect to `remote`: its local
+ * address (one system call, for every connect). Nothing is verified here: nothing is done to it
+ * now, and {@linkcode stillConnecting} checks everything before anything ever is. `undefined`
+ * where the OS does not tell a connecting socket's peer (it could never be verified), or if
+ * `fd` has no address.
  */
-export function findConnecting(
+export function noteConnecting(
   platform: Platform,
   calls: SocketCalls,
   fd: Descriptor,
@@ -91,26 +93,29 @@ export function findConnecting(
 ): ConnectingTarget | undefined {
   if (!platform.connectingPeer) return undefined;
   const buf = SOCKADDR.fill(0);
-  const peerLength = platform.connectingPeer(calls, fd, buf, !isIpv4(remote));
-  if (peerLength < 0 || !sockaddrIs(buf, peerLength, platform.families, remote)) return undefined;
-  const localLength = calls.getsockname(fd, buf.fill(0));
-  if (localLength < 0 || !platform.isStream(calls, fd)) return undefined;
-  return { fd, remote, local: buf.slice(0, localLength) };
+  const localLength = calls.getsockname(fd, buf);
+  return localLength < 0 ? undefined : { fd, remote, local: buf.slice(0, localLength) };
 }
 
 /**
- * Whether `target` is still what {@linkcode findConnecting} found: the same local address, and
- * still connecting to the same peer. Checked immediately before anything is done to it: once
- * the connect ends, its owner may close the descriptor, and the number be reused.
+ * Whether `target` is, right now, a stream socket still connecting to its address from the
+ * local address {@linkcode noteConnecting} noted. Checked immediately before anything is done to
+ * it: once the connect ends, its owner may close the descriptor, and the number be reused. Never
+ * throws.
  */
 export function stillConnecting(
   platform: Platform,
   calls: SocketCalls,
   target: ConnectingTarget,
 ): boolean {
-  const now = findConnecting(platform, calls, target.fd, target.remote);
-  return now !== undefined && now.local.length === target.local.length &&
-    now.local.every((byte, i) => byte === target.local[i]);
+  if (!platform.connectingPeer) return false;
+  const { fd, remote, local } = target;
+  const buf = SOCKADDR.fill(0);
+  const peerLength = platform.connectingPeer(calls, fd, buf, !isIpv4(remote));
+  if (peerLength < 0 || !sockaddrIs(buf, peerLength, platform.families, remote)) return false;
+  const localLength = calls.getsockname(fd, buf.fill(0));
+  return localLength === local.length && local.every((byte, i) => byte === buf[i]) &&
+    platform.isStream(calls, fd);
 }
 
 /** Converts a target's addresses, refusing what is not a literal IP address and port. */
