@@ -221,3 +221,30 @@ export async function startPeers(
   );
   return { peers: started.map((s) => s.peer), ports: started.map((s) => s.port) };
 }
+
+/** Busy and total CPU ticks of the whole machine so far, from /proc/stat. */
+function machineTicks(): { busy: number; total: number } {
+  const fields = readFileSync("/proc/stat", "utf8").split("\n")[0]!.trim().split(/\s+/).slice(1)
+    .map(Number);
+  const total = fields.reduce((a, b) => a + b, 0);
+  const idle = fields[3]! + fields[4]!; // idle + iowait
+  return { busy: total - idle, total };
+}
+
+/**
+ * Waits until the machine is quiet: less than `busyShare` of all its CPUs busy over a window of
+ * `windowMs`, for at most `maxMs`. A section that tore down 100,000 sockets and their network
+ * namespaces leaves the kernel's cleanup running for seconds after its processes are gone, and a
+ * section measured meanwhile measures that too. Returns how long it waited, in ms.
+ */
+export async function settle(maxMs = 60_000, windowMs = 1000, busyShare = 0.1): Promise<number> {
+  const start = performance.now();
+  for (;;) {
+    const before = machineTicks();
+    await new Promise((resolve) => setTimeout(resolve, windowMs));
+    const after = machineTicks();
+    const share = (after.busy - before.busy) / Math.max(1, after.total - before.total);
+    const waited = performance.now() - start;
+    if (share < busyShare || waited >= maxMs) return waited;
+  }
+}

@@ -22,7 +22,7 @@ import { benchLookup } from "./lookup.ts";
 import { benchLatency } from "./latency.ts";
 import { benchMemory } from "./memory.ts";
 import { FULL, type Section, SMOKE } from "./plan.ts";
-import { cleanupAll, installSignalCleanup, runtimeVersion } from "./proc.ts";
+import { cleanupAll, installSignalCleanup, runtimeVersion, settle } from "./proc.ts";
 import { benchScale } from "./scale.ts";
 import { benchThroughput } from "./throughput.ts";
 import { benchHealth } from "./health.ts";
@@ -85,10 +85,14 @@ const runners: Record<(typeof ALL)[number], () => Promise<Section | Section[]>> 
   latency: () => benchLatency(plan),
   health: () => benchHealth(plan),
 };
+const settleWaits: Record<string, number> = {};
 for (const name of ALL) {
   if (!only.includes(name)) continue;
+  // Each section starts on a quiet machine (see settle): waited for, and the wait recorded.
+  const settledMs = await settle();
+  settleWaits[name] = Math.round(settledMs);
   const start = performance.now();
-  console.error(`\n== ${name} ==`);
+  console.error(`\n== ${name} == (after ${(settledMs / 1000).toFixed(1)} s for a quiet machine)`);
   try {
     const result = await runners[name]();
     for (const section of Array.isArray(result) ? result : [result]) {
@@ -146,6 +150,8 @@ const results = {
     cpu: os.cpus()[0]?.model,
     memoryBytes: os.totalmem(),
     loadAverage: { start: load.start, end: loadEnd },
+    /** ms waited before each section for the machine to be quiet (under 10% busy for 1 s). */
+    settleMs: settleWaits,
   },
   totalSeconds: totalS,
   plan,
@@ -217,6 +223,10 @@ function renderMarkdown(): string {
     `(${results.machine.cpu}), ${(results.machine.memoryBytes / 2 ** 30).toFixed(0)} GiB`,
     `- Load average (1/5/15 min) at the start: ${load.start.map((l) => l.toFixed(2)).join(" ")}, ` +
     `at the end: ${loadEnd.map((l) => l.toFixed(2)).join(" ")}; total ${totalS.toFixed(0)} s`,
+    `- Each section waits for a quiet machine first (under 10% of the CPUs busy for 1 s, at most ` +
+    `60 s): ${
+      Object.entries(settleWaits).map(([k, ms]) => `${k} ${(ms / 1000).toFixed(1)} s`).join(", ")
+    }`,
     "",
     "**Noise.** The machine has 2 cores and other work (test runs by other engineers) may run " +
     "at the same time; the benchmark's own children also share those 2 cores (the detection " +
