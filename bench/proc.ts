@@ -152,11 +152,29 @@ export function untrack(net: TestNet): void {
   nets.delete(net);
 }
 
-/** Kills every child still running and deletes every namespace still tracked. */
+const restores = new Set<() => void>();
+
+/**
+ * Registers how to put back a machine setting a benchmark changed, so that it is put back even if
+ * the run is interrupted; returns the function that puts it back now (and forgets it).
+ */
+export function trackSetting(restore: () => void): () => void {
+  const once = () => {
+    if (restores.delete(once)) restore();
+  };
+  restores.add(once);
+  return once;
+}
+
+/**
+ * Kills every child still running, deletes every namespace still tracked, and puts back every
+ * machine setting still changed.
+ */
 export async function cleanupAll(): Promise<void> {
   await Promise.all([...live].map((c) => c.kill()));
   for (const net of nets) net.destroy();
   nets.clear();
+  for (const restore of [...restores]) restore();
 }
 
 /** On Ctrl-C or SIGTERM: clean up, then exit. */
