@@ -126,19 +126,6 @@ export class ConnectionClosedError extends Error {
   }
 }
 
-/** The error codes that mean the connection is gone, as opposed to a programming error. */
-export const BREAK_CODES: ReadonlySet<string> = new Set([
-  "ETIMEDOUT",
-  "ECONNRESET",
-  "EPIPE",
-  "EHOSTUNREACH",
-  "ENETUNREACH",
-  "ECONNREFUSED",
-  "ECONNABORTED",
-  "ENETDOWN",
-  "EHOSTDOWN",
-]);
-
 /** Deno's error class names, for runtimes or versions whose errors carry no `code`. */
 const DENO_ERROR_CODES: Readonly<Record<string, string>> = {
   TimedOut: "ETIMEDOUT",
