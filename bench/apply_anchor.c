@@ -118,7 +118,7 @@ int main(int argc, char **argv) {
   double *samples = malloc(sizeof(double) * (size_t)max);
   int open_count = 0;
   /* Warm-up, as the runtimes get: caches and the peer's accept path. */
-  for (int i = 0; i < 300; i++) {
+  for (int i = 0; i < 3000; i++) {
     int fd = open_one(&addrs[0]);
     apply(fd);
     close(fd);

@@ -94,7 +94,7 @@ export async function benchLookup(plan: Plan): Promise<Section> {
       "`Deno.TcpConn` / Bun `Socket` (find + verify the descriptor, 4 setsockopt, read back with " +
       "getsockopt). Naive scan: the socket's inode from /proc/self/net/tcp, then readlink on " +
       "every /proc/self/fd entry until `socket:[inode]` (no setsockopt). Each sample opens a new " +
-      "connection (not timed), times the call, closes it; 300 calls warm each process up first.",
+      "connection (not timed), times the call, closes it; 3000 calls warm each process up first.",
       `Scan in Bun, p50 µs by N: ${bun.map((b) => `${b.n}: ${us(b.scan.p50)}`).join(", ")}. ` +
       `Samples per N: sockalive up to ${plan.lookupMaxSamples} (at least ${plan.lookupMinSamples}, ` +
       `${plan.lookupBudgetMs} ms budget), scan up to ${plan.scanSamples}.`,
