@@ -61,20 +61,22 @@ function buildAnchor(): string {
   return exe;
 }
 
-function argvOf(contender: CostContender, exe: string, config: Record<string, unknown>): string[] {
+/** What a contender of the apply-cost benchmark is asked to do (cost_child.ts, apply_anchor.c). */
+export interface CostConfig {
+  mode: "time" | "strace";
+  hostname: string;
+  ports: number[];
+  ns?: number[];
+  minSamples?: number;
+  maxSamples?: number;
+  budgetMs?: number;
+  applies?: number;
+}
+
+function argvOf(contender: CostContender, exe: string, c: CostConfig): string[] {
   if (contender !== "native") {
-    return runtimeArgv(contender, "cost_child.ts", [JSON.stringify(config)]);
+    return runtimeArgv(contender, "cost_child.ts", [JSON.stringify(c)]);
   }
-  const c = config as {
-    mode: string;
-    hostname: string;
-    ports: number[];
-    ns?: number[];
-    minSamples?: number;
-    maxSamples?: number;
-    budgetMs?: number;
-    applies?: number;
-  };
   return c.mode === "strace"
     ? [exe, "strace", c.hostname, String(c.ports[0]), String(c.applies)]
     : [

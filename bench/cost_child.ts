@@ -15,17 +15,9 @@
 import { existsSync, readdirSync } from "node:fs";
 import { setKeepAlive } from "../mod.ts";
 import { args, bunConnect, type BunRawSocket, emit, isBun } from "./common.ts";
+import type { CostConfig } from "./cost.ts";
 
-const config = JSON.parse(args()[0]) as {
-  mode: "time" | "strace";
-  hostname: string;
-  ports: number[];
-  ns?: number[];
-  minSamples?: number;
-  maxSamples?: number;
-  budgetMs?: number;
-  applies?: number;
-};
+const config = JSON.parse(args()[0]) as CostConfig;
 const KEEPALIVE = { idle: 1000, interval: 1000, count: 3 };
 // Bun's JIT was still tiering up the path after 300 (the first N measured read 1.5-2x the next);
 // a long-lived service applies thousands: 3000 is a fraction of a second.
