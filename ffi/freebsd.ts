@@ -143,11 +143,11 @@ export const MAX_DURATION_SECONDS = 2147483;
 export const AF_INET6 = 28;
 /** BSD sockaddrs begin with `sin_len`. */
 export const SOCKADDR_HAS_LENGTH_BYTE = true;
-/** `getrlimit` resource: the most descriptors the process may hold (sys/resource.h). */
 /** `recv` flags: look without taking (`MSG_PEEK`), never wait (`MSG_DONTWAIT`) (sys/socket.h). */
 export const MSG_PEEK = 0x2;
 /** See {@linkcode MSG_PEEK}. */
 export const MSG_DONTWAIT = 0x80;
+/** `getrlimit` resource: the most descriptors the process may hold (sys/resource.h). */
 export const RLIMIT_NOFILE = 8;
 /** Where a process's open descriptors are listed (needs fdescfs for more than 0-2). */
 export const FD_DIRECTORY = "/dev/fd";

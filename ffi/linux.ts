@@ -281,11 +281,11 @@ export function epollEventLayout(arch: string): { size: number; dataOffset: numb
     : { size: 16, dataOffset: 8 };
 }
 
-/** `getrlimit` resource: the most descriptors the process may hold (sys/resource.h). */
 /** `recv` flags: look without taking (`MSG_PEEK`), never wait (`MSG_DONTWAIT`) (sys/socket.h). */
 export const MSG_PEEK = 0x2;
 /** See {@linkcode MSG_PEEK}. */
 export const MSG_DONTWAIT = 0x40;
+/** `getrlimit` resource: the most descriptors the process may hold (sys/resource.h). */
 export const RLIMIT_NOFILE = 7;
 /** Where a process's open descriptors are listed, one entry per descriptor number. */
 export const FD_DIRECTORY = "/proc/self/fd";

@@ -123,11 +123,11 @@ export const POLLERR = 0x0008;
 export const POLLHUP = 0x0010;
 /** See {@linkcode POLLERR}. */
 export const POLLNVAL = 0x0020;
-/** `getrlimit` resource: the most descriptors the process may hold (sys/resource.h). */
 /** `recv` flags: look without taking (`MSG_PEEK`), never wait (`MSG_DONTWAIT`) (sys/socket.h). */
 export const MSG_PEEK = 0x2;
 /** See {@linkcode MSG_PEEK}. */
 export const MSG_DONTWAIT = 0x80;
+/** `getrlimit` resource: the most descriptors the process may hold (sys/resource.h). */
 export const RLIMIT_NOFILE = 8;
 /** Where a process's open descriptors are listed. */
 export const FD_DIRECTORY = "/dev/fd";

@@ -27,10 +27,10 @@ export interface Dialer<T> {
  * (Linux: `SO_PEERNAME`), the socket made for a literal address is noted right after the call:
  * the descriptor `free` just before, and the local address the connect bound it to. On abort it
  * is verified (a stream socket connecting to this very address from that local address) and
- * shut down (not closed: the runtime owns it), so the
- * runtime's connect fails and closes it; the promise settles only then, and nothing of the
- * attempt is left. A runtime's own cancelling is avoided where this works: Deno's, aborted as
- * the connect completes, drops the new connection without closing it.
+ * shut down (not closed: the runtime owns it), so the runtime's connect fails and closes it; the
+ * promise settles only then, and nothing of the attempt is left. A runtime's own cancelling is
+ * avoided where this works: Deno's, aborted as the connect completes, drops the new connection
+ * without closing it.
  *
  * Elsewhere (a host name, for which the runtime makes its sockets later; another OS; no FFI)
  * the runtime gets `signal`, the promise rejects at once on abort, and a connection that still
