@@ -192,7 +192,8 @@ export class DenoTransport implements Transport, ReadinessListener {
   }
 
   get waitsForReadiness(): boolean {
-    return this.#tls === undefined;
+    // As start() decides: plain TCP, with the shared wait on (it may still fail to start).
+    return this.#tls === undefined && monitorEnabledNow();
   }
 
   ready(error: boolean): void {
