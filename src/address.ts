@@ -172,3 +172,41 @@ export function sockaddrIs(
   }
   return false;
 }
+
+/**
+ * The endpoint in the sockaddr the kernel wrote (`length` bytes of `raw`; as in
+ * {@linkcode sockaddrIs}), or `undefined` if the call failed (`length < 0`) or the family is
+ * neither IPv4 nor IPv6 (a Unix socket, say).
+ */
+export function sockaddrEndpoint(
+  raw: Uint8Array,
+  length: number,
+  families: { inet: number; inet6: number; lengthByte: boolean },
+): Endpoint | undefined {
+  if (length < 8) return undefined;
+  const port = (raw[2]! << 8) | raw[3]!;
+  const family = families.lengthByte ? raw[1] : raw[0]! | (raw[1]! << 8);
+  if (family === families.inet) {
+    const address = new Uint8Array(16);
+    address[10] = 0xff;
+    address[11] = 0xff;
+    address.set(raw.subarray(4, 8), 12);
+    return { address, port };
+  }
+  if (family === families.inet6 && length >= 24) return { address: raw.slice(8, 24), port };
+  return undefined;
+}
+
+let lastIpv4: { bytes: number; text: string } | undefined;
+
+/**
+ * An IPv4 endpoint's address as dotted text (what runtimes report), or `undefined` for IPv6.
+ * The last one made is kept and given again: a process's connections share few local addresses.
+ */
+export function ipv4Text(endpoint: Endpoint): string | undefined {
+  if (!isIpv4(endpoint)) return undefined;
+  const a = endpoint.address;
+  const bytes = ((a[12]! << 24) | (a[13]! << 16) | (a[14]! << 8) | a[15]!) >>> 0;
+  if (lastIpv4?.bytes !== bytes) lastIpv4 = { bytes, text: `${a[12]}.${a[13]}.${a[14]}.${a[15]}` };
+  return lastIpv4.text;
+}

@@ -2,14 +2,24 @@
  * The portable side of socket options: find and verify a connection's socket, validate, apply
  * option by option through the OS's {@linkcode Platform}, and read back what the kernel took.
  *
- * Safety rule: nothing is ever set on a descriptor unless, immediately before, getsockname and
- * getpeername on it returned exactly the connection's local and peer addresses and it is a
- * stream socket. A descriptor number can be closed and reused by an unrelated socket at any time.
+ * Safety rule: nothing is ever set on a descriptor unless, immediately before, it was verified as
+ * the connection's: getsockname and getpeername on it returned exactly the connection's local and
+ * peer addresses and it is a stream socket; or, for a descriptor the runtime itself names as the
+ * socket's own while it holds it open (a Bun socket's `fd`, -1 once closed: see
+ * {@linkcode SocketTarget.named}), it is a connected stream socket over IP. A descriptor number
+ * can be closed and reused by an unrelated socket at any time.
  *
  * @module
  */
 
-import { type Endpoint, isIpv4, sockaddrIs, type SocketAddress, toEndpoint } from "./address.ts";
+import {
+  type Endpoint,
+  isIpv4,
+  sockaddrEndpoint,
+  sockaddrIs,
+  type SocketAddress,
+  toEndpoint,
+} from "./address.ts";
 import { SocketOptionError } from "./errors.ts";
 import type { Descriptor, SocketCalls } from "../ffi/types.ts";
 import { type KeepAliveInfo, type KeepAliveOptions, validateKeepAlive } from "./options.ts";
@@ -32,8 +42,20 @@ export interface SocketTarget {
    * descriptors). Absent where the runtime names the descriptor and nothing else may be tried.
    */
   scan?(): Iterable<Descriptor>;
-  /** Told which descriptor verified, so the runtime can guess better next time. */
-  found?(fd: Descriptor): void;
+  /**
+   * True where the one hint is the descriptor the runtime itself holds for this very socket,
+   * read from it just now, and no longer given once the runtime has closed it (a Bun socket's
+   * own `fd` getter: -1 from its close on). The number cannot then carry another socket, so it
+   * is checked to be a connected stream socket over IP, and `local` and `remote` (which the
+   * runtime reads from the same descriptor) are not asked. Anything else that carries a
+   * descriptor (a copy of one, an object the runtime did not make) is compared by address.
+   */
+  readonly named?: boolean;
+  /**
+   * Told which descriptor verified, and its addresses as the kernel gave them, so the runtime
+   * can guess better next time (and need not ask the kernel again).
+   */
+  found?(fd: Descriptor, local: Endpoint, remote: Endpoint): void;
 }
 
 /** A target in comparable form, plus the descriptor it was last verified at. */
@@ -153,6 +175,11 @@ export function resolveTarget(
   calls: SocketCalls,
   target: SocketTarget,
 ): ResolvedTarget {
+  if (target.named) {
+    const own = connectedStream(platform, calls, target);
+    if (own) return own;
+    // Not a connected stream socket over IP: the lookup by address below says what it is.
+  }
   const { local, remote } = endpoints(target);
   const guessed = target.scan !== undefined && platform.namespace !== undefined;
   const home = guessed ? homeNamespace(platform, calls) : undefined;
@@ -162,7 +189,7 @@ export function resolveTarget(
     tried.push(fd);
     if (!matches(platform, calls, fd, local, remote)) continue;
     if (!guessed || (home !== undefined && platform.namespace!(calls, fd) === home)) {
-      target.found?.(fd);
+      target.found?.(fd, local, remote);
       return { local, remote, fd };
     }
     // Our addresses in another namespace (or one we cannot tell): only the scan can decide.
@@ -198,8 +225,29 @@ export function resolveTarget(
       { code: "ERR_SOCKET_AMBIGUOUS", syscall: "lookup", option: "socket" },
     );
   }
-  target.found?.(first.fd);
+  target.found?.(first.fd, local, remote);
   return { local, remote, fd: first.fd };
+}
+
+/**
+ * A named target's descriptor, if it is a connected stream socket over IP: its addresses are
+ * then the kernel's, read in the same two calls.
+ */
+function connectedStream(
+  platform: Platform,
+  calls: SocketCalls,
+  target: SocketTarget,
+): ResolvedTarget | undefined {
+  for (const fd of target.hints()) {
+    const buf = SOCKADDR.fill(0);
+    const local = sockaddrEndpoint(buf, calls.getsockname(fd, buf), platform.families);
+    if (!local) return undefined;
+    const remote = sockaddrEndpoint(buf.fill(0), calls.getpeername(fd, buf), platform.families);
+    if (!remote || !platform.isStream(calls, fd)) return undefined;
+    target.found?.(fd, local, remote);
+    return { local, remote, fd };
+  }
+  return undefined;
 }
 
 /** The namespace this process makes sockets in, read once per set of calls. */
@@ -223,8 +271,13 @@ export function reverify(
   resolved: ResolvedTarget,
 ): Descriptor {
   if (matches(platform, calls, resolved.fd, resolved.local, resolved.remote)) return resolved.fd;
-  throw new SocketOptionError(
-    `Cannot use the socket: descriptor ${resolved.fd} no longer carries this connection ` +
+  throw descriptorGone(resolved.fd);
+}
+
+/** `ERR_SOCKET_NOT_FOUND` for a socket found before that `fd` no longer carries. */
+export function descriptorGone(fd: Descriptor): SocketOptionError {
+  return new SocketOptionError(
+    `Cannot use the socket: descriptor ${fd} no longer carries this connection ` +
       `(it was closed or reset)`,
     { code: "ERR_SOCKET_NOT_FOUND", syscall: "lookup", option: "socket" },
   );

@@ -6,11 +6,13 @@
  */
 
 import type { Descriptor } from "../ffi/types.ts";
+import type { Endpoint } from "./address.ts";
 import type { KeepAliveInfo, KeepAliveOptions } from "./options.ts";
 import type { ValidKeepAlive } from "./checks.ts";
 import {
   applyKeepAlive,
   applyValidKeepAlive,
+  descriptorGone,
   endpoints,
   matches,
   resolveTarget,
@@ -124,6 +126,9 @@ export class SockRef {
     try {
       const calls = this.#runtime.calls();
       const platform = this.#runtime.platform();
+      if (this.#transport.named) {
+        return !this.#stillNamed() || platform.peek(calls, this.#fd) === "ended";
+      }
       const { local, remote } = this.#endpoints();
       return !matches(platform, calls, this.#fd, local, remote) ||
         platform.peek(calls, this.#fd) === "ended";
@@ -134,8 +139,21 @@ export class SockRef {
 
   /** The descriptor, verified immediately before use; throws `ERR_SOCKET_NOT_FOUND` if not. */
   #verified(): Descriptor {
+    if (this.#transport.named) {
+      if (this.#stillNamed()) return this.#fd;
+      throw descriptorGone(this.#fd);
+    }
     const calls = this.#runtime.calls();
     return reverify(this.#runtime.platform(), calls, { ...this.#endpoints(), fd: this.#fd });
+  }
+
+  /**
+   * Whether the runtime still holds the socket at the descriptor verified when it was found
+   * (a named transport's, see `Transport.named`): it is then this socket, with no system call.
+   */
+  #stillNamed(): boolean {
+    for (const fd of this.#transport.hints()) return fd === this.#fd;
+    return false;
   }
 
   #endpoints() {
@@ -164,8 +182,11 @@ class TransportTarget implements SocketTarget {
   hints(): Iterable<Descriptor> {
     return this.transport.hints();
   }
-  found(fd: Descriptor): void {
-    this.transport.found?.(fd);
+  get named(): boolean | undefined {
+    return this.transport.named;
+  }
+  found(fd: Descriptor, local: Endpoint, remote: Endpoint): void {
+    this.transport.found?.(fd, local, remote);
   }
 }
 

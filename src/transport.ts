@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { SocketAddress } from "./address.ts";
+import type { Endpoint, SocketAddress } from "./address.ts";
 import type { Descriptor, SocketCalls } from "../ffi/types.ts";
 import type { Platform } from "./os/platform.ts";
 import type { SocketTarget } from "./sockopt.ts";
@@ -61,8 +61,17 @@ export interface Transport {
   hints(): Iterable<Descriptor>;
   /** Every descriptor to search when no hint verifies; absent where none may be tried. */
   scan?(): Iterable<Descriptor>;
-  /** Told which descriptor carries the socket once it is verified. */
-  found?(fd: Descriptor): void;
+  /**
+   * True where {@linkcode Transport.hints} gives the descriptor the runtime holds for this
+   * socket, read from it when asked, and none once the runtime has closed it (Bun's `fd`): it
+   * is then verified by what it is, not by address (see `SocketTarget.named`).
+   */
+  readonly named?: boolean;
+  /**
+   * Told which descriptor carries the socket once it is verified, with its addresses as the
+   * kernel gave them.
+   */
+  found?(fd: Descriptor, local: Endpoint, remote: Endpoint): void;
   /**
    * True where the transport waits for readiness rather than keeping a read pending, and may
    * ask {@linkcode TransportSink.failedInKernel} when the wait reports an error.

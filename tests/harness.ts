@@ -308,6 +308,24 @@ export function realCalls(): SocketCalls {
   return isBun ? bunCalls() : denoCalls();
 }
 
+/** `real` with every call counted by name (into `counts`). */
+export function countedCalls(
+  real: SocketCalls = realCalls(),
+): { calls: SocketCalls; counts: Record<string, number> } {
+  const counts: Record<string, number> = {};
+  const calls = new Proxy(real, {
+    get(target, name, receiver) {
+      const value = Reflect.get(target, name, receiver);
+      if (typeof value !== "function" || typeof name !== "string") return value;
+      return (...args: unknown[]) => {
+        counts[name] = (counts[name] ?? 0) + 1;
+        return value.apply(target, args);
+      };
+    },
+  });
+  return { calls, counts };
+}
+
 /**
  * The descriptor of this process whose local port (and, if given, peer port) are these, read
  * with getsockname/getpeername: a witness from outside the library.

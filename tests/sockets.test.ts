@@ -21,6 +21,7 @@ import { join } from "node:path";
 import process from "node:process";
 import tls from "node:tls";
 import {
+  countedCalls,
   descriptorOf,
   isBun,
   keepaliveSeconds,
@@ -601,18 +602,8 @@ function countedApi(): {
   calls: Record<string, number>;
 } {
   let opened = 0;
-  const calls: Record<string, number> = {};
   const runtime = (isBun ? bunRuntime : denoRuntime) as Adapter<NativeConnection>;
-  const counted = new Proxy(runtime.calls(), {
-    get(target, name, receiver) {
-      const value = Reflect.get(target, name, receiver);
-      if (typeof value !== "function" || typeof name !== "string") return value;
-      return (...args: unknown[]) => {
-        calls[name] = (calls[name] ?? 0) + 1;
-        return value.apply(target, args);
-      };
-    },
-  });
+  const { calls: counted, counts: calls } = countedCalls(runtime.calls());
   const api = sockalive<NativeConnection>({
     ...runtime,
     calls: () => {

@@ -1,7 +1,8 @@
 /**
  * The Bun adapter: `Bun.connect` for I/O (with its `tls` option for TLS), `bun:ffi` for socket
  * options. Bun exposes the descriptor (a Bun socket's `fd`; a `node:net` or `node:tls` socket's
- * `_handle.fd`), which is still verified by its addresses before use.
+ * `_handle.fd`). A Bun socket's own, read by Bun's getter (-1 once it closes), is verified to be
+ * a connected TCP socket; any other is verified by its addresses before use.
  *
  * Nothing here refers to `Bun` or `bun:ffi` until called, so Deno can load (and type-check)
  * this file; the types below describe the small part of Bun's API that sockalive uses.
@@ -10,7 +11,8 @@
  */
 
 import type { ClientTls, ServerTls } from "../tls_options.ts";
-import type { SocketCalls } from "../../ffi/types.ts";
+import type { Descriptor, SocketCalls } from "../../ffi/types.ts";
+import type { SocketAddress } from "../address.ts";
 import type { SocketTarget } from "../sockopt.ts";
 import {
   ipAddresses,
@@ -136,6 +138,14 @@ function targetOf(socket: BunHeldSocket): SocketTarget {
       ...bunLookup(),
     };
   }
+  const own = ownDescriptor(socket);
+  if (own !== undefined) {
+    if (own < 0) throw socketClosed();
+    // Bun's socket over IP has a peer address (Bun keeps it once asked); a Unix socket has
+    // none, and is refused below with nothing asked of the kernel.
+    const peer = (socket as Partial<BunSocketLike>).remoteAddress;
+    if (typeof peer === "string") return new OwnSocketTarget(socket as BunSocketLike, own);
+  }
   const bun = socket as Partial<BunSocketLike>;
   if (typeof bun.fd === "number") {
     // Bun sets -1 once a socket closes, and keeps the addresses.
@@ -146,6 +156,66 @@ function targetOf(socket: BunHeldSocket): SocketTarget {
     throw notASocket(EXPECTED, socket, bunKind(socket));
   }
   throw notASocket(EXPECTED, socket);
+}
+
+/**
+ * Bun's own `fd` getters, by the prototype of the sockets they belong to. A getter of Bun's
+ * checks that its receiver is one of Bun's sockets, and gives -1 from the socket's close on.
+ */
+const OWN_FD = new WeakMap<object, () => unknown>();
+const NATIVE_FD_GETTER = /^function fd\(\) \{\s*\[native code\]\s*\}$/;
+
+/**
+ * The descriptor a Bun socket (from `Bun.connect` or `Bun.listen`, plain or TLS) holds, read by
+ * Bun's own getter; `undefined` for anything else with an `fd` (a copy of one, say).
+ */
+function ownDescriptor(socket: object): number | undefined {
+  const proto: object | null = Object.getPrototypeOf(socket);
+  if (proto === null) return undefined;
+  let get = OWN_FD.get(proto);
+  if (get === undefined) {
+    const tag = Object.prototype.toString.call(socket);
+    if (tag !== "[object TCPSocket]" && tag !== "[object TLSSocket]") return undefined;
+    const getter = Object.getOwnPropertyDescriptor(proto, "fd")?.get;
+    if (!getter || !NATIVE_FD_GETTER.test(Function.prototype.toString.call(getter))) {
+      return undefined;
+    }
+    OWN_FD.set(proto, get = getter);
+  }
+  try {
+    const fd = get.call(socket);
+    return typeof fd === "number" ? fd : undefined;
+  } catch {
+    return undefined; // not one of Bun's sockets, whatever its prototype says
+  }
+}
+
+/**
+ * A Bun socket as the target of a lookup: its own descriptor, named (see `SocketTarget.named`).
+ * Its addresses are Bun's, read only if the descriptor does not verify (to say why).
+ */
+class OwnSocketTarget implements SocketTarget {
+  readonly named = true;
+  readonly #socket: BunSocketLike;
+  readonly #fd: number;
+  constructor(socket: BunSocketLike, fd: number) {
+    this.#socket = socket;
+    this.#fd = fd;
+  }
+  get local(): SocketAddress {
+    return this.#addresses().local;
+  }
+  get remote(): SocketAddress {
+    return this.#addresses().remote;
+  }
+  hints(): Iterable<Descriptor> {
+    return [this.#fd];
+  }
+  #addresses(): { local: SocketAddress; remote: SocketAddress } {
+    const addresses = ipAddresses(this.#socket);
+    if (addresses) return addresses;
+    throw notASocket(EXPECTED, this.#socket, bunKind(this.#socket));
+  }
 }
 
 /** What a Bun object with a descriptor but no TCP connection's addresses is, for the error. */

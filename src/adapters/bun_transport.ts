@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { SocketAddress } from "../address.ts";
+import { type Endpoint, ipv4Text, type SocketAddress } from "../address.ts";
 import type { Descriptor } from "../../ffi/types.ts";
 import type { Transport, TransportSink, WriteProgress } from "../transport.ts";
 
@@ -103,11 +103,12 @@ export class BunTransport implements Transport {
   #done = false;
   /** Over TLS: the handshake's outcome, settled by Bun's handshake event or the socket's end. */
   #tls: PendingHandshake | undefined;
-  // The ports as Bun reported them at open (it forgets the peer's once the socket fails); the
-  // address strings are the socket's own, read when asked (rarely: finding and verifying the
-  // socket), so an idle connection holds no copies of them.
-  #localPort = 0;
-  #remotePort = 0;
+  // The ports as the kernel gave them when the socket was found (Bun forgets them once the
+  // socket closes), or Bun's own until then; the address strings are the socket's own, read
+  // when asked, so an idle connection holds no copies of them.
+  #localPort: number | undefined;
+  #remotePort: number | undefined;
+  #localHost: string | undefined;
   /** The socket, still answering for its addresses once closed. */
   #addressed: BunSocketLike | undefined;
 
@@ -147,21 +148,42 @@ export class BunTransport implements Transport {
   attach(socket: BunSocket<BunTransport>): void {
     this.#socket = socket;
     this.#addressed = socket;
-    this.#localPort = socket.localPort;
-    this.#remotePort = socket.remotePort;
   }
 
   get localAddr(): SocketAddress {
-    return { hostname: this.#addressed?.localAddress ?? "", port: this.#localPort };
+    const socket = this.#addressed;
+    return {
+      hostname: this.#localHost ?? socket?.localAddress ?? "",
+      port: this.#localPort ?? socket?.localPort ?? 0,
+    };
   }
 
   get remoteAddr(): SocketAddress {
-    return { hostname: this.#addressed?.remoteAddress ?? "", port: this.#remotePort };
+    const socket = this.#addressed;
+    return {
+      hostname: socket?.remoteAddress ?? "",
+      port: this.#remotePort ?? socket?.remotePort ?? 0,
+    };
+  }
+
+  /** The socket is Bun's, and Bun's `fd` is -1 from its close on: see `Transport.named`. */
+  get named(): boolean {
+    return true;
   }
 
   hints(): Iterable<Descriptor> {
     const fd = this.#socket?.fd;
     return typeof fd === "number" && fd >= 0 ? [fd] : [];
+  }
+
+  found(_fd: Descriptor, local: Endpoint, remote: Endpoint): void {
+    this.#localPort = local.port;
+    this.#remotePort = remote.port;
+    // Bun answers for its address strings once closed only if they were asked before (the
+    // peer's is, as the connect completes). Ours is the kernel's: as text for IPv4, shared by
+    // every connection from that address; IPv6 is left to Bun, asked now.
+    this.#localHost = ipv4Text(local);
+    if (this.#localHost === undefined) this.#addressed?.localAddress;
   }
 
   start(sink: TransportSink): void {
