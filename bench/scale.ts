@@ -20,6 +20,7 @@ import {
   cpuMs,
   progress,
   runtimeArgv,
+  settle,
   type RuntimeId,
   startPeers,
   track,
@@ -74,6 +75,8 @@ export interface GroupResult {
   workers: number;
   /** From "go" to the last worker's last connection open. */
   openMs: number;
+  /** Waited before "go" for a quiet machine (see `settle`). */
+  quietMs: number;
   /** Settled RSS, JS heap and external memory per connection over the warm baseline. */
   rssPerConn: number;
   heapPerConn: number;
@@ -149,6 +152,9 @@ async function group(
       );
     }
     await Promise.all(children.map((c) => c.waitFor("ready", 120_000)));
+    // The row before tore down as many sockets and a pair of namespaces: the kernel cleans up
+    // for seconds after, and a time to open measured meanwhile would measure that too.
+    const quietMs = await settle(30_000);
     const dropsBefore = backlogDrops();
     const go = performance.now();
     for (const c of children) c.send("go");
@@ -165,6 +171,7 @@ async function group(
       n,
       workers,
       openMs,
+      quietMs,
       rssPerConn: sum("rssPerConn"),
       heapPerConn: sum("heapPerConn"),
       externalPerConn: sum("externalPerConn"),
@@ -342,7 +349,10 @@ export async function benchScale(plan: Plan): Promise<Section> {
       `${plan.scaleWarm} connections, collects garbage and reads its memory, then on "go" opens ` +
       "the rest, 100 at a time (all processes together); a failed connect is counted and tried " +
       "again ('connects retried'); 'open' is from go to the last connection open (for several " +
-      "processes, all at once, each to its own peer port). Memory is settled (V8's memory-" +
+      "processes, all at once, each to its own peer port); before go each row waits for a " +
+      "quiet machine (under 10% busy for 1 s, at most 30 s: the row before tore down as many " +
+      `sockets; waited ${fmt(Math.max(...results.map((r) => r.quietMs)) / 1000)} s at most). ` +
+      "Memory is settled (V8's memory-" +
       "reducing collection in Deno, `Bun.gc(true)` in Bun, 1 s after opening) over the warm " +
       "baseline, per connection. The raw anchor is the same process with the runtime's own " +
       "sockets (`Deno.connect`, `Bun.connect`), no keepalive, no watch. sockalive connections " +
