@@ -130,9 +130,10 @@ export class LiveConnection implements AsyncDisposable {
    * The keepalive values in force, read back from the kernel when the connection opened (and
    * after each {@linkcode LiveConnection.setKeepAlive}). `undefined` until open, and on a
    * connection opened with `keepAlive: false` where the FFI is not available (Deno without
-   * `--allow-ffi`): nothing was set on its socket, and nothing could be read back.
+   * `--allow-ffi`): nothing was set on its socket, and nothing could be read back. Frozen, and
+   * shared by connections whose values are the same.
    */
-  get keepAlive(): KeepAliveInfo | undefined {
+  get keepAlive(): Readonly<KeepAliveInfo> | undefined {
     return this.#c.keepAlive;
   }
 
@@ -251,11 +252,11 @@ export class LiveConnection implements AsyncDisposable {
   }
 
   /**
-   * Changes keepalive on the open connection; returns the values read back from the kernel.
-   * Throws `SocketOptionError` (`ERR_FFI_PERMISSION`) on a `keepAlive: false` connection opened
+   * Changes keepalive on the open connection; returns the values read back from the kernel
+   * (frozen: they are what {@linkcode LiveConnection.keepAlive} gives from now on). Throws `SocketOptionError` (`ERR_FFI_PERMISSION`) on a `keepAlive: false` connection opened
    * without the FFI, and {@linkcode ConnectionClosedError} once it is not open.
    */
-  setKeepAlive(options: KeepAliveOptions): KeepAliveInfo {
+  setKeepAlive(options: KeepAliveOptions): Readonly<KeepAliveInfo> {
     return this.#c.setKeepAlive(options);
   }
 

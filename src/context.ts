@@ -12,6 +12,7 @@ import {
   budgetUserTimeout,
   type KeepAliveInfo,
   type KeepAliveOptions,
+  sharedKeepAliveInfo,
   validateKeepAlive,
 } from "./options.ts";
 import type { CheckedConnectOptions } from "./checks.ts";
@@ -71,8 +72,8 @@ export class ConnectionContext
    * the FFI cannot be had. What needs the socket throws this.
    */
   #unreachable: SocketOptionError | undefined;
-  /** The keepalive values in force, as last read back from the kernel. */
-  keepAlive: KeepAliveInfo | undefined;
+  /** The keepalive values in force, as last read back from the kernel (frozen, shared). */
+  keepAlive: Readonly<KeepAliveInfo> | undefined;
   /** Over TLS, once open: the protocol ALPN chose, or `null`. */
   alpnProtocol: string | null | undefined;
   #reader: ReadSide | undefined;
@@ -205,7 +206,7 @@ export class ConnectionContext
     try {
       const opened = SockRef.open(this.#runtime, transport, plan.keepAlive, plan.bestEffort);
       this.sock = opened.sock;
-      this.keepAlive = opened.keepAlive;
+      this.keepAlive = sharedKeepAliveInfo(opened.keepAlive);
     } catch (error) {
       if (plan.keepAlive.enabled || !ffiMissing(error)) {
         this.#lost(transport, error);
@@ -389,9 +390,9 @@ export class ConnectionContext
    * it) follows the new budget when the times change and `options` says nothing of it: left as
    * it was, it would hold the old budget (Linux drops at the first probe at or past it).
    */
-  setKeepAlive(options: KeepAliveOptions): KeepAliveInfo {
+  setKeepAlive(options: KeepAliveOptions): Readonly<KeepAliveInfo> {
     const sock = this.requireSock("set keepalive");
-    return this.keepAlive = sock.setKeepAlive(this.#withBudget(options));
+    return this.keepAlive = sharedKeepAliveInfo(sock.setKeepAlive(this.#withBudget(options)));
   }
 
   #withBudget(options: KeepAliveOptions): KeepAliveOptions {

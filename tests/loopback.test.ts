@@ -124,6 +124,30 @@ test("loopback: ss, an outside witness, sees the keepalive timer the library set
   });
 }, opts);
 
+test(
+  "loopback: connections opened with the same options share one frozen conn.keepAlive",
+  async () => {
+    await withPeer(async (peer, port) => {
+      const keepAlive = { idle: 7000, interval: 2000, count: 4 };
+      const a = await openTo(peer, { port, keepAlive });
+      const b = await openTo(peer, { port, keepAlive });
+      try {
+        assert.ok(Object.isFrozen(a.keepAlive));
+        assert.equal(a.keepAlive, b.keepAlive, "one object for the two");
+        assert.deepEqual(b.getKeepAlive(), b.keepAlive, "still what the kernel holds");
+        const changed = b.setKeepAlive({ idle: 9000 });
+        assert.equal(b.keepAlive, changed);
+        assert.equal(a.keepAlive!.idle, 7000, "the other connection's values are its own");
+        assert.deepEqual(a.getKeepAlive(), a.keepAlive);
+      } finally {
+        await a.close();
+        await b.close();
+      }
+    });
+  },
+  opts,
+);
+
 test("loopback: keepAlive false turns probing off, and ss shows no keepalive timer", async () => {
   await withPeer(async (peer, port) => {
     const conn = await openTo(peer, { port, keepAlive: false });

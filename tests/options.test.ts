@@ -1,6 +1,12 @@
 import assert from "node:assert/strict";
 import { test } from "./harness.ts";
-import { detectionTime, toMillis, toSeconds, validateKeepAlive } from "../src/options.ts";
+import {
+  detectionTime,
+  sharedKeepAliveInfo,
+  toMillis,
+  toSeconds,
+  validateKeepAlive,
+} from "../src/options.ts";
 import { LINUX_LIMITS } from "../src/os/linux.ts";
 import { keepAliveRequest } from "../src/checks.ts";
 
@@ -125,4 +131,20 @@ test("options: connect's keepAlive fills defaults and ties userTimeout to the bu
   assert.equal(keepAliveRequest({ idle: 1000, userTimeout: 0 }, L).userTimeout, 0);
   assert.throws(() => keepAliveRequest({ idle: -1 }, L), /"idle"/);
   assert.throws(() => keepAliveRequest(42 as never, L), TypeError);
+});
+
+test("sharedKeepAliveInfo: frozen; equal values give the last object back, others a new one", () => {
+  const values = { enabled: true, idle: 1000, interval: 1000, count: 3, userTimeout: 4000 };
+  const a = sharedKeepAliveInfo({ ...values });
+  assert.ok(Object.isFrozen(a));
+  assert.deepEqual(a, values);
+  assert.equal(sharedKeepAliveInfo({ ...values }), a, "the same values: the same object");
+  const b = sharedKeepAliveInfo({ ...values, idle: 2000 });
+  assert.notEqual(b, a);
+  assert.equal(b.idle, 2000);
+  // Windows' unverified fields are kept with their own object, frozen too.
+  const c = sharedKeepAliveInfo({ ...values, unverified: ["idle"] });
+  assert.notEqual(c, a);
+  assert.ok(Object.isFrozen(c.unverified));
+  assert.notEqual(sharedKeepAliveInfo({ ...values, unverified: ["idle"] }), c);
 });
