@@ -13,6 +13,8 @@ export const isBun = typeof (globalThis as { Bun?: unknown }).Bun !== "undefined
 interface BunLike {
   version: string;
   gc(force: boolean): void;
+  /** JavaScriptCore gives back the free heap it keeps (once idle; deprecated, still there). */
+  shrink?(): void;
   connect(options: unknown): Promise<BunRawSocket>;
 }
 
@@ -97,12 +99,20 @@ export function summarize(
 
 /**
  * Runs a full garbage collection a few times (Deno needs `--v8-flags=--expose-gc`). With
- * `settle`, Deno's collections are V8's memory-reducing ones ("last resort"), which also give
- * back the young generation: what V8's memory reducer does by itself after about 30 s of quiet.
+ * `settle`, each engine also gives back the memory it holds free, as it does by itself after a
+ * quiet while: Deno's collections are V8's memory-reducing ones ("last resort"), which give
+ * back the young generation (V8's memory reducer does so after about 30 s); Bun's are preceded
+ * by `Bun.shrink()`, and JavaScriptCore gives back the free part of its heap (left to itself, a
+ * run of 10,000 LiveConnections went from 2,639 to 2,113 B per connection over 20 s).
  */
 export async function collectGarbage(settle = false): Promise<boolean> {
   const v8gc = (globalThis as { gc?: (options?: Record<string, string>) => void }).gc;
-  const gc = isBun ? () => bunGlobal().gc(true) : v8gc &&
+  const bunGc = () => {
+    const bun = bunGlobal();
+    if (settle) bun.shrink?.();
+    bun.gc(true);
+  };
+  const gc = isBun ? bunGc : v8gc &&
     (() => v8gc(settle ? { type: "major", execution: "sync", flavor: "last-resort" } : undefined));
   if (!gc) return false;
   for (let i = 0; i < 4; i++) {

@@ -112,7 +112,9 @@ export async function benchMemory(plan: Plan): Promise<Section> {
       `Each kind in a fresh process: ${plan.memoryWarm} connections opened first (warm-up), ` +
       "then GC and a reading; then " +
       `${plan.memoryN} more, 1 s of quiet, GC, a reading ('1 s after opening'), GC again and a ` +
-      "last reading ('settled'); per connection = delta / N. GC is Bun `Bun.gc(true)`; Deno " +
+      "last reading ('settled'); per connection = delta / N. GC is Bun `Bun.gc(true)`, for " +
+      "the warm-up and settled readings after `Bun.shrink()` (JavaScriptCore gives back the " +
+      "free part of its heap, which it otherwise does over tens of seconds); Deno " +
       "`--expose-gc` with `gc()`, and for the warm-up and settled readings V8's memory-reducing " +
       "collection (`flavor: 'last-resort'`). The server side is a separate Bun process, so only " +
       "the client's sockets count.",

@@ -20,8 +20,8 @@ import {
   cpuMs,
   progress,
   runtimeArgv,
-  settle,
   type RuntimeId,
+  settle,
   startPeers,
   track,
   trackSetting,
@@ -353,7 +353,9 @@ export async function benchScale(plan: Plan): Promise<Section> {
       "quiet machine (under 10% busy for 1 s, at most 30 s: the row before tore down as many " +
       `sockets; waited ${fmt(Math.max(...results.map((r) => r.quietMs)) / 1000)} s at most). ` +
       "Memory is settled (V8's memory-" +
-      "reducing collection in Deno, `Bun.gc(true)` in Bun, 1 s after opening) over the warm " +
+      "reducing collection in Deno, `Bun.shrink()` and `Bun.gc(true)` in Bun, 1 s after " +
+      "opening: each engine gives back the memory it holds free, as it does by itself after " +
+      "a quiet while) over the warm " +
       "baseline, per connection. The raw anchor is the same process with the runtime's own " +
       "sockets (`Deno.connect`, `Bun.connect`), no keepalive, no watch. sockalive connections " +
       `open with ${JSON.stringify(OPEN_KEEPALIVE)} (no probe yet), and after the memory reading ` +
