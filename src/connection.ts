@@ -17,42 +17,9 @@ import { type CloseInfo, type ConnectionState, isTerminal, type Transition } fro
 import type { Runtime, Transport } from "./transport.ts";
 import { addListener, type Listener, removeListener } from "./listeners.ts";
 import { ConnectionContext } from "./context.ts";
+import type { StateChangeEvent } from "./state_event.ts";
 
-/**
- * The event a {@linkcode LiveConnection} dispatches on each transition.
- *
- * @example
- * ```ts
- * import { connect, type StateChangeEvent } from "@sockalive/sockalive";
- * import assert from "node:assert/strict";
- * const conn = connect({ port: 7000 });
- * const seen: StateChangeEvent[] = [];
- * conn.addEventListener("statechange", (e) => seen.push(e));
- * await conn.close(); // before it opened
- * const [event] = seen;
- * assert.deepEqual([event.type, event.from, event.to], ["statechange", "connecting", "closed-gracefully"]);
- * assert.equal(event.info?.by, "local"); // `info` comes with a terminal state
- * ```
- */
-export class StateChangeEvent extends Event {
-  /** The state left. */
-  readonly from: ConnectionState;
-  /** The state entered. */
-  readonly to: ConnectionState;
-  /** When, in ms since the epoch. */
-  readonly at: number;
-  /** How the connection ended, when `to` is terminal. */
-  readonly info?: CloseInfo;
-
-  /** @internal Made by the connection, from a transition of its state machine. */
-  constructor(transition: Transition) {
-    super("statechange");
-    this.from = transition.from;
-    this.to = transition.to;
-    this.at = transition.at;
-    if (transition.info) this.info = transition.info;
-  }
-}
+export { StateChangeEvent } from "./state_event.ts";
 
 /**
  * A `statechange` listener: a function or an object with `handleEvent`.
@@ -105,7 +72,7 @@ export class LiveConnection implements AsyncDisposable {
     const checked = options instanceof CheckedConnectOptions
       ? options
       : checkConnectOptions(options, runtime.platform().limits);
-    this.#c = new ConnectionContext(this, toEvent, runtime, checked, accepted);
+    this.#c = new ConnectionContext(this, runtime, checked, accepted);
   }
 
   /** The current state. */
@@ -309,8 +276,4 @@ export class LiveConnection implements AsyncDisposable {
       removeListener(listeners, listener as Listener<Event>);
     }
   }
-}
-
-function toEvent(transition: Transition): StateChangeEvent {
-  return new StateChangeEvent(transition);
 }

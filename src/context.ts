@@ -21,7 +21,6 @@ import {
   type CloseInfo,
   ConnectionStateMachine,
   isTerminal,
-  reportObserverError,
   type Transition,
   type TransitionHandler,
 } from "./state.ts";
@@ -31,6 +30,7 @@ import { type ConnectHost, ConnectPhase } from "./connecting.ts";
 import { brokenError, type ReadHost, ReadSide } from "./reader.ts";
 import { type WriteHost, WriteSide } from "./writer.ts";
 import { SockRef } from "./sockref.ts";
+import { StateChangeEvent } from "./state_event.ts";
 import { IdleDeadline, type IdleHost } from "./idle.ts";
 import type { TcpHealth } from "./health.ts";
 
@@ -47,8 +47,12 @@ const FFI_MISSING: ReadonlySet<string> = new Set(["ERR_FFI_PERMISSION", "ERR_FFI
 /** The code of a connection ended by `idleTimeout`. */
 export const IDLE_TIMEOUT_CODE = "IDLE_TIMEOUT";
 
-/** The event each transition dispatches, made from it (see `StateChangeEvent`). */
-export type EventOf = (transition: Transition) => Event;
+/**
+ * What needs no slot of its own on every connection: rarely there (a signal's listener, the
+ * reason a connection opened without FFI has no socket), kept aside by connection.
+ */
+const REMOVE_ABORT_LISTENER = new WeakMap<ConnectionContext, () => void>();
+const UNREACHABLE = new WeakMap<ConnectionContext, SocketOptionError>();
 
 /** A connection's parts: machine, connect phase, socket, read and write sides, listeners. */
 export class ConnectionContext
@@ -57,21 +61,13 @@ export class ConnectionContext
   readonly #runtime: Runtime;
   /** `this` for the listeners, and what their events are made with. */
   readonly #owner: object;
-  readonly #eventOf: EventOf;
   readonly #maxBuffered: number;
-  readonly #idleTimeout: number | undefined;
   #idle: IdleDeadline | undefined;
-  readonly #onListenerError: (error: unknown) => void;
-  /** The keepalive to apply once dialed; dropped then. */
-  #plan: Pick<CheckedConnectOptions, "keepAlive" | "bestEffort"> | undefined;
+  /** What the connect phase needs of the options (keepalive, then `idleTimeout`); dropped at open. */
+  #plan: Pick<CheckedConnectOptions, "keepAlive" | "bestEffort" | "idleTimeout"> | undefined;
   #phase: ConnectPhase | undefined;
   transport: Transport | undefined;
   sock: SockRef | undefined;
-  /**
-   * Why an open connection has no {@linkcode SockRef}: it was opened with keepalive off where
-   * the FFI cannot be had. What needs the socket throws this.
-   */
-  #unreachable: SocketOptionError | undefined;
   /** The keepalive values in force, as last read back from the kernel (frozen, shared). */
   keepAlive: Readonly<KeepAliveInfo> | undefined;
   /** Over TLS, once open: the protocol ALPN chose, or `null`. */
@@ -84,7 +80,6 @@ export class ConnectionContext
   #resolveClosed: ((info: CloseInfo) => void) | undefined;
   /** What must be let go of (the transport, or a dial) before `closed` settles. */
   #releasing: Promise<void> | undefined;
-  #removeAbortListener: (() => void) | undefined;
 
   /**
    * Starts the connection: with `accepted`, over a socket a listener accepted; otherwise by
@@ -92,20 +87,16 @@ export class ConnectionContext
    */
   constructor(
     owner: object,
-    eventOf: EventOf,
     runtime: Runtime,
     options: CheckedConnectOptions,
     accepted?: Transport,
   ) {
     this.#owner = owner;
-    this.#eventOf = eventOf;
     this.#runtime = runtime;
     this.#maxBuffered = options.maxBufferedBytes;
-    this.#idleTimeout = options.idleTimeout;
-    this.#onListenerError = options.onListenerError ?? reportObserverError;
     this.#plan = options;
     this.machine = new ConnectionStateMachine({
-      onObserverError: this.#onListenerError,
+      onObserverError: options.onListenerError,
       observer: this,
     });
     const signal = options.signal;
@@ -119,7 +110,7 @@ export class ConnectionContext
         else this.machine.send({ type: "close" });
       };
       signal.addEventListener("abort", onAbort, { once: true });
-      this.#removeAbortListener = () => signal.removeEventListener("abort", onAbort);
+      REMOVE_ABORT_LISTENER.set(this, () => signal.removeEventListener("abort", onAbort));
     }
     const where = { hostname: options.hostname, port: options.port, tls: options.tls };
     this.#phase = new ConnectPhase(
@@ -187,7 +178,8 @@ export class ConnectionContext
     const open = this.machine.state === "open";
     const sock = open ? this.sock : undefined;
     if (sock) return sock;
-    if (open && this.#unreachable) throw this.#unreachable;
+    const unreachable = open ? UNREACHABLE.get(this) : undefined;
+    if (unreachable) throw unreachable;
     throw new ConnectionClosedError(
       `Cannot ${action}: the connection is ${this.machine.state}`,
       this.machine.info?.code ?? "ERR_CONNECTION_CLOSED",
@@ -196,12 +188,11 @@ export class ConnectionContext
 
   dialed(transport: Transport): void {
     const plan = this.#plan;
-    if (this.machine.state !== "connecting" || !plan) {
+    if (this.machine.state !== "connecting" || !plan || this.transport) {
       // Closed, aborted or timed out while the handshake was in progress.
       transport.close();
       return;
     }
-    this.#plan = undefined;
     this.transport = transport;
     try {
       const opened = SockRef.open(this.#runtime, transport, plan.keepAlive, plan.bestEffort);
@@ -214,7 +205,8 @@ export class ConnectionContext
       }
       // Keepalive off asks nothing of the socket: without the FFI the connection opens all the
       // same, watched by reading, with nothing read back (`keepAlive` stays undefined).
-      this.#unreachable = error;
+      // (Why an open connection has no SockRef: what needs the socket throws this.)
+      UNREACHABLE.set(this, error as SocketOptionError);
     }
     // Over TLS the connection opens only once the handshake is done: keepalive is already on the
     // TCP socket, so a peer lost mid-handshake ends it too. Whatever ends the handshake is one
@@ -232,8 +224,9 @@ export class ConnectionContext
   }
 
   #open(transport: Transport): void {
+    const idle = this.#plan?.idleTimeout;
+    this.#plan = undefined;
     if (this.machine.send({ type: "opened" }) === undefined) return;
-    const idle = this.#idleTimeout;
     // A statechange listener may have closed it already.
     if (idle !== undefined && this.machine.state === "open") {
       this.#idle = new IdleDeadline(idle, this, this.machine.openedAt!);
@@ -285,10 +278,10 @@ export class ConnectionContext
     return this.#reader?.paused ?? false;
   }
 
-  expired(silentMs: number): void {
+  expired(silentMs: number, idleTimeout: number): void {
     this.machine.fail(
       IDLE_TIMEOUT_CODE,
-      new Error(`No byte received for ${silentMs} ms (idleTimeout ${this.#idleTimeout} ms)`),
+      new Error(`No byte received for ${silentMs} ms (idleTimeout ${idleTimeout} ms)`),
     );
   }
 
@@ -330,7 +323,7 @@ export class ConnectionContext
     if (terminal) this.#finish(t.info!);
     const listeners = this.listeners;
     if (!listeners) return;
-    dispatchTo(listeners, this.#owner, this.#eventOf(t), this.#onListenerError);
+    dispatchTo(listeners, this.#owner, new StateChangeEvent(t), this.machine.onObserverError);
     if (terminal) {
       // Nothing follows a terminal state: what the listeners added to their signals goes now.
       clearListeners(listeners);
@@ -341,8 +334,8 @@ export class ConnectionContext
   #finish(info: CloseInfo): void {
     this.#idle?.stop();
     this.#idle = undefined;
-    this.#removeAbortListener?.();
-    this.#removeAbortListener = undefined;
+    REMOVE_ABORT_LISTENER.get(this)?.();
+    REMOVE_ABORT_LISTENER.delete(this);
     this.#plan = undefined;
     // In Deno on Linux, closing the last watched connection ends the shared wait a moment later;
     // `closed` settles after that, so a test that awaits it leaves no operation behind. A dial

@@ -18,8 +18,8 @@ export interface IdleHost {
    * reads): then silence says nothing of the peer, and the deadline waits.
    */
   holdsBack(): boolean;
-  /** The deadline passed: `silentMs` since data last arrived (or since the start). */
-  expired(silentMs: number): void;
+  /** The deadline (`idleTimeout` ms) passed: `silentMs` since data last arrived (or the start). */
+  expired(silentMs: number, idleTimeout: number): void;
 }
 
 /**
@@ -73,7 +73,7 @@ export class IdleDeadline {
     }
     const silent = now - (this.#host.lastReceivedAt() ?? this.#since);
     // Timers may fire a millisecond early by the wall clock: only a full idleTimeout counts.
-    if (silent >= this.#ms) this.#host.expired(silent);
+    if (silent >= this.#ms) this.#host.expired(silent, this.#ms);
     else this.#arm(this.#ms - silent);
   }
 }

@@ -232,6 +232,16 @@ export interface TransitionHandler {
   lastReceivedAt?(): number | undefined;
 }
 
+interface MachineEnv {
+  readonly clock: () => number;
+  readonly onObserverError: (error: unknown) => void;
+}
+
+const DEFAULT_ENV: MachineEnv = Object.freeze({
+  clock: Date.now,
+  onObserverError: reportObserverError,
+});
+
 /**
  * Holds one connection's state and applies events to it.
  *
@@ -256,8 +266,8 @@ export class ConnectionStateMachine {
   #observers: TransitionObserver[] | undefined;
   #queue: Transition[] | undefined;
   #delivering = false;
-  readonly #clock: () => number;
-  readonly #onObserverError: (error: unknown) => void;
+  /** The clock and the error sink: one object (the defaults shared by every machine). */
+  readonly #env: MachineEnv;
 
   /**
    * `clock` gives ms since the epoch (default `Date.now`); `onObserverError` receives what an
@@ -269,9 +279,16 @@ export class ConnectionStateMachine {
     onObserverError?: (error: unknown) => void;
     observer?: TransitionObserver | TransitionHandler;
   } = {}) {
-    this.#clock = options.clock ?? Date.now;
-    this.#onObserverError = options.onObserverError ?? reportObserverError;
+    const { clock, onObserverError } = options;
+    this.#env = clock === undefined && onObserverError === undefined
+      ? DEFAULT_ENV
+      : { clock: clock ?? Date.now, onObserverError: onObserverError ?? reportObserverError };
     this.#observer = options.observer;
+  }
+
+  /** Where what an observer throws goes (also what the connection's listeners throw). */
+  get onObserverError(): (error: unknown) => void {
+    return this.#env.onObserverError;
   }
 
   /** The current state. */
@@ -316,7 +333,7 @@ export class ConnectionStateMachine {
     const from = this.#state;
     const to = TRANSITIONS[from][event.type];
     if (to === undefined) return undefined;
-    const at = this.#clock();
+    const at = this.#env.clock();
     const transition: Transition = { from, to, at };
     switch (event.type) {
       case "opened":
@@ -373,7 +390,7 @@ export class ConnectionStateMachine {
       if (typeof observer === "function") observer(t);
       else observer.onTransition(t);
     } catch (error) {
-      reportSafely(this.#onObserverError, error);
+      reportSafely(this.#env.onObserverError, error);
     }
   }
 
