@@ -13,7 +13,7 @@ import { checkConnectOptions, CheckedConnectOptions } from "./checks.ts";
 import type { ConnectOptions } from "./connect_options.ts";
 
 export type { ConnectOptions } from "./connect_options.ts";
-import { type CloseInfo, type ConnectionState, isTerminal, type Transition } from "./state.ts";
+import { type CloseInfo, type ConnectionState, isTerminal } from "./state.ts";
 import type { Runtime, Transport } from "./transport.ts";
 import { addListener, type Listener, removeListener } from "./listeners.ts";
 import { ConnectionContext } from "./context.ts";

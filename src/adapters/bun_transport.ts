@@ -93,24 +93,21 @@ interface PendingWrite {
 
 /** One Bun socket as a {@linkcode Transport}; also the socket's `data`, so handlers are shared. */
 export class BunTransport implements Transport {
-  // Memory per idle connection is a target (BENCHMARKS.md): the queues below are created only
-  // when something waits in them.
+  // Memory per idle connection is a target (BENCHMARKS.md): 8 fields at most (80 bytes in
+  // JavaScriptCore; 9 take 112), and the queues are created only when something waits in them.
+  /** The socket, kept once closed: it still answers for the addresses it was asked before. */
   #socket: BunSocket<BunTransport> | undefined;
-  #sink: TransportSink | undefined;
-  // Events that arrive between Bun's open and start(): replayed in order.
-  #early: Array<(sink: TransportSink) => void> | undefined;
+  /** Where events go: the connection once started, until then an {@linkcode EarlyEvents}. */
+  #sink: TransportSink | EarlyEvents | undefined;
   #writes: PendingWrite[] | undefined;
-  #done = false;
+  #state: typeof OPEN | typeof ENDED | typeof CLOSED = OPEN;
   /** Over TLS: the handshake's outcome, settled by Bun's handshake event or the socket's end. */
   #tls: PendingHandshake | undefined;
   // The ports as the kernel gave them when the socket was found (Bun forgets them once the
-  // socket closes), or Bun's own until then; the address strings are the socket's own, read
-  // when asked, so an idle connection holds no copies of them.
-  #localPort: number | undefined;
-  #remotePort: number | undefined;
+  // socket closes), local × 65536 + remote; the peer's address string is Bun's (asked as the
+  // connect completes, so kept), ours the kernel's for IPv4.
+  #ports: number | undefined;
   #localHost: string | undefined;
-  /** The socket, still answering for its addresses once closed. */
-  #addressed: BunSocketLike | undefined;
 
   /** `tls`: the socket runs TLS (its handshake is reported by {@linkcode onHandshake}). */
   constructor(tls = false) {
@@ -147,22 +144,21 @@ export class BunTransport implements Transport {
 
   attach(socket: BunSocket<BunTransport>): void {
     this.#socket = socket;
-    this.#addressed = socket;
   }
 
   get localAddr(): SocketAddress {
-    const socket = this.#addressed;
+    const socket = this.#socket, ports = this.#ports;
     return {
       hostname: this.#localHost ?? socket?.localAddress ?? "",
-      port: this.#localPort ?? socket?.localPort ?? 0,
+      port: ports === undefined ? socket?.localPort ?? 0 : Math.floor(ports / 65536),
     };
   }
 
   get remoteAddr(): SocketAddress {
-    const socket = this.#addressed;
+    const socket = this.#socket, ports = this.#ports;
     return {
       hostname: socket?.remoteAddress ?? "",
-      port: this.#remotePort ?? socket?.remotePort ?? 0,
+      port: ports === undefined ? socket?.remotePort ?? 0 : ports % 65536,
     };
   }
 
@@ -172,66 +168,62 @@ export class BunTransport implements Transport {
   }
 
   hints(): Iterable<Descriptor> {
-    const fd = this.#socket?.fd;
+    const fd = this.#state === CLOSED ? undefined : this.#socket?.fd;
     return typeof fd === "number" && fd >= 0 ? [fd] : [];
   }
 
   found(_fd: Descriptor, local: Endpoint, remote: Endpoint): void {
-    this.#localPort = local.port;
-    this.#remotePort = remote.port;
+    this.#ports = local.port * 65536 + remote.port;
     // Bun answers for its address strings once closed only if they were asked before (the
     // peer's is, as the connect completes). Ours is the kernel's: as text for IPv4, shared by
     // every connection from that address; IPv6 is left to Bun, asked now.
     this.#localHost = ipv4Text(local);
-    if (this.#localHost === undefined) this.#addressed?.localAddress;
+    if (this.#localHost === undefined) this.#socket?.localAddress;
   }
 
   start(sink: TransportSink): void {
+    const early = this.#sink;
     this.#sink = sink;
-    const early = this.#early;
-    this.#early = undefined;
-    if (early) { for (const event of early) event(sink); }
+    if (early instanceof EarlyEvents) early.replay(sink);
   }
 
-  #emit(event: (sink: TransportSink) => void): void {
-    if (this.#sink) event(this.#sink);
-    else (this.#early ??= []).push(event);
+  /** Where an event goes now: the connection, or the queue kept until it starts. */
+  #target(): TransportSink | EarlyEvents {
+    return this.#sink ??= new EarlyEvents();
   }
 
   onData(chunk: Uint8Array): void {
-    if (this.#done) return;
-    // The common case without a closure per chunk: this runs for every chunk received.
-    if (this.#sink) this.#sink.data(chunk);
-    else this.#emit((sink) => sink.data(chunk));
+    if (this.#state !== OPEN) return;
+    this.#target().data(chunk);
   }
 
   onEnd(): void {
-    if (this.#done) return;
-    this.#done = true;
+    if (this.#state !== OPEN) return;
+    this.#state = ENDED;
     this.#settleHandshake(new Error("The peer closed the connection during the TLS handshake"));
-    this.#wakeWaiters();
-    this.#emit((sink) => sink.end());
+    this.#target().end();
     this.#failWrites(new Error("The peer closed the connection"));
   }
 
   /** The error the socket failed with before {@linkcode start}, if it did. */
-  failedEarly: unknown;
-  #whenDone: Array<() => void> | undefined;
-
-  #wakeWaiters(): void {
-    const waiters = this.#whenDone;
-    this.#whenDone = undefined;
-    if (waiters) { for (const wake of waiters) wake(); }
+  get failedEarly(): unknown {
+    const sink = this.#sink;
+    return sink instanceof EarlyEvents ? sink.failed : undefined;
   }
 
-  /** Resolves once the socket has ended or failed: with its error, if it failed. */
+  /**
+   * Before {@linkcode start}: resolves once the socket has ended or failed, with its error if
+   * it failed.
+   */
   ended(): Promise<unknown> {
-    if (this.#done) return Promise.resolve(this.failedEarly);
-    return new Promise((resolve) => (this.#whenDone ??= []).push(() => resolve(this.failedEarly)));
+    if (this.#state !== OPEN) return Promise.resolve(this.failedEarly);
+    const target = this.#target();
+    if (!(target instanceof EarlyEvents)) return new Promise(() => {}); // started: never asked
+    return new Promise((resolve) => target.whenDone(() => resolve(this.failedEarly)));
   }
 
   failure(waitMs: number): Promise<unknown> {
-    if (this.#done) return Promise.resolve(this.failedEarly);
+    if (this.#state !== OPEN) return Promise.resolve(this.failedEarly);
     return new Promise((resolve) => {
       const timer = setTimeout(resolve, waitMs, undefined);
       void this.ended().then((error) => {
@@ -242,12 +234,10 @@ export class BunTransport implements Transport {
   }
 
   onError(error: unknown): void {
-    if (this.#done) return;
-    this.#done = true;
+    if (this.#state !== OPEN) return;
+    this.#state = ENDED;
     this.#settleHandshake(error);
-    if (!this.#sink) this.failedEarly = error;
-    this.#wakeWaiters();
-    this.#emit((sink) => sink.error(error));
+    this.#target().error(error);
     this.#failWrites(error);
   }
 
@@ -263,16 +253,16 @@ export class BunTransport implements Transport {
   }
 
   pause(): void {
-    this.#socket?.pause();
+    if (this.#state !== CLOSED) this.#socket?.pause();
   }
 
   resume(): void {
-    this.#socket?.resume();
+    if (this.#state !== CLOSED) this.#socket?.resume();
   }
 
   write(bytes: Uint8Array, progress: WriteProgress): Promise<void> {
     return new Promise((resolve, reject) => {
-      if (this.#done || !this.#socket) {
+      if (this.#state !== OPEN || !this.#socket) {
         reject(new Error("The socket is closed"));
         return;
       }
@@ -283,7 +273,7 @@ export class BunTransport implements Transport {
   }
 
   #flush(): void {
-    const socket = this.#socket;
+    const socket = this.#state === CLOSED ? undefined : this.#socket;
     const writes = this.#writes;
     if (!socket || !writes) return;
     for (let w = writes[0]; w !== undefined; w = writes[0]) {
@@ -315,18 +305,58 @@ export class BunTransport implements Transport {
   }
 
   closeWrite(): Promise<void> {
-    this.#socket?.shutdown();
+    if (this.#state !== CLOSED) this.#socket?.shutdown();
     return Promise.resolve();
   }
 
   close(): void {
-    if (this.#done && !this.#socket) return;
-    this.#done = true;
+    if (this.#state === CLOSED) return;
+    this.#state = CLOSED;
     this.#settleHandshake(new Error("The connection was closed during the TLS handshake"));
     this.#failWrites(new Error("The connection was closed locally"));
-    const socket = this.#socket;
-    this.#socket = undefined;
-    socket?.end();
+    this.#socket?.end();
+  }
+}
+
+const OPEN = 0, ENDED = 1, CLOSED = 2;
+
+/**
+ * What happens to a socket before its connection starts (between Bun's open and
+ * {@linkcode BunTransport.start}), kept in order to be replayed; and who waits for its end.
+ */
+class EarlyEvents {
+  readonly #events: Array<(sink: TransportSink) => void> = [];
+  #waiters: Array<() => void> | undefined;
+  /** The error the socket failed with, if it did. */
+  failed: unknown;
+
+  data(chunk: Uint8Array): void {
+    this.#events.push((sink) => sink.data(chunk));
+  }
+
+  end(): void {
+    this.#events.push((sink) => sink.end());
+    this.#wake();
+  }
+
+  error(error: unknown): void {
+    this.failed = error;
+    this.#events.push((sink) => sink.error(error));
+    this.#wake();
+  }
+
+  whenDone(wake: () => void): void {
+    (this.#waiters ??= []).push(wake);
+  }
+
+  replay(sink: TransportSink): void {
+    for (const event of this.#events) event(sink);
+  }
+
+  #wake(): void {
+    const waiters = this.#waiters;
+    this.#waiters = undefined;
+    if (waiters) { for (const wake of waiters) wake(); }
   }
 }
 
