@@ -139,8 +139,8 @@ export function sharedKeepAliveInfo(info: KeepAliveInfo): Readonly<KeepAliveInfo
 export const DEFAULT_KEEPALIVE: Readonly<Required<Omit<KeepAliveOptions, "enabled">>> = Object
   .freeze({ idle: 10_000, interval: 2_000, count: 5, userTimeout: 20_000 });
 
-const OPTION_KEYS = ["enabled", "idle", "interval", "count", "userTimeout"] as const;
-const DURATION_KEYS = ["idle", "interval"] as const;
+/** Each option's bit, for the set of keys an options object has. */
+const OPTION_BITS = Object.freeze({ enabled: 1, idle: 2, interval: 4, count: 8, userTimeout: 16 });
 
 /**
  * Rounds milliseconds up to whole seconds, as Linux and macOS store keepalive durations: asking
@@ -197,43 +197,33 @@ export function validateKeepAlive(
   }
   // Own keys only, symbols included: a typo or a stray key is an error, and nothing is read from
   // the prototype chain. (Names, then symbols: the same keys as Reflect.ownKeys, in its order,
-  // for a third of the garbage.)
+  // for a third of the garbage.) The names say which keys the object has, so each is then read
+  // once, from the object itself (a getter runs once), without asking again.
+  let has = 0;
   for (const key of Object.getOwnPropertyNames(options)) {
-    if (!(OPTION_KEYS as readonly string[]).includes(key)) throw unknownOption(`"${key}"`);
+    // Inherited names (`toString`, `__proto__`) are functions or objects, never a bit.
+    const bit: unknown = OPTION_BITS[key as keyof typeof OPTION_BITS];
+    if (typeof bit !== "number") throw unknownOption(`"${key}"`);
+    has |= bit;
   }
   const symbols = Object.getOwnPropertySymbols(options);
   if (symbols.length > 0) throw unknownOption(String(symbols[0]));
-  // Each key is read once, from the object itself (a getter runs once, the prototype is never
-  // consulted). Written without intermediate arrays: this runs for every connection opened, and
-  // garbage made while thousands open grows the JS engine's young generation (BENCHMARKS.md).
-  const enabled = ownValue(options, "enabled");
+  // Written without intermediate arrays: this runs for every connection opened, and garbage
+  // made while thousands open grows the JS engine's young generation (BENCHMARKS.md).
+  const enabled = has & OPTION_BITS.enabled ? options.enabled : undefined;
   if (enabled !== undefined && typeof enabled !== "boolean") {
     throw new TypeError(
       `Cannot set keepalive: "enabled" must be a boolean, got ${describe(enabled)}`,
     );
   }
   const out: KeepAliveOptions & { enabled: boolean } = { enabled: enabled ?? true };
-  const unit = limits.durationUnit;
-  for (const key of DURATION_KEYS) {
-    const value = ownValue(options, key);
-    if (value === undefined) continue;
-    const min = limits[key][0], max = limits[key][1];
-    requireNumber(key, value);
-    // Anything above zero is accepted and rounded up to the granularity, so 1 ms asks for the
-    // platform's minimum rather than failing; zero or less, or past the maximum, is refused.
-    // A positive value so small that value / unit underflows to 0 (5e-324) is still above zero:
-    // it is rounded up to one unit like any other.
-    const units = Math.ceil(value / unit);
-    const rounded = (units === 0 && value > 0 ? 1 : units) * unit;
-    if (!(value > 0) || rounded < min || rounded > max) {
-      throw new RangeError(
-        `Cannot set keepalive: "${key}" must be more than 0 and at most ${max} ms ` +
-          `(${limits.os} takes ${describeUnit(unit)} from ${min} ms to ${max} ms), got ${value}`,
-      );
-    }
-    out[key] = rounded;
+  const idle = has & OPTION_BITS.idle ? options.idle : undefined;
+  if (idle !== undefined) out.idle = duration("idle", idle, limits.idle, limits);
+  const interval = has & OPTION_BITS.interval ? options.interval : undefined;
+  if (interval !== undefined) {
+    out.interval = duration("interval", interval, limits.interval, limits);
   }
-  const count = ownValue(options, "count");
+  const count = has & OPTION_BITS.count ? options.count : undefined;
   if (count !== undefined) {
     const min = limits.count[0], max = limits.count[1];
     requireNumber("count", count);
@@ -244,7 +234,7 @@ export function validateKeepAlive(
     }
     out.count = count;
   }
-  const userTimeout = ownValue(options, "userTimeout");
+  const userTimeout = has & OPTION_BITS.userTimeout ? options.userTimeout : undefined;
   if (userTimeout !== undefined) {
     const min = limits.userTimeout[0], max = limits.userTimeout[1];
     requireNumber("userTimeout", userTimeout);
@@ -259,6 +249,31 @@ export function validateKeepAlive(
     out.userTimeout = rounded === 0 ? 0 : rounded;
   }
   return out;
+}
+
+/**
+ * `value` (ms, as given for `key`) rounded up to the platform's granularity, or `RangeError`.
+ * Anything above zero is accepted and rounded up, so 1 ms asks for the platform's minimum rather
+ * than failing; zero or less, or past the maximum, is refused. A positive value so small that
+ * value / unit underflows to 0 (5e-324) is still above zero: it is rounded up to one unit.
+ */
+function duration(
+  key: "idle" | "interval",
+  value: unknown,
+  [min, max]: readonly [number, number],
+  limits: KeepAliveLimits,
+): number {
+  requireNumber(key, value);
+  const unit = limits.durationUnit;
+  const units = Math.ceil(value / unit);
+  const rounded = (units === 0 && value > 0 ? 1 : units) * unit;
+  if (!(value > 0) || rounded < min || rounded > max) {
+    throw new RangeError(
+      `Cannot set keepalive: "${key}" must be more than 0 and at most ${max} ms ` +
+        `(${limits.os} takes ${describeUnit(unit)} from ${min} ms to ${max} ms), got ${value}`,
+    );
+  }
+  return rounded;
 }
 
 /**
@@ -322,15 +337,10 @@ export function budgetUserTimeout(
 
 function unknownOption(name: string): TypeError {
   return new TypeError(
-    `Cannot set keepalive: unknown option ${name}; expected one of ${OPTION_KEYS.join(", ")}`,
+    `Cannot set keepalive: unknown option ${name}; expected one of ${
+      Object.keys(OPTION_BITS).join(", ")
+    }`,
   );
-}
-
-function ownValue<K extends keyof KeepAliveOptions>(
-  options: KeepAliveOptions,
-  key: K,
-): KeepAliveOptions[K] {
-  return Object.hasOwn(options, key) ? options[key] : undefined;
 }
 
 function requireNumber(key: string, value: unknown): asserts value is number {
