@@ -140,7 +140,7 @@ console.log(
 const results = {
   mode: smoke ? "smoke" : "full",
   date: startedAt.toISOString(),
-  command: smoke ? "deno task bench --smoke" : "deno task bench",
+  command: smoke ? "deno task bench:smoke" : "deno task bench",
   versions,
   git,
   machine: {
