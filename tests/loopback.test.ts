@@ -908,6 +908,40 @@ if (!isBun) {
   }, { sanitize: false, timeout: 30_000 });
 
   test(
+    "deno (Linux): a watched connection closed leaves no epoll set holding it; new ones are watched, and report",
+    async () => {
+      if (Deno.build.os !== "linux") return;
+      await withServer(async (port, server) => {
+        const keepAlive = { idle: 60_000, interval: 1000, count: 3 };
+        const a = connect({ port, keepAlive });
+        await a.opened;
+        const fd = descriptorOf(a.localAddr!.port, port)!;
+        // Deno's reactor holds it in its epoll set(s), the shared wait in one more.
+        const watched = epollSetsHolding(fd);
+        assert.ok(watched >= 2, `held by ${watched} epoll sets`);
+        await a.close();
+        assert.equal(epollSetsHolding(fd), 0, "closing it took it out of every set");
+        // New sockets take the lowest free numbers (often this one): each is watched as before.
+        for (let i = 0; i < 10; i++) {
+          const b = connect({ port, keepAlive });
+          await b.opened;
+          const fdB = descriptorOf(b.localAddr!.port, port)!;
+          assert.equal(epollSetsHolding(fdB), watched, `round ${i}: in the shared wait`);
+          await b.close();
+          assert.equal(epollSetsHolding(fdB), 0, `round ${i}: out of every set`);
+        }
+        // And the wait still reports: the peer's FIN ends an idle connection at once.
+        const c = connect({ port, keepAlive });
+        await c.opened;
+        server.endAll();
+        const info = await c.closed;
+        assert.deepEqual([info.state, info.by], ["closed-gracefully", "peer"]);
+      });
+    },
+    opts,
+  );
+
+  test(
     "deno (Linux): an idle connection is watched, not read; bytes, replies, FIN, then unwatched",
     async () => {
       await withPeer(async (peer, port) => {

@@ -310,3 +310,21 @@ test("readiness: a watch added while the wait is ending is still waited for, at 
     assert.equal(poller.waiting, false, `microtask offset ${delay}: the wait outlived its watches`);
   }
 });
+
+test("readiness: removing a socket that is closed next asks no EPOLL_CTL_DEL; its late report is ignored", async () => {
+  const poller = new FakePoller();
+  const monitor = new ReadinessMonitor(poller);
+  const a = listener(), b = listener();
+  const ta = monitor.add(20, a)!;
+  const tb = monitor.add(21, b)!;
+  const calls = poller.calls.length;
+  assert.equal(monitor.remove(20, ta, true), undefined);
+  assert.deepEqual(poller.calls.slice(calls), [], "closing the descriptor takes it out of the set");
+  poller.report([ta]); // reported before the close reached the kernel: nobody is told
+  await tick();
+  assert.equal(a.seen.ready, 0);
+  const ended = monitor.remove(21, tb); // not closed next: taken out of the set, the last one
+  assert.deepEqual(poller.calls.slice(-2), ["unwatch 21", "wake"]);
+  await ended;
+  assert.equal(monitor.size, 0);
+});

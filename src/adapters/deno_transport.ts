@@ -381,10 +381,12 @@ export class DenoTransport implements Transport, ReadinessListener {
   close(): Promise<void> | undefined {
     if (this.#closed) return undefined;
     this.#closed = true;
-    // Unwatched while the descriptor is still this socket's.
+    // Closed just below, which takes it out of the shared wait: only its listener goes here.
+    // (Deno owns the only descriptor of the socket; one still held by a pending read is closed
+    // when that read ends, and a report meanwhile finds no listener.)
     const released = this.#token === undefined
       ? undefined
-      : denoMonitor()?.remove(this.#fd!, this.#token);
+      : denoMonitor()?.remove(this.#fd!, this.#token, true);
     this.#token = undefined;
     this.#wake?.();
     this.#wake = undefined;
