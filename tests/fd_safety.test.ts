@@ -243,6 +243,26 @@ test("fd safety (fake): a socket the kernel ended is told by its cookie, without
   assert.match(info.error!.message, /the peer reset it \(ECONNRESET\)/);
 });
 
+test("fd safety (fake): connections the kernel ended the same way share one frozen error", async () => {
+  const ECONNRESET = 104, ETIMEDOUT = 110;
+  const infos = [];
+  for (const [fd, errno] of [[7, ECONNRESET], [8, ECONNRESET], [9, ETIMEDOUT]]) {
+    const runtime = new FakeRuntime(undefined, fd);
+    runtime.waitsForReadiness = true;
+    const conn = new LiveConnection(runtime, { port: 7000 });
+    await conn.opened;
+    runtime.kernel.fail(runtime.fd, errno);
+    assert.equal(runtime.last!.sink!.failedInKernel!(), true);
+    infos.push(await conn.closed);
+  }
+  const [a, b, c] = infos;
+  assert.deepEqual(infos.map((i) => i.code), ["ECONNRESET", "ECONNRESET", "ETIMEDOUT"]);
+  assert.equal(a.error, b.error, "one object for the same code");
+  assert.notEqual(a.error, c.error);
+  assert.ok(Object.isFrozen(a.error) && a.error instanceof Error);
+  assert.equal((a.error as Error & { code: string }).code, "ECONNRESET");
+});
+
 test("fd safety (fake): descriptor reused before the kernel's error is asked: nothing taken from the other socket", async () => {
   const ETIMEDOUT = 110;
   const runtime = new FakeRuntime();
