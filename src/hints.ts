@@ -67,10 +67,14 @@ export class DescriptorHints {
 
   /** Records that a managed connection closed its descriptor, which is now free for reuse. */
   released(fd: Descriptor): void {
-    if (this.#released.includes(fd)) return;
-    const at = this.#released.findIndex((d) => d > fd);
-    this.#released.splice(at < 0 ? this.#released.length : at, 0, fd);
-    // Keep the lowest: the kernel hands out the lowest free descriptor first.
-    if (this.#released.length > this.#maxReleased) this.#released.pop();
+    const list = this.#released;
+    // Keep the lowest: the kernel hands out the lowest free descriptor first. One above all of
+    // a full list would be dropped again at once (thousands closing together: a cable pulled).
+    if (list.length >= this.#maxReleased && fd > list[list.length - 1]!) return;
+    let at = list.length;
+    while (at > 0 && list[at - 1]! >= fd) at--;
+    if (list[at] === fd) return;
+    list.splice(at, 0, fd);
+    if (list.length > this.#maxReleased) list.pop();
   }
 }

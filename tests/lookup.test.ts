@@ -29,6 +29,10 @@ test("hints: recently found first, then released (lowest first), then just above
     [4, 7, 10, 1, 3, 8, 9, 11, 12, 13],
     "bounded, keeping the lowest",
   );
+  h.released(50); // above every one of a full list: dropped
+  h.released(3); // already there
+  h.released(2);
+  assert.deepEqual([...h.guesses()].slice(3, 7), [1, 2, 3, 8], "a lower one goes in, the top out");
   for (const fd of [30, 31, 32]) h.found(fd, false);
   assert.deepEqual([...h.guesses()].slice(0, 3), [32, 31, 30], "recent is bounded too");
   h.clear();
