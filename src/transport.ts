@@ -121,6 +121,13 @@ export interface Transport {
    * the write resolves, and to at most that when it rejects.
    */
   write(bytes: Uint8Array, progress: WriteProgress): Promise<void>;
+  /**
+   * Where the runtime writes without waiting (Bun): hands as much of `bytes` to the kernel as it
+   * takes now, when no write is pending, and returns how many bytes that was (counted through
+   * `progress.sent`, as {@linkcode Transport.write}); -1 if it cannot write now (a write pending,
+   * the socket closed), for {@linkcode Transport.write} to do, or fail, the usual way.
+   */
+  tryWrite?(bytes: Uint8Array, progress: WriteProgress): number;
   /** Sends FIN after what was written (half-close); reading goes on. */
   closeWrite(): Promise<void>;
   /**

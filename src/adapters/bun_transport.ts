@@ -272,6 +272,15 @@ export class BunTransport implements Transport {
     });
   }
 
+  tryWrite(bytes: Uint8Array, progress: WriteProgress): number {
+    const socket = this.#socket;
+    if (this.#state !== OPEN || !socket || this.#writes?.length) return -1;
+    const length = bytes.byteLength;
+    const n = length === 0 ? 0 : socket.write(bytes, 0, length);
+    if (n > 0) progress.sent(n);
+    return n;
+  }
+
   #flush(): void {
     const socket = this.#state === CLOSED ? undefined : this.#socket;
     const writes = this.#writes;
