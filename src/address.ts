@@ -145,9 +145,7 @@ export function toEndpoint(address: SocketAddress): Endpoint | undefined {
 /**
  * Whether the sockaddr the kernel wrote (`length` bytes of `raw`) is `endpoint`, compared in
  * place, without making anything (this runs for every candidate descriptor of every
- * connection). `lengthByte` is true on BSD and macOS, where the family is one byte after a
- * length byte; Linux and Windows store it in 16 bits, little-endian. Families other than IPv4
- * and IPv6 never match.
+ * connection). Families other than IPv4 and IPv6 never match.
  */
 export function sockaddrIs(
   raw: Uint8Array,
@@ -156,8 +154,8 @@ export function sockaddrIs(
   endpoint: Endpoint,
 ): boolean {
   // `raw` is a sockaddr buffer (at least 28 bytes): every index read here is within it.
-  if (length < 8 || ((raw[2]! << 8) | raw[3]!) !== endpoint.port) return false;
-  const family = families.lengthByte ? raw[1] : raw[0]! | (raw[1]! << 8);
+  if (length < 8 || portOf(raw) !== endpoint.port) return false;
+  const family = familyOf(raw, families);
   const address = endpoint.address;
   if (family === families.inet) {
     // IPv4 is compared as ::ffff:a.b.c.d, the form parseIp gives it.
@@ -184,8 +182,8 @@ export function sockaddrEndpoint(
   families: { inet: number; inet6: number; lengthByte: boolean },
 ): Endpoint | undefined {
   if (length < 8) return undefined;
-  const port = (raw[2]! << 8) | raw[3]!;
-  const family = families.lengthByte ? raw[1] : raw[0]! | (raw[1]! << 8);
+  const port = portOf(raw);
+  const family = familyOf(raw, families);
   if (family === families.inet) {
     const address = new Uint8Array(16);
     address[10] = 0xff;
@@ -195,6 +193,19 @@ export function sockaddrEndpoint(
   }
   if (family === families.inet6 && length >= 24) return { address: raw.slice(8, 24), port };
   return undefined;
+}
+
+/**
+ * A sockaddr's family: `lengthByte` is true on BSD and macOS, where the family is one byte after
+ * a length byte; Linux and Windows store it in 16 bits, little-endian.
+ */
+function familyOf(raw: Uint8Array, families: { lengthByte: boolean }): number {
+  return families.lengthByte ? raw[1]! : raw[0]! | (raw[1]! << 8);
+}
+
+/** A sockaddr's port, stored in network order in both IPv4 and IPv6 ones. */
+function portOf(raw: Uint8Array): number {
+  return (raw[2]! << 8) | raw[3]!;
 }
 
 let lastIpv4: { bytes: number; text: string } | undefined;

@@ -218,11 +218,9 @@ export function validateKeepAlive(
   }
   const out: KeepAliveOptions & { enabled: boolean } = { enabled: enabled ?? true };
   const idle = has & OPTION_BITS.idle ? options.idle : undefined;
-  if (idle !== undefined) out.idle = duration("idle", idle, limits.idle, limits);
+  if (idle !== undefined) out.idle = duration("idle", idle, limits);
   const interval = has & OPTION_BITS.interval ? options.interval : undefined;
-  if (interval !== undefined) {
-    out.interval = duration("interval", interval, limits.interval, limits);
-  }
+  if (interval !== undefined) out.interval = duration("interval", interval, limits);
   const count = has & OPTION_BITS.count ? options.count : undefined;
   if (count !== undefined) {
     const min = limits.count[0], max = limits.count[1];
@@ -257,13 +255,9 @@ export function validateKeepAlive(
  * than failing; zero or less, or past the maximum, is refused. A positive value so small that
  * value / unit underflows to 0 (5e-324) is still above zero: it is rounded up to one unit.
  */
-function duration(
-  key: "idle" | "interval",
-  value: unknown,
-  [min, max]: readonly [number, number],
-  limits: KeepAliveLimits,
-): number {
+function duration(key: "idle" | "interval", value: unknown, limits: KeepAliveLimits): number {
   requireNumber(key, value);
+  const [min, max] = limits[key];
   const unit = limits.durationUnit;
   const units = Math.ceil(value / unit);
   const rounded = (units === 0 && value > 0 ? 1 : units) * unit;

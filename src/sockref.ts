@@ -16,7 +16,6 @@ import {
   endpoints,
   matches,
   resolveTarget,
-  reverify,
   type SocketTarget,
 } from "./sockopt.ts";
 import type { Runtime, Transport } from "./transport.ts";
@@ -126,12 +125,7 @@ export class SockRef {
     try {
       const calls = this.#runtime.calls();
       const platform = this.#runtime.platform();
-      if (this.#transport.named) {
-        return !this.#stillNamed() || platform.peek(calls, this.#fd) === "ended";
-      }
-      const { local, remote } = this.#endpoints();
-      return !matches(platform, calls, this.#fd, local, remote) ||
-        platform.peek(calls, this.#fd) === "ended";
+      return !this.#carries() || platform.peek(calls, this.#fd) === "ended";
     } catch {
       return true;
     }
@@ -139,21 +133,22 @@ export class SockRef {
 
   /** The descriptor, verified immediately before use; throws `ERR_SOCKET_NOT_FOUND` if not. */
   #verified(): Descriptor {
-    if (this.#transport.named) {
-      if (this.#stillNamed()) return this.#fd;
-      throw descriptorGone(this.#fd);
-    }
-    const calls = this.#runtime.calls();
-    return reverify(this.#runtime.platform(), calls, { ...this.#endpoints(), fd: this.#fd });
+    if (this.#carries()) return this.#fd;
+    throw descriptorGone(this.#fd);
   }
 
   /**
-   * Whether the runtime still holds the socket at the descriptor verified when it was found
-   * (a named transport's, see `Transport.named`): it is then this socket, with no system call.
+   * Whether the descriptor still carries this socket, right now: for a named transport (see
+   * `Transport.named`), whether the runtime still gives the one verified when it was found (no
+   * system call); else whether it still has the transport's addresses and is a stream socket.
    */
-  #stillNamed(): boolean {
-    for (const fd of this.#transport.hints()) return fd === this.#fd;
-    return false;
+  #carries(): boolean {
+    if (this.#transport.named) {
+      for (const fd of this.#transport.hints()) return fd === this.#fd;
+      return false;
+    }
+    const { local, remote } = this.#endpoints();
+    return matches(this.#runtime.platform(), this.#runtime.calls(), this.#fd, local, remote);
   }
 
   #endpoints() {
