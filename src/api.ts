@@ -75,6 +75,7 @@ export interface Sockalive<S> {
 /** The API over a runtime's adapter. */
 export function sockalive<S>(runtime: Adapter<S>): Sockalive<S> {
   const connect = (options: ConnectOptions) => new LiveConnection(runtime, options);
+  const targetOf = (socket: S) => runtime.target(socket);
   return {
     connect,
     listen(options) {
@@ -86,11 +87,9 @@ export function sockalive<S>(runtime: Adapter<S>): Sockalive<S> {
       return new LiveListener(runtime, runtime.listen(checked), checked);
     },
     setKeepAlive: (socket, options) =>
-      setKeepAliveOn(runtime.platform(), runtime.calls, () => runtime.target(socket), options),
-    getKeepAlive: (socket) =>
-      getKeepAliveOn(runtime.platform(), runtime.calls, () => runtime.target(socket)),
-    getHealth: (socket) =>
-      getHealthOn(runtime.platform(), runtime.calls, () => runtime.target(socket)),
+      setKeepAliveOn(runtime.platform(), runtime.calls, targetOf, socket, options),
+    getKeepAlive: (socket) => getKeepAliveOn(runtime.platform(), runtime.calls, targetOf, socket),
+    getHealth: (socket) => getHealthOn(runtime.platform(), runtime.calls, targetOf, socket),
     reconnecting: (options, connectFn = connect) => new ReconnectingClient(options, connectFn),
     setDefaultKeepAlive: (options, policy) => setDefaultKeepAliveOn(runtime, options, policy),
   };

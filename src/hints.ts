@@ -18,6 +18,8 @@ export class DescriptorHints {
   #released: Descriptor[] = [];
   #recent: Descriptor[] = [];
   #highest = -1;
+  /** What {@linkcode DescriptorHints.guesses} returns until a guess changes; made on demand. */
+  #guesses: readonly Descriptor[] | undefined;
   readonly #lookahead: number;
   readonly #maxReleased: number;
   /** Lookups answered by a guess. */
@@ -33,13 +35,14 @@ export class DescriptorHints {
 
   /**
    * Guesses, best first: descriptors found lately (most recent first), released descriptors
-   * (lowest first), then just above the highest. A new array (a few dozen numbers at most):
-   * cheaper to make than a generator is to step through.
+   * (lowest first), then just above the highest. One frozen array, made again only once a
+   * guess changed: a lookup of the socket found last (the usual case) allocates nothing.
    */
-  guesses(): Descriptor[] {
+  guesses(): readonly Descriptor[] {
+    if (this.#guesses) return this.#guesses;
     const out = this.#recent.concat(this.#released);
     for (let k = 1; k <= this.#lookahead; k++) out.push(this.#highest + k);
-    return out;
+    return this.#guesses = Object.freeze(out);
   }
 
   /** Records the descriptor a lookup verified, and whether a scan was needed to find it. */
@@ -49,6 +52,7 @@ export class DescriptorHints {
     // The usual case (the same socket again, or a new one on the number just released and
     // found already): nothing to move.
     if (this.#recent[0] === fd && this.#released.length === 0 && fd <= this.#highest) return;
+    this.#guesses = undefined;
     if (fd > this.#highest) this.#highest = fd;
     const i = this.#released.indexOf(fd);
     if (i >= 0) this.#released.splice(i, 1);
@@ -60,6 +64,7 @@ export class DescriptorHints {
 
   /** Forgets every guess (the counters stay). */
   clear(): void {
+    this.#guesses = undefined;
     this.#released = [];
     this.#recent = [];
     this.#highest = -1;
@@ -74,6 +79,7 @@ export class DescriptorHints {
     let at = list.length;
     while (at > 0 && list[at - 1]! >= fd) at--;
     if (list[at] === fd) return;
+    this.#guesses = undefined;
     list.splice(at, 0, fd);
     if (list.length > this.#maxReleased) list.pop();
   }

@@ -147,13 +147,15 @@ export function endpoints(target: Pick<SocketTarget, "local" | "remote">): {
 } {
   const local = toEndpoint(target.local);
   const remote = toEndpoint(target.remote);
-  if (!local || !remote) {
-    throw new TypeError(
-      `Cannot find the socket: the connection's addresses are not IP addresses ` +
-        `(local ${JSON.stringify(target.local)}, remote ${JSON.stringify(target.remote)})`,
-    );
-  }
+  if (!local || !remote) throw notIpAddresses(target);
   return { local, remote };
+}
+
+function notIpAddresses(target: Pick<SocketTarget, "local" | "remote">): TypeError {
+  return new TypeError(
+    `Cannot find the socket: the connection's addresses are not IP addresses ` +
+      `(local ${JSON.stringify(target.local)}, remote ${JSON.stringify(target.remote)})`,
+  );
 }
 
 /**
@@ -180,25 +182,35 @@ export function resolveTarget(
     if (own) return own;
     // Not a connected stream socket over IP: the lookup by address below says what it is.
   }
-  const { local, remote } = endpoints(target);
+  // As endpoints(), without the pair's object: this runs for every apply.
+  const local = toEndpoint(target.local);
+  const remote = toEndpoint(target.remote);
+  if (!local || !remote) throw notIpAddresses(target);
   const guessed = target.scan !== undefined && platform.namespace !== undefined;
   const home = guessed ? homeNamespace(platform, calls) : undefined;
-  const tried: Descriptor[] = [];
+  // The hints tried without a match, which the scan need not try again: the first apart, so
+  // that the usual lookup (the first hint verifies) allocates nothing for this.
+  let firstTried: Descriptor | undefined;
+  let tried: Descriptor[] | undefined;
   for (const fd of target.hints()) {
-    if (tried.includes(fd)) continue;
-    tried.push(fd);
-    if (!matches(platform, calls, fd, local, remote)) continue;
+    if (fd === firstTried || tried?.includes(fd)) continue;
+    if (!matches(platform, calls, fd, local, remote)) {
+      if (firstTried === undefined) firstTried = fd;
+      else (tried ??= []).push(fd);
+      continue;
+    }
     if (!guessed || (home !== undefined && platform.namespace!(calls, fd) === home)) {
       target.found?.(fd, local, remote);
       return { local, remote, fd };
     }
     // Our addresses in another namespace (or one we cannot tell): only the scan can decide.
-    tried.pop();
     break;
   }
   const candidates: Array<{ fd: Descriptor; cookie: bigint | undefined; atHome: boolean }> = [];
   for (const fd of target.scan?.() ?? []) {
-    if (tried.includes(fd) || !matches(platform, calls, fd, local, remote)) continue;
+    if (fd === firstTried || tried?.includes(fd) || !matches(platform, calls, fd, local, remote)) {
+      continue;
+    }
     const atHome = home !== undefined && platform.namespace!(calls, fd) === home;
     candidates.push({ fd, cookie: platform.cookie(calls, fd), atHome });
   }
@@ -326,37 +338,40 @@ function format(address: SocketAddress): string {
  * The body of every adapter's public `setKeepAlive`: validate first (a bad option is refused
  * even for a closed or foreign socket), then describe the target, then find, verify and apply.
  */
-export function setKeepAliveOn(
+export function setKeepAliveOn<S>(
   platform: Platform,
   calls: () => SocketCalls,
-  target: () => SocketTarget,
+  targetOf: (socket: S) => SocketTarget,
+  socket: S,
   options: KeepAliveOptions,
 ): KeepAliveInfo {
   const valid = validateKeepAlive(options, platform.limits);
-  const t = target();
+  const t = targetOf(socket);
   const c = calls();
   return applyValidKeepAlive(platform, c, resolveTarget(platform, c, t).fd, valid);
 }
 
 /** The body of every adapter's public `getKeepAlive`. */
-export function getKeepAliveOn(
+export function getKeepAliveOn<S>(
   platform: Platform,
   calls: () => SocketCalls,
-  target: () => SocketTarget,
+  targetOf: (socket: S) => SocketTarget,
+  socket: S,
 ): KeepAliveInfo {
-  const t = target();
+  const t = targetOf(socket);
   const c = calls();
   return platform.getKeepAlive(c, resolveTarget(platform, c, t).fd);
 }
 
 /** The body of every adapter's public `getHealth`. */
-export function getHealthOn(
+export function getHealthOn<S>(
   platform: Platform,
   calls: () => SocketCalls,
-  target: () => SocketTarget,
+  targetOf: (socket: S) => SocketTarget,
+  socket: S,
 ): TcpHealth {
   if (!platform.health) throw noHealth();
-  const t = target();
+  const t = targetOf(socket);
   const c = calls();
   return platform.health(c, resolveTarget(platform, c, t).fd);
 }

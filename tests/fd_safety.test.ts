@@ -124,6 +124,7 @@ test(
                 linux,
                 () => calls,
                 () => targetOver(local, remote, () => [fdA]),
+                undefined,
                 HOSTILE,
               ),
             notFound,

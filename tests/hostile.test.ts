@@ -257,6 +257,7 @@ test("hostile: setKeepAliveOn refuses bad options before any call, applies good 
             return kernel;
           },
           target,
+          undefined,
           o as KeepAliveOptions,
         );
       if ("refused" in v) {
@@ -576,7 +577,7 @@ test("hostile: a connected UDP socket with the addresses asked for is never touc
     };
     const before = keepaliveOf(udpFd);
     assert.throws(
-      () => setKeepAliveOn(linux, () => calls, target, { idle: 1000, enabled: true }),
+      () => setKeepAliveOn(linux, () => calls, target, undefined, { idle: 1000, enabled: true }),
       (e: unknown) => e instanceof SocketOptionError && e.code === "ERR_SOCKET_NOT_FOUND",
     );
     assert.equal(calls.counts.setsockopt, 0, "setsockopt was never called");
@@ -642,7 +643,7 @@ test("hostile: descriptors that are not sockets (stdin, stdout, stderr) are neve
   const calls = counting(realCalls());
   const target = () => targetOver(LOCAL, REMOTE, () => [0, 1, 2]);
   assert.throws(
-    () => setKeepAliveOn(linux, () => calls, target, { idle: 1000 }),
+    () => setKeepAliveOn(linux, () => calls, target, undefined, { idle: 1000 }),
     (e: unknown) => e instanceof SocketOptionError && e.code === "ERR_SOCKET_NOT_FOUND",
   );
   assert.equal(calls.counts.setsockopt, 0);

@@ -49,7 +49,7 @@ test("named (fake): a connected stream socket is used without asking its runtime
   const kernel = new FakeKernel();
   kernel.open(9, LOCAL, REMOTE);
   const target = namedTarget(9);
-  const got = setKeepAliveOn(linux, () => kernel, () => target, OPTIONS);
+  const got = setKeepAliveOn(linux, () => kernel, () => target, undefined, OPTIONS);
   assert.equal(got.idle, 2000);
   assert.equal(target.asked, 0, "the runtime's addresses were not read");
   assert.equal(kernel.counts.getsockname, 1);
@@ -66,7 +66,7 @@ test("named (fake): the descriptor's addresses, as the kernel gave them, are tol
     found: (fd: number, l: { port: number }, r: { port: number }) =>
       void told.push([fd, l.port, r.port]),
   };
-  setKeepAliveOn(linux, () => kernel, () => target, OPTIONS);
+  setKeepAliveOn(linux, () => kernel, () => target, undefined, OPTIONS);
   assert.deepEqual(told, [[9, LOCAL.port, REMOTE.port]]);
 });
 
@@ -84,7 +84,7 @@ for (
     const kernel = new FakeKernel();
     open(kernel);
     assert.throws(
-      () => setKeepAliveOn(linux, () => kernel, () => namedTarget(9), OPTIONS),
+      () => setKeepAliveOn(linux, () => kernel, () => namedTarget(9), undefined, OPTIONS),
       notFound,
     );
     assert.equal(kernel.counts.setsockopt, 0);

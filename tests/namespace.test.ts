@@ -47,21 +47,30 @@ const untouched = (kernel: FakeKernel, fd: Descriptor) =>
 test("namespace: a guessed descriptor in another namespace is never chosen, in any hint order", () => {
   for (const hints of [[3, 5], [5, 3], [3], [5], []]) {
     const kernel = arrange(3, 5);
-    const info = setKeepAliveOn(linux, () => kernel, () => guessing(kernel, hints), OPTIONS);
+    const info = setKeepAliveOn(
+      linux,
+      () => kernel,
+      () => guessing(kernel, hints),
+      undefined,
+      OPTIONS,
+    );
     assert.equal(info.idle, 7000, `hints ${hints}`);
     assert.equal(options(kernel, 5)["6/4"], 7, `hints ${hints}: ours did not get idle`);
     untouched(kernel, 3);
-    assert.deepEqual(getKeepAliveOn(linux, () => kernel, () => guessing(kernel, hints)), {
-      enabled: true,
-      ...OPTIONS,
-    });
+    assert.deepEqual(
+      getKeepAliveOn(linux, () => kernel, () => guessing(kernel, hints), undefined),
+      {
+        enabled: true,
+        ...OPTIONS,
+      },
+    );
   }
 });
 
 test("namespace: with only the foreign socket left, the lookup fails and says why", () => {
   const kernel = arrange(3, undefined);
   assert.throws(
-    () => setKeepAliveOn(linux, () => kernel, () => guessing(kernel, [3]), OPTIONS),
+    () => setKeepAliveOn(linux, () => kernel, () => guessing(kernel, [3]), undefined, OPTIONS),
     (e: unknown) =>
       e instanceof SocketOptionError && e.code === "ERR_SOCKET_NOT_FOUND" &&
       /another network namespace/.test(e.message),
@@ -74,7 +83,7 @@ test("namespace: two sockets of this namespace with our addresses (impossible in
   const kernel = arrange(3, 5);
   kernel.open(6, LOCAL, REMOTE); // a second socket, not a duplicate: its own cookie
   assert.throws(
-    () => setKeepAliveOn(linux, () => kernel, () => guessing(kernel, [9]), OPTIONS),
+    () => setKeepAliveOn(linux, () => kernel, () => guessing(kernel, [9]), undefined, OPTIONS),
     (e: unknown) => e instanceof SocketOptionError && e.code === "ERR_SOCKET_AMBIGUOUS",
   );
   assert.equal(kernel.sets.length, 0);
@@ -85,7 +94,7 @@ test("namespace: where the namespace cannot be read, a foreign match makes the l
   // No socket() of its own: the home namespace is unknown, so every match counts.
   const calls = Object.assign(Object.create(kernel), { socket: undefined }) as FakeKernel;
   assert.throws(
-    () => setKeepAliveOn(linux, () => calls, () => guessing(kernel, [5]), OPTIONS),
+    () => setKeepAliveOn(linux, () => calls, () => guessing(kernel, [5]), undefined, OPTIONS),
     (e: unknown) => e instanceof SocketOptionError && e.code === "ERR_SOCKET_AMBIGUOUS",
   );
   assert.equal(kernel.sets.length, 0);
@@ -94,8 +103,20 @@ test("namespace: where the namespace cannot be read, a foreign match makes the l
 test("namespace: a descriptor the runtime names (Bun's fd) is verified by address alone", () => {
   const kernel = arrange(3, 5);
   const named: SocketTarget = { local: LOCAL, remote: REMOTE, hints: () => [5] };
-  setKeepAliveOn(linux, () => kernel, () => named, OPTIONS);
+  setKeepAliveOn(linux, () => kernel, () => named, undefined, OPTIONS);
   assert.equal(options(kernel, 5)["6/4"], 7);
   untouched(kernel, 3);
   assert.equal(kernel.sockets.size, 2, "no probe socket was made for a named descriptor");
+});
+
+test("namespace: each socket's own namespace is read, whichever was read before it", () => {
+  const kernel = arrange(3, 5);
+  // Large enough that the two halves of the 64-bit cookie both differ from the home one's.
+  kernel.open(7, LOCAL, { ...REMOTE, port: 7001 }, undefined, (1n << 40n) + 5n);
+  const home = linux.namespace!(kernel, 5);
+  for (const [fd, expected] of [[3, FOREIGN_NETNS], [5, home], [7, (1n << 40n) + 5n], [5, home]]) {
+    assert.equal(linux.namespace!(kernel, fd as Descriptor), expected, `descriptor ${fd}`);
+  }
+  assert.equal(linux.namespace!(kernel, 99), undefined, "no descriptor, no namespace");
+  assert.notEqual(home, FOREIGN_NETNS);
 });

@@ -128,7 +128,15 @@ export const linux: Platform = {
     return getU64(calls, fd, SO_COOKIE);
   },
   namespace(calls: SocketCalls, fd: Descriptor): bigint | undefined {
-    return getU64(calls, fd, SO_NETNS_COOKIE);
+    U64[0] = 0n;
+    if (calls.getsockopt(fd, SOL_SOCKET, SO_NETNS_COOKIE, U64_BYTES) !== 8) return undefined;
+    // Nearly every socket is in the namespace read last: that bigint again, rather than a new
+    // one made from the bytes (an allocation on every lookup of a guessed descriptor).
+    if (U64_HALVES[0] !== LAST_NAMESPACE_HALVES[0] || U64_HALVES[1] !== LAST_NAMESPACE_HALVES[1]) {
+      lastNamespace = U64[0];
+      LAST_NAMESPACE_HALVES.set(U64_HALVES);
+    }
+    return lastNamespace;
   },
   homeNamespace(calls: SocketCalls): bigint | undefined {
     const fd = calls.socket?.(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0) ?? -1;
@@ -222,5 +230,9 @@ function getU64(calls: SocketCalls, fd: Descriptor, name: number): bigint | unde
 
 const U64 = new BigUint64Array(1);
 const U64_BYTES = new Uint8Array(U64.buffer);
+const U64_HALVES = new Uint32Array(U64.buffer);
+/** The namespace cookie read last, and its two halves. */
+let lastNamespace = 0n;
+const LAST_NAMESPACE_HALVES = new Uint32Array(2);
 const SOCKET_TYPE = new Int32Array(1);
 const SOCKET_TYPE_BYTES = new Uint8Array(SOCKET_TYPE.buffer);
