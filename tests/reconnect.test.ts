@@ -381,6 +381,9 @@ test("reconnecting: a peer that goes away and comes back on the same port", asyn
     await peer.waitFor(/^ACCEPTED/);
 
     // The peer resets and dies: the connection breaks, and attempts are refused with backoff.
+    // Its listener goes first: an attempt made while it is dying would otherwise complete in
+    // the listener's backlog, open, and start the attempts over.
+    await command(peer, "unlisten");
     await command(peer, "reset");
     await peer.kill();
     assert.equal((await first.closed).code, "ECONNRESET");
