@@ -141,10 +141,10 @@ function targetOf(socket: BunHeldSocket): SocketTarget {
   const own = ownDescriptor(socket);
   if (own !== undefined) {
     if (own < 0) throw socketClosed();
-    // Bun's socket over IP has a peer address (Bun keeps it once asked); a Unix socket has
-    // none, and is refused below with nothing asked of the kernel.
-    const peer = (socket as Partial<BunSocketLike>).remoteAddress;
-    if (typeof peer === "string") return new OwnSocketTarget(socket as BunSocketLike, own);
+    // Over IP or not, the kernel says (a Unix socket has no IP addresses and is refused then,
+    // with nothing set): Bun's own peer address would cost a getpeername of its own, and a
+    // string kept on the socket from then on.
+    return new OwnSocketTarget(socket as BunSocketLike, own);
   }
   const bun = socket as Partial<BunSocketLike>;
   if (typeof bun.fd === "number") {
