@@ -208,16 +208,24 @@ function portOf(raw: Uint8Array): number {
   return (raw[2]! << 8) | raw[3]!;
 }
 
-let lastIpv4: { bytes: number; text: string } | undefined;
+/** Dotted texts made lately, by the address as a 32-bit number: a process talks to few. */
+const IPV4_TEXTS = new Map<number, string>();
+const MAX_IPV4_TEXTS = 256;
 
 /**
  * An IPv4 endpoint's address as dotted text (what runtimes report), or `undefined` for IPv6.
- * The last one made is kept and given again: a process's connections share few local addresses.
+ * The same string is given again for the same address: a process's connections share few
+ * addresses, and each connection need not hold a copy of its own.
  */
 export function ipv4Text(endpoint: Endpoint): string | undefined {
   if (!isIpv4(endpoint)) return undefined;
   const a = endpoint.address;
   const bytes = ((a[12]! << 24) | (a[13]! << 16) | (a[14]! << 8) | a[15]!) >>> 0;
-  if (lastIpv4?.bytes !== bytes) lastIpv4 = { bytes, text: `${a[12]}.${a[13]}.${a[14]}.${a[15]}` };
-  return lastIpv4.text;
+  let text = IPV4_TEXTS.get(bytes);
+  if (text === undefined) {
+    if (IPV4_TEXTS.size >= MAX_IPV4_TEXTS) IPV4_TEXTS.clear();
+    text = `${a[12]}.${a[13]}.${a[14]}.${a[15]}`;
+    IPV4_TEXTS.set(bytes, text);
+  }
+  return text;
 }

@@ -7,6 +7,7 @@
  * sockets.
  */
 import assert from "node:assert/strict";
+import net from "node:net";
 import { countedCalls, isBun, test, withServer } from "./harness.ts";
 import { FakeKernel } from "./fixtures/fake_kernel.ts";
 import { setKeepAliveOn, type SocketTarget } from "../src/sockopt.ts";
@@ -188,8 +189,28 @@ if (isBun) {
       }
       // Closed: its ports and addresses are still told, as the kernel gave them at open.
       assert.equal(conn.localAddr?.hostname, "127.0.0.1");
+      assert.equal(conn.remoteAddr?.hostname, "127.0.0.1");
       assert.equal(conn.remoteAddr?.port, port);
       assert.ok((conn.localAddr?.port ?? 0) > 0);
     });
+  });
+
+  test("named (Bun): a broken IPv6 connection still tells both its addresses", async () => {
+    const server = net.createServer((s) => s.on("error", () => {}));
+    await new Promise<void>((resolve) => server.listen(0, "::1", resolve));
+    const port = (server.address() as net.AddressInfo).port;
+    const accepted = new Promise<net.Socket>((resolve) => server.once("connection", resolve));
+    try {
+      const conn = counted().api.connect({ hostname: "::1", port, keepAlive: OPTIONS });
+      await conn.opened;
+      (await accepted).resetAndDestroy();
+      assert.equal((await conn.closed).state, "broken");
+      // Bun answers for a closed socket's addresses only if they were asked while it was open.
+      assert.equal(conn.localAddr?.hostname, "::1");
+      assert.equal(conn.remoteAddr?.hostname, "::1");
+      assert.equal(conn.remoteAddr?.port, port);
+    } finally {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
   });
 }

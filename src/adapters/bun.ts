@@ -86,18 +86,10 @@ export const bunRuntime: Adapter<BunHeldSocket> = {
     };
     const free = calls?.lowestFreeDescriptor();
     const socket = await dialUntil(dialer, { hostname, port }, signal, platform(), calls, free);
-    // A peer that resets right after accepting can kill the socket before this point: Bun then
-    // has no peer address, and nothing could be looked up. The connect failed: wait for Bun to
-    // report how (its close event follows), and fail with that error, e.g. ECONNRESET.
-    if (transport.failedEarly === undefined && typeof socket.remoteAddress !== "string") {
-      await transport.ended();
-    }
-    if (transport.failedEarly !== undefined || typeof socket.remoteAddress !== "string") {
-      transport.close();
-      socket.end();
-      throw transport.failedEarly ??
-        Object.assign(new Error("The connection ended before it opened"), { code: "ENOTCONN" });
-    }
+    // A peer that resets right after accepting can kill the socket before this point. Its own
+    // descriptor, verified next, then has no peer (or Bun has closed it), and the core reports
+    // what Bun says happened (transport.failure), e.g. ECONNRESET: asking Bun for the peer's
+    // address here would cost a system call and a string kept on every connection.
     transport.attach(socket);
     if (signal.aborted) {
       transport.close();

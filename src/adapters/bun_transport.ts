@@ -91,6 +91,31 @@ interface PendingWrite {
   reject(error: unknown): void;
 }
 
+/** A connection's two addresses as text, where the kernel's are kept (IPv4). */
+interface HostPair {
+  readonly local: string | undefined;
+  readonly remote: string | undefined;
+}
+
+/** Pairs by local text, then remote text: a process's connections share few pairs. */
+const HOST_PAIRS = new Map<string | undefined, Map<string | undefined, HostPair>>();
+const MAX_HOST_PAIRS = 256;
+
+/** One frozen pair per two addresses (the texts are {@linkcode ipv4Text}'s, shared already). */
+function hostPair(local: string | undefined, remote: string | undefined): HostPair {
+  let byRemote = HOST_PAIRS.get(local);
+  if (byRemote === undefined) {
+    if (HOST_PAIRS.size >= MAX_HOST_PAIRS) HOST_PAIRS.clear();
+    HOST_PAIRS.set(local, byRemote = new Map());
+  }
+  let pair = byRemote.get(remote);
+  if (pair === undefined) {
+    if (byRemote.size >= MAX_HOST_PAIRS) byRemote.clear();
+    byRemote.set(remote, pair = Object.freeze({ local, remote }));
+  }
+  return pair;
+}
+
 /** One Bun socket as a {@linkcode Transport}; also the socket's `data`, so handlers are shared. */
 export class BunTransport implements Transport {
   // Memory per idle connection is a target (BENCHMARKS.md): 8 fields at most (80 bytes in
@@ -104,10 +129,10 @@ export class BunTransport implements Transport {
   /** Over TLS: the handshake's outcome, settled by Bun's handshake event or the socket's end. */
   #tls: PendingHandshake | undefined;
   // The ports as the kernel gave them when the socket was found (Bun forgets them once the
-  // socket closes), local × 65536 + remote; the peer's address string is Bun's (asked as the
-  // connect completes, so kept), ours the kernel's for IPv4.
+  // socket closes), local × 65536 + remote, and the two addresses as text for IPv4 (one pair
+  // shared by every connection between the same two addresses); IPv6 ones are left to Bun.
   #ports: number | undefined;
-  #localHost: string | undefined;
+  #hosts: HostPair | undefined;
 
   /** `tls`: the socket runs TLS (its handshake is reported by {@linkcode onHandshake}). */
   constructor(tls = false) {
@@ -149,7 +174,7 @@ export class BunTransport implements Transport {
   get localAddr(): SocketAddress {
     const socket = this.#socket, ports = this.#ports;
     return {
-      hostname: this.#localHost ?? socket?.localAddress ?? "",
+      hostname: this.#hosts?.local ?? socket?.localAddress ?? "",
       port: ports === undefined ? socket?.localPort ?? 0 : Math.floor(ports / 65536),
     };
   }
@@ -157,7 +182,7 @@ export class BunTransport implements Transport {
   get remoteAddr(): SocketAddress {
     const socket = this.#socket, ports = this.#ports;
     return {
-      hostname: socket?.remoteAddress ?? "",
+      hostname: this.#hosts?.remote ?? socket?.remoteAddress ?? "",
       port: ports === undefined ? socket?.remotePort ?? 0 : ports % 65536,
     };
   }
@@ -174,11 +199,11 @@ export class BunTransport implements Transport {
 
   found(_fd: Descriptor, local: Endpoint, remote: Endpoint): void {
     this.#ports = local.port * 65536 + remote.port;
-    // Bun answers for its address strings once closed only if they were asked before (the
-    // peer's is, as the connect completes). Ours is the kernel's: as text for IPv4, shared by
-    // every connection from that address; IPv6 is left to Bun, asked now.
-    this.#localHost = ipv4Text(local);
-    if (this.#localHost === undefined) this.#socket?.localAddress;
+    const hosts = this.#hosts = hostPair(ipv4Text(local), ipv4Text(remote));
+    // Bun answers for its address strings once closed only if they were asked before: an IPv6
+    // one is Bun's, asked now (a system call, and a string kept on the socket).
+    if (hosts.local === undefined) this.#socket?.localAddress;
+    if (hosts.remote === undefined) this.#socket?.remoteAddress;
   }
 
   start(sink: TransportSink): void {
