@@ -141,9 +141,11 @@ export class LiveConnection implements AsyncDisposable {
    * the bytes before it have been read. Cancelling it drops further bytes but keeps the
    * connection monitored.
    *
-   * A byte stream: `getReader({ mode: "byob" })` reads into your own buffer, which can be reused
-   * from read to read; where the runtime reads by call (Deno), the socket is read straight into
-   * it, with no copy and no new memory per chunk.
+   * `getReader({ mode: "byob" })` reads into your own buffer, which can be reused from read to
+   * read; where the runtime reads by call (Deno), the socket is read straight into it, with no
+   * copy and no new memory per chunk. Until then it is a default stream (each chunk handed on
+   * as it came, without a byte stream's transfer of its buffer); from the first BYOB reader on,
+   * every way of reading it goes through the byte stream made then.
    *
    * @example
    * ```ts ignore

@@ -1,8 +1,8 @@
 /**
  * {@linkcode ReadSide}: everything a connection receives, from the transport to the consumer:
- * bytes that arrive before anyone reads, `readable` (a byte stream, BYOB included), `read()`,
- * backpressure at `maxBufferedBytes`, and the check that keeps a paused connection honest. It
- * tells the state machine of the end (FIN) and of a break itself.
+ * one queue of the bytes nobody has taken yet, `readable` (which reads from it, BYOB included),
+ * `read()`, backpressure at `maxBufferedBytes`, and the check that keeps a paused connection
+ * honest. It tells the state machine of the end (FIN) and of a break itself.
  *
  * @module
  */
@@ -11,6 +11,7 @@ import { ConnectionClosedError, errorCode } from "./errors.ts";
 import type { CloseInfo, ConnectionStateMachine } from "./state.ts";
 import type { SockRef } from "./sockref.ts";
 import type { Transport, TransportSink } from "./transport.ts";
+import { connectionReadable, type ReadableSource } from "./readable.ts";
 
 /** What the read side needs of its connection. */
 export interface ReadHost {
@@ -36,7 +37,7 @@ interface DirectRead {
  * The receiving half of a connection; what the transport's {@linkcode TransportSink} hands on.
  * Made when the first byte arrives or when the consumer first asks for `readable` or `read()`.
  */
-export class ReadSide implements TransportSink {
+export class ReadSide implements TransportSink, ReadableSource {
   readonly #host: ReadHost;
   readonly #maxBuffered: number;
   /** Bytes received so far (including any dropped after `readable` was cancelled). */
@@ -47,12 +48,18 @@ export class ReadSide implements TransportSink {
    */
   lastReceivedAt: number | undefined = undefined;
   #readable: ReadableStream<Uint8Array> | undefined;
-  #controller: ReadableByteStreamController | undefined;
-  /** Bytes received before `readable` or `read()` took them. */
-  #early: Uint8Array[] | undefined;
-  #earlyBytes = 0;
-  /** The end came before `readable` existed: it closes as soon as it is made. */
-  #endedEarly = false;
+  /** The controller of the stream that reads `readable`'s bytes (a byte stream's after BYOB). */
+  #controller:
+    | ReadableStreamDefaultController<Uint8Array>
+    | ReadableByteStreamController
+    | undefined;
+  /** A read of `readable` waits, and nothing was queued for it. */
+  #wanted = false;
+  /** Bytes received that neither `readable` nor `read()` has taken yet. */
+  #queue: Uint8Array[] | undefined;
+  #queuedBytes = 0;
+  /** The peer's FIN (or a local close) came: `readable` closes once the queue is empty. */
+  #ended = false;
   /** `readable` closed, errored or cancelled: nothing more goes to it. */
   #done = false;
   /** `readable` was cancelled: bytes are dropped, the connection stays watched. */
@@ -83,27 +90,86 @@ export class ReadSide implements TransportSink {
     if (this.#directUsed && !this.#readable) {
       throw new TypeError("Cannot use readable: the connection is read with read()");
     }
-    return this.#readable ??= new ReadableStream({
-      type: "bytes",
-      start: (controller) => {
-        this.#controller = controller;
-        const early = this.#early;
-        this.#early = undefined;
-        this.#earlyBytes = 0;
-        if (early) {
-          for (const chunk of early) controller.enqueue(chunk as Uint8Array<ArrayBuffer>);
-        }
-        if (this.#endedEarly) controller.close();
-      },
-      pull: () => this.#onPull(),
-      cancel: () => {
-        // The consumer lost interest in the bytes, not in the connection: keep monitoring it
-        // so a dead peer is still noticed, and drop what arrives.
-        this.#discard = true;
-        this.#done = true;
-        this.#unpause();
-      },
-    }, { highWaterMark: this.#maxBuffered });
+    return this.#readable ??= connectionReadable(this);
+  }
+
+  /** A stream starts reading `readable`'s bytes: the first one, or the byte stream after it. */
+  start(
+    controller: ReadableStreamDefaultController<Uint8Array> | ReadableByteStreamController,
+  ): void {
+    this.#controller = controller;
+    this.#wanted = false;
+    // Nothing of the queue is in a stream, so the one made for a BYOB reader goes on from
+    // where the first stopped, or ends as it did.
+    if (this.#done) {
+      if (this.#discard) controller.close();
+      else if (this.#pendingError) controller.error(this.#pendingError);
+      else controller.close();
+      return;
+    }
+    if (!this.#queue) this.#settleIfDrained();
+  }
+
+  /** A read of `readable` waits: it gets the next chunk queued, or the next one to come. */
+  pull(): void {
+    const controller = this.#controller;
+    if (!controller || this.#done) return;
+    const queue = this.#queue;
+    if (queue) {
+      const request = byobRequestOf(controller);
+      if (request?.view) {
+        // Into the reader's own buffer: as much of the queue as fits.
+        const view = request.view as Uint8Array;
+        request.respond(this.#takeQueued(view));
+      } else {
+        const chunk = queue.shift()!;
+        this.#took(chunk.byteLength);
+        // Chunks are the transports' own reads, never over a SharedArrayBuffer.
+        controller.enqueue(chunk as Uint8Array<ArrayBuffer>);
+      }
+      return;
+    }
+    if (this.#settleIfDrained()) return;
+    this.#wanted = true;
+    this.#unpause();
+    if (byobRequestOf(controller)) this.#host.transport?.wanted?.();
+  }
+
+  /** The consumer cancelled `readable`: it lost interest in the bytes, not in the connection. */
+  cancel(): void {
+    // Keep monitoring it so a dead peer is still noticed, and drop what is queued and comes.
+    this.#discard = true;
+    this.#done = true;
+    this.#queue = undefined;
+    this.#queuedBytes = 0;
+    this.#unpause();
+  }
+
+  /** `n` bytes left the queue: below the limit again, bytes are taken from the kernel again. */
+  #took(n: number): void {
+    this.#queuedBytes -= n;
+    if (this.#queue!.length === 0) this.#queue = undefined;
+    if (this.#queuedBytes < this.#maxBuffered) this.#unpause();
+  }
+
+  /**
+   * With nothing queued, ends `readable` as the connection ended: closed after a FIN, errored
+   * after a break (only now: what came before the break is read first). Whether it did.
+   */
+  #settleIfDrained(): boolean {
+    const controller = this.#controller;
+    if (!controller || this.#done || this.#queue) return false;
+    if (this.#pendingError) {
+      this.#done = true;
+      controller.error(this.#pendingError);
+      return true;
+    }
+    if (!this.#ended) return false;
+    this.#done = true;
+    controller.close();
+    // A BYOB read still waiting learns of the end only through this (Streams spec).
+    byobRequestOf(controller)?.respond(0);
+    return true;
   }
 
   /** See `LiveConnection.read`. */
@@ -119,10 +185,10 @@ export class ReadSide implements TransportSink {
     }
     this.#directUsed = true;
     if (buffer.byteLength === 0) return Promise.resolve(0);
-    const n = this.#takeEarly(buffer);
+    const n = this.#takeQueued(buffer);
     if (n > 0) return Promise.resolve(n);
     if (this.#pendingError) return Promise.reject(this.#pendingError);
-    if (this.#endedEarly || this.#done) return Promise.resolve(null);
+    if (this.#ended || this.#done) return Promise.resolve(null);
     const transport = this.#host.transport;
     const now = this.#host.machine.state === "open" ? transport?.readNow?.(buffer) : undefined;
     if (now) {
@@ -165,31 +231,28 @@ export class ReadSide implements TransportSink {
     return null;
   }
 
-  /** Moves bytes received before read() asked into `buffer`; returns how many. */
-  #takeEarly(buffer: Uint8Array): number {
-    const early = this.#early;
-    if (!early) return 0;
+  /** Moves queued bytes into `buffer`; returns how many. */
+  #takeQueued(buffer: Uint8Array): number {
+    const queue = this.#queue;
+    if (!queue) return 0;
     let n = 0;
-    while (early.length > 0 && n < buffer.byteLength) {
-      const chunk = early[0]!;
+    while (queue.length > 0 && n < buffer.byteLength) {
+      const chunk = queue[0]!;
       const take = Math.min(chunk.byteLength, buffer.byteLength - n);
       buffer.set(take === chunk.byteLength ? chunk : chunk.subarray(0, take), n);
       n += take;
-      if (take === chunk.byteLength) early.shift();
-      else early[0] = chunk.subarray(take);
+      if (take === chunk.byteLength) queue.shift();
+      else queue[0] = chunk.subarray(take);
     }
-    this.#earlyBytes -= n;
-    if (early.length === 0) this.#early = undefined;
-    // Room again below the limit: take bytes from the kernel again.
-    if (this.#earlyBytes < this.#maxBuffered) this.#unpause();
+    this.#took(n);
     return n;
   }
 
   /** The buffer of a read() or BYOB read the consumer is waiting on, if any. */
   destination(): Uint8Array | undefined {
     if (this.#direct) return this.#direct.view;
-    if (this.#discard || this.#done) return undefined;
-    const view = this.#controller?.byobRequest?.view;
+    if (this.#discard || this.#done || !this.#wanted) return undefined;
+    const view = byobRequestOf(this.#controller)?.view;
     return view ? view as Uint8Array : undefined;
   }
 
@@ -208,7 +271,8 @@ export class ReadSide implements TransportSink {
     }
     // The consumer may have cancelled meanwhile: then the read is no longer wanted.
     if (this.#discard || this.#done) return;
-    this.#controller?.byobRequest?.respond(n);
+    this.#wanted = false;
+    byobRequestOf(this.#controller)?.respond(n);
   }
 
   data(chunk: Uint8Array): void {
@@ -226,17 +290,27 @@ export class ReadSide implements TransportSink {
       if (take === chunk.byteLength) return;
       chunk = chunk.subarray(take);
     }
-    let room: number;
-    if (this.#controller) {
-      // Chunks are the transports' own reads, never over a SharedArrayBuffer, which a byte
-      // stream does not take.
-      this.#controller.enqueue(chunk as Uint8Array<ArrayBuffer>);
-      room = this.#controller.desiredSize ?? 1;
-    } else {
-      (this.#early ??= []).push(chunk);
-      this.#earlyBytes += chunk.byteLength;
-      room = this.#maxBuffered - this.#earlyBytes;
+    const controller = this.#controller;
+    if (this.#wanted && controller && !this.#queue) {
+      // A read of `readable` waits: this chunk is its answer.
+      this.#wanted = false;
+      const request = byobRequestOf(controller);
+      if (request?.view) {
+        const view = request.view as Uint8Array;
+        const take = Math.min(chunk.byteLength, view.byteLength);
+        view.set(take === chunk.byteLength ? chunk : chunk.subarray(0, take));
+        request.respond(take);
+        if (take === chunk.byteLength) return;
+        chunk = chunk.subarray(take);
+      } else {
+        // Chunks are the transports' own reads, never over a SharedArrayBuffer.
+        controller.enqueue(chunk as Uint8Array<ArrayBuffer>);
+        return;
+      }
     }
+    (this.#queue ??= []).push(chunk);
+    this.#queuedBytes += chunk.byteLength;
+    const room = this.#maxBuffered - this.#queuedBytes;
     if (!this.#overflow && !this.#paused && room <= 0) {
       this.#paused = true;
       this.#host.transport?.pause();
@@ -261,29 +335,14 @@ export class ReadSide implements TransportSink {
       this.#endReadable();
       return;
     }
-    if (this.#done) return;
+    if (this.#done || this.#ended) return;
     this.#pendingError = brokenError(info);
     // A read() waits only when nothing is queued: it gets the break now.
     this.#direct?.reject(this.#pendingError);
     this.#direct = undefined;
-    this.#onPull();
-  }
-
-  #onPull(): void {
-    const controller = this.#controller;
-    if (this.#pendingError && !this.#done) {
-      // Only error once everything received before the break has been read: controller.error()
-      // would throw away what is still queued. Without a stream yet, `readable` does this when
-      // it is made (its first pull). desiredSize = maxBufferedBytes - queued bytes: equal means
-      // nothing is queued.
-      if (controller?.desiredSize === this.#maxBuffered) {
-        this.#done = true;
-        controller.error(this.#pendingError);
-      }
-      return;
-    }
-    this.#unpause();
-    if (controller?.byobRequest) this.#host.transport?.wanted?.();
+    // `readable` errors once what came before the break has been read (erroring a stream
+    // throws away what it holds; nothing is held in it here, but the queue is read first).
+    this.#settleIfDrained();
   }
 
   #unpause(): void {
@@ -304,21 +363,27 @@ export class ReadSide implements TransportSink {
     this.#unpause();
   }
 
-  /** Closes `readable` after what it holds; before it exists, makes it so when it is made. */
+  /** Closes `readable` once the queue is read; before it exists, makes it so when it is made. */
   #endReadable(): void {
-    if (this.#done) return;
-    this.#done = true;
+    if (this.#done || this.#ended) return;
+    this.#ended = true;
     // A read() waits only when nothing is queued: it gets the end now.
     this.#direct?.resolve(null);
     this.#direct = undefined;
-    if (this.#controller) {
-      this.#controller.close();
-      // A BYOB read still waiting learns of the end only through this (Streams spec).
-      this.#controller.byobRequest?.respond(0);
-    } else {
-      this.#endedEarly = true;
-    }
+    this.#settleIfDrained();
   }
+}
+
+/** A byte stream's pending BYOB request, if `controller` is one's and a read waits. */
+function byobRequestOf(
+  controller:
+    | ReadableStreamDefaultController<Uint8Array>
+    | ReadableByteStreamController
+    | undefined,
+): ReadableStreamBYOBRequest | undefined {
+  return controller && "byobRequest" in controller
+    ? controller.byobRequest ?? undefined
+    : undefined;
 }
 
 /** The error a read gets after a break, carrying the break's code. */

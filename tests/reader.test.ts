@@ -262,3 +262,92 @@ test("reader: with bytes queued, read() takes them and leaves the transport alon
   assert.equal(await side.read(new Uint8Array(8)), 3);
   assert.ok(!h.busy, "queued bytes first, no runtime read");
 });
+
+test("reader: readable hands on each chunk as it came, the very same bytes, untransferred", async () => {
+  const side = new ReadSide(host(), 1024);
+  const reader = side.readable.getReader();
+  const pending = reader.read();
+  const arriving = bytes(4, 5);
+  side.data(arriving);
+  const queued = bytes(2, 6);
+  side.data(queued);
+  assert.equal((await pending).value, arriving, "a waiting read gets the chunk itself");
+  assert.equal((await reader.read()).value, queued, "so does one that finds it queued");
+  // A byte stream would have transferred (detached) them: whoever holds a chunk keeps it.
+  assert.equal(arriving.byteLength, 4);
+  assert.equal(queued.byteLength, 2);
+});
+
+test("reader: a BYOB reader asked for after bytes were queued reads them first, then the rest", async () => {
+  const h = host();
+  const side = new ReadSide(h, 1024);
+  const readable = side.readable;
+  side.data(new Uint8Array([1, 2, 3, 4, 5]));
+  side.data(new Uint8Array([6, 7, 8]));
+  const reader = readable.getReader({ mode: "byob" });
+  assert.ok(readable.locked);
+  assert.deepEqual([...(await reader.read(new Uint8Array(4))).value!], [1, 2, 3, 4]);
+  assert.deepEqual([...(await reader.read(new Uint8Array(8))).value!], [5, 6, 7, 8]);
+  const waiting = reader.read(new Uint8Array(8));
+  await sleep(0);
+  assert.ok(h.asked.includes("wanted"), "a BYOB read waiting with nothing queued is wanted");
+  side.data(new Uint8Array([9]));
+  assert.deepEqual([...(await waiting).value!], [9], "what comes next fills the waiting read");
+  side.end();
+  assert.equal((await reader.read(new Uint8Array(8))).done, true);
+});
+
+test("reader: after a BYOB reader is released, every way of reading goes on from there", async () => {
+  const side = new ReadSide(host(), 1024);
+  const readable = side.readable;
+  side.data(new Uint8Array([1, 2, 3]));
+  const byob = readable.getReader({ mode: "byob" });
+  assert.deepEqual([...(await byob.read(new Uint8Array(2))).value!], [1, 2]);
+  assert.throws(() => readable.getReader(), TypeError, "still locked by the BYOB reader");
+  byob.releaseLock();
+  assert.equal(readable.locked, false);
+  side.data(new Uint8Array([4]));
+  side.end();
+  const seen: number[] = [];
+  for await (const chunk of readable) seen.push(...chunk);
+  assert.deepEqual(seen, [3, 4]);
+});
+
+test("reader: a BYOB reader is refused while a default reader holds readable", async () => {
+  const side = new ReadSide(host(), 1024);
+  const reader = side.readable.getReader();
+  assert.throws(() => side.readable.getReader({ mode: "byob" }), TypeError);
+  side.data(bytes(3));
+  assert.equal((await reader.read()).value?.byteLength, 3, "the default reader still reads");
+});
+
+test("reader: readable is a body and a pipe source like any stream, and cancels quietly", async () => {
+  const side = new ReadSide(host(), 1024);
+  side.data(new TextEncoder().encode("hello "));
+  side.data(new TextEncoder().encode("world"));
+  side.end();
+  assert.equal(await new Response(side.readable).text(), "hello world");
+
+  const piped = new ReadSide(host(), 1024);
+  const written: number[] = [];
+  const done = piped.readable.pipeTo(new WritableStream({ write: (c) => void written.push(...c) }));
+  piped.data(new Uint8Array([1, 2]));
+  piped.end();
+  await done;
+  assert.deepEqual(written, [1, 2]);
+
+  const h = host();
+  const cancelled = new ReadSide(h, 10);
+  cancelled.data(bytes(20));
+  assert.deepEqual(h.asked, ["pause"]);
+  const byob = cancelled.readable.getReader({ mode: "byob" });
+  await byob.cancel();
+  assert.deepEqual(
+    h.asked,
+    ["pause", "resume"],
+    "bytes are dropped, and taken from the kernel again",
+  );
+  cancelled.data(bytes(20));
+  assert.deepEqual(h.asked, ["pause", "resume"], "dropped: no pause for them");
+  assert.equal(h.machine.state, "open", "the connection stays monitored");
+});
