@@ -3,7 +3,8 @@
  * byte stream once a BYOB reader is asked for, rather than a byte stream from the start: a byte
  * stream takes each chunk by transferring its buffer, and transferring the buffers Bun reads
  * into costs 3-6 µs a chunk, a tenth of a bulk transfer's time; a default stream takes the
- * chunk as it is. Both read from the same queue, the read side's, as reads come.
+ * chunk as it is. The default stream pulls from the read side's queue as reads come; the byte
+ * stream is handed that queue and every chunk after it, and fills BYOB reads from its own.
  *
  * @module
  */
@@ -21,6 +22,8 @@ export interface ReadableSource {
   pull(): void;
   /** The consumer cancelled: drop what is queued and what comes. */
   cancel(): void;
+  /** The most bytes the byte stream may queue (the default stream queues none). */
+  readonly maxBuffered: number;
 }
 
 type Stream = ReadableStream<Uint8Array>;
@@ -31,10 +34,9 @@ function over(source: ReadableSource, type?: "bytes"): Stream {
   ) => source.start(controller);
   const pull = () => source.pull();
   const cancel = () => source.cancel();
-  const strategy = { highWaterMark: 0 };
   return type === "bytes"
-    ? new ReadableStream({ type, start, pull, cancel }, strategy)
-    : new ReadableStream<Uint8Array>({ start, pull, cancel }, strategy);
+    ? new ReadableStream({ type, start, pull, cancel }, { highWaterMark: source.maxBuffered })
+    : new ReadableStream<Uint8Array>({ start, pull, cancel }, { highWaterMark: 0 });
 }
 
 const STREAM = ReadableStream.prototype;

@@ -48,14 +48,21 @@ export class ReadSide implements TransportSink, ReadableSource {
    */
   lastReceivedAt: number | undefined = undefined;
   #readable: ReadableStream<Uint8Array> | undefined;
-  /** The controller of the stream that reads `readable`'s bytes (a byte stream's after BYOB). */
+  /**
+   * The controller of the stream that reads `readable`'s bytes: the default stream's, which
+   * pulls from the queue below, or (from the first BYOB reader on) the byte stream's, which
+   * is given every chunk as it comes and queues it itself: its own queue fills BYOB reads
+   * without a call back here for each.
+   */
   #controller:
     | ReadableStreamDefaultController<Uint8Array>
     | ReadableByteStreamController
     | undefined;
-  /** A read of `readable` waits, and nothing was queued for it. */
+  /** `#controller` is the byte stream's. */
+  #bytes = false;
+  /** A read of the default stream waits, and nothing was queued for it. */
   #wanted = false;
-  /** Bytes received that neither `readable` nor `read()` has taken yet. */
+  /** Bytes received that nothing has taken yet (none once the byte stream reads). */
   #queue: Uint8Array[] | undefined;
   #queuedBytes = 0;
   /** The peer's FIN (or a local close) came: `readable` closes once the queue is empty. */
@@ -93,46 +100,59 @@ export class ReadSide implements TransportSink, ReadableSource {
     return this.#readable ??= connectionReadable(this);
   }
 
+  /** The byte stream's high-water mark: it queues up to `maxBufferedBytes` itself. */
+  get maxBuffered(): number {
+    return this.#maxBuffered;
+  }
+
   /** A stream starts reading `readable`'s bytes: the first one, or the byte stream after it. */
   start(
     controller: ReadableStreamDefaultController<Uint8Array> | ReadableByteStreamController,
   ): void {
     this.#controller = controller;
     this.#wanted = false;
-    // Nothing of the queue is in a stream, so the one made for a BYOB reader goes on from
-    // where the first stopped, or ends as it did.
+    this.#bytes = "byobRequest" in controller;
+    // The default stream holds nothing of the queue: the byte stream goes on from where it
+    // stopped, with what is queued, or ends as it did.
     if (this.#done) {
-      if (this.#discard) controller.close();
-      else if (this.#pendingError) controller.error(this.#pendingError);
+      if (this.#pendingError && !this.#discard) controller.error(this.#pendingError);
       else controller.close();
       return;
     }
-    if (!this.#queue) this.#settleIfDrained();
+    if (this.#bytes) {
+      for (const chunk of this.#queue ?? []) {
+        controller.enqueue(chunk as Uint8Array<ArrayBuffer>);
+      }
+      this.#queue = undefined;
+      this.#queuedBytes = 0;
+    }
+    this.#settleIfDrained();
   }
 
-  /** A read of `readable` waits: it gets the next chunk queued, or the next one to come. */
+  /**
+   * A read of `readable` waits (the default stream), or the byte stream has room: the next
+   * chunk queued, or the transport is told a read waits.
+   */
   pull(): void {
     const controller = this.#controller;
     if (!controller || this.#done) return;
-    const queue = this.#queue;
-    if (queue) {
-      const request = byobRequestOf(controller);
-      if (request?.view) {
-        // Into the reader's own buffer: as much of the queue as fits.
-        const view = request.view as Uint8Array;
-        request.respond(this.#takeQueued(view));
-      } else {
-        const chunk = queue.shift()!;
-        this.#took(chunk.byteLength);
-        // Chunks are the transports' own reads, never over a SharedArrayBuffer.
-        controller.enqueue(chunk as Uint8Array<ArrayBuffer>);
-      }
+    if (this.#bytes) {
+      if (this.#settleIfDrained()) return;
+      this.#unpause();
+      // A BYOB read waits: where the runtime reads by call, it reads straight into its buffer.
+      if (byobRequestOf(controller)) this.#host.transport?.wanted?.();
+      return;
+    }
+    const chunk = this.#queue?.shift();
+    if (chunk) {
+      this.#took(chunk.byteLength);
+      // Chunks are the transports' own reads, never over a SharedArrayBuffer.
+      controller.enqueue(chunk as Uint8Array<ArrayBuffer>);
       return;
     }
     if (this.#settleIfDrained()) return;
     this.#wanted = true;
     this.#unpause();
-    if (byobRequestOf(controller)) this.#host.transport?.wanted?.();
   }
 
   /** The consumer cancelled `readable`: it lost interest in the bytes, not in the connection. */
@@ -159,6 +179,11 @@ export class ReadSide implements TransportSink, ReadableSource {
   #settleIfDrained(): boolean {
     const controller = this.#controller;
     if (!controller || this.#done || this.#queue) return false;
+    // The byte stream's own queue: desiredSize = maxBufferedBytes - queued bytes, so equal means
+    // empty. It closes after what it holds by itself; erroring it would throw that away.
+    if (this.#pendingError && this.#bytes && controller.desiredSize !== this.#maxBuffered) {
+      return false;
+    }
     if (this.#pendingError) {
       this.#done = true;
       controller.error(this.#pendingError);
@@ -251,7 +276,7 @@ export class ReadSide implements TransportSink, ReadableSource {
   /** The buffer of a read() or BYOB read the consumer is waiting on, if any. */
   destination(): Uint8Array | undefined {
     if (this.#direct) return this.#direct.view;
-    if (this.#discard || this.#done || !this.#wanted) return undefined;
+    if (this.#discard || this.#done) return undefined;
     const view = byobRequestOf(this.#controller)?.view;
     return view ? view as Uint8Array : undefined;
   }
@@ -271,7 +296,6 @@ export class ReadSide implements TransportSink, ReadableSource {
     }
     // The consumer may have cancelled meanwhile: then the read is no longer wanted.
     if (this.#discard || this.#done) return;
-    this.#wanted = false;
     byobRequestOf(this.#controller)?.respond(n);
   }
 
@@ -291,26 +315,21 @@ export class ReadSide implements TransportSink, ReadableSource {
       chunk = chunk.subarray(take);
     }
     const controller = this.#controller;
-    if (this.#wanted && controller && !this.#queue) {
+    let room: number;
+    if (controller && this.#bytes) {
+      // Chunks are the transports' own reads, never over a SharedArrayBuffer.
+      controller.enqueue(chunk as Uint8Array<ArrayBuffer>);
+      room = controller.desiredSize ?? 1;
+    } else if (controller && this.#wanted && !this.#queue) {
       // A read of `readable` waits: this chunk is its answer.
       this.#wanted = false;
-      const request = byobRequestOf(controller);
-      if (request?.view) {
-        const view = request.view as Uint8Array;
-        const take = Math.min(chunk.byteLength, view.byteLength);
-        view.set(take === chunk.byteLength ? chunk : chunk.subarray(0, take));
-        request.respond(take);
-        if (take === chunk.byteLength) return;
-        chunk = chunk.subarray(take);
-      } else {
-        // Chunks are the transports' own reads, never over a SharedArrayBuffer.
-        controller.enqueue(chunk as Uint8Array<ArrayBuffer>);
-        return;
-      }
+      controller.enqueue(chunk as Uint8Array<ArrayBuffer>);
+      return;
+    } else {
+      (this.#queue ??= []).push(chunk);
+      this.#queuedBytes += chunk.byteLength;
+      room = this.#maxBuffered - this.#queuedBytes;
     }
-    (this.#queue ??= []).push(chunk);
-    this.#queuedBytes += chunk.byteLength;
-    const room = this.#maxBuffered - this.#queuedBytes;
     if (!this.#overflow && !this.#paused && room <= 0) {
       this.#paused = true;
       this.#host.transport?.pause();

@@ -351,3 +351,53 @@ test("reader: readable is a body and a pipe source like any stream, and cancels 
   assert.deepEqual(h.asked, ["pause", "resume"], "dropped: no pause for them");
   assert.equal(h.machine.state, "open", "the connection stays monitored");
 });
+
+test("reader: through a BYOB reader, a break behind queued bytes comes after them", async () => {
+  const h = host();
+  const side = new ReadSide(h, 1024);
+  side.data(new Uint8Array([1, 2, 3]));
+  const reader = side.readable.getReader({ mode: "byob" });
+  side.data(new Uint8Array([4, 5]));
+  h.machine.fail("ECONNRESET", new Error("reset"));
+  side.finish(h.machine.info!);
+  const got: number[] = [];
+  let error: unknown;
+  try {
+    for (;;) {
+      const { value, done } = await reader.read(new Uint8Array(2));
+      if (done) break;
+      got.push(...value!);
+    }
+  } catch (e) {
+    error = e;
+  }
+  assert.deepEqual(got, [1, 2, 3, 4, 5], "bytes before the break were lost");
+  assert.ok(error instanceof ConnectionClosedError && error.code === "ECONNRESET");
+});
+
+test("reader: a BYOB reader fills its buffer from several queued chunks, past the pause", async () => {
+  const h = host();
+  const side = new ReadSide(h, 8);
+  side.data(new Uint8Array([1, 2, 3]));
+  side.data(new Uint8Array([4, 5, 6, 7, 8, 9]));
+  assert.deepEqual(h.asked, ["pause"]);
+  const reader = side.readable.getReader({ mode: "byob" });
+  assert.deepEqual([...(await reader.read(new Uint8Array(16))).value!], [
+    1,
+    2,
+    3,
+    4,
+    5,
+    6,
+    7,
+    8,
+    9,
+  ]);
+  assert.deepEqual(
+    h.asked,
+    ["pause", "resume"],
+    "read below the limit: taken from the kernel again",
+  );
+  side.end();
+  assert.equal((await reader.read(new Uint8Array(4))).done, true);
+});
