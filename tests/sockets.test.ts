@@ -614,15 +614,20 @@ function countedApi(): {
   return { api, opened: () => opened, calls };
 }
 
-/** `value` is refused with a TypeError naming it (`what`), before any system call could be made. */
-function assertRefused(value: unknown, what: RegExp): void {
-  const { api, opened } = countedApi();
+/** Each way of asking about `value` throws a TypeError naming it (`what`). */
+function throwsNaming(api: ReturnType<typeof countedApi>["api"], value: unknown, what: RegExp) {
   const named = (e: unknown) =>
     e instanceof TypeError && /^Cannot find the socket: expected /.test(e.message) &&
     what.test(e.message);
   assert.throws(() => api.setKeepAlive(value as never, OPTIONS), named);
   assert.throws(() => api.getKeepAlive(value as never), named);
   assert.throws(() => setKeepAlive(value as never, OPTIONS), named);
+}
+
+/** `value` is refused with a TypeError naming it (`what`), before any system call could be made. */
+function assertRefused(value: unknown, what: RegExp): void {
+  const { api, opened } = countedApi();
+  throwsNaming(api, value, what);
   assert.equal(opened(), 0, "the C library was not even asked for");
 }
 
@@ -632,12 +637,7 @@ function assertRefused(value: unknown, what: RegExp): void {
  */
 function assertRefusedByKernel(value: unknown, what: RegExp): void {
   const { api, calls } = countedApi();
-  const named = (e: unknown) =>
-    e instanceof TypeError && /^Cannot find the socket: expected /.test(e.message) &&
-    what.test(e.message);
-  assert.throws(() => api.setKeepAlive(value as never, OPTIONS), named);
-  assert.throws(() => api.getKeepAlive(value as never), named);
-  assert.throws(() => setKeepAlive(value as never, OPTIONS), named);
+  throwsNaming(api, value, what);
   assert.equal(calls.setsockopt ?? 0, 0, "nothing was set");
   assert.equal(calls.getsockopt ?? 0, 0, "no option was read: its addresses said enough");
   assert.equal(calls.getsockname, 2, "one getsockname per call counted");
