@@ -222,7 +222,8 @@ export class LiveConnection implements AsyncDisposable {
 
   /**
    * Changes keepalive on the open connection; returns the values read back from the kernel
-   * (frozen: they are what {@linkcode LiveConnection.keepAlive} gives from now on). Throws `SocketOptionError` (`ERR_FFI_PERMISSION`) on a `keepAlive: false` connection opened
+   * (frozen: they are what {@linkcode LiveConnection.keepAlive} gives from now on). Throws
+   * `SocketOptionError` (`ERR_FFI_PERMISSION`) on a `keepAlive: false` connection opened
    * without the FFI, and {@linkcode ConnectionClosedError} once it is not open.
    */
   setKeepAlive(options: KeepAliveOptions): Readonly<KeepAliveInfo> {

@@ -147,15 +147,13 @@ export function endpoints(target: Pick<SocketTarget, "local" | "remote">): {
 } {
   const local = toEndpoint(target.local);
   const remote = toEndpoint(target.remote);
-  if (!local || !remote) throw notIpAddresses(target);
+  if (!local || !remote) {
+    throw new TypeError(
+      `Cannot find the socket: the connection's addresses are not IP addresses ` +
+        `(local ${JSON.stringify(target.local)}, remote ${JSON.stringify(target.remote)})`,
+    );
+  }
   return { local, remote };
-}
-
-function notIpAddresses(target: Pick<SocketTarget, "local" | "remote">): TypeError {
-  return new TypeError(
-    `Cannot find the socket: the connection's addresses are not IP addresses ` +
-      `(local ${JSON.stringify(target.local)}, remote ${JSON.stringify(target.remote)})`,
-  );
 }
 
 /**
@@ -182,10 +180,7 @@ export function resolveTarget(
     if (own) return own;
     // Not a connected stream socket over IP: the lookup by address below says what it is.
   }
-  // As endpoints(), without the pair's object: this runs for every apply.
-  const local = toEndpoint(target.local);
-  const remote = toEndpoint(target.remote);
-  if (!local || !remote) throw notIpAddresses(target);
+  const { local, remote } = endpoints(target);
   const guessed = target.scan !== undefined && platform.namespace !== undefined;
   const home = guessed ? homeNamespace(platform, calls) : undefined;
   // The hints tried without a match, which the scan need not try again: the first apart, so
