@@ -231,29 +231,21 @@ export class BunTransport implements Transport {
   }
 
   /** The error the socket failed with before {@linkcode start}, if it did. */
-  get failedEarly(): unknown {
+  #failedEarly(): unknown {
     const sink = this.#sink;
     return sink instanceof EarlyEvents ? sink.failed : undefined;
   }
 
-  /**
-   * Before {@linkcode start}: resolves once the socket has ended or failed, with its error if
-   * it failed.
-   */
-  ended(): Promise<unknown> {
-    if (this.#state !== OPEN) return Promise.resolve(this.failedEarly);
-    const target = this.#target();
-    if (!(target instanceof EarlyEvents)) return new Promise(() => {}); // started: never asked
-    return new Promise((resolve) => target.whenDone(() => resolve(this.failedEarly)));
-  }
-
   failure(waitMs: number): Promise<unknown> {
-    if (this.#state !== OPEN) return Promise.resolve(this.failedEarly);
+    if (this.#state !== OPEN) return Promise.resolve(this.#failedEarly());
+    const early = this.#target();
     return new Promise((resolve) => {
       const timer = setTimeout(resolve, waitMs, undefined);
-      void this.ended().then((error) => {
+      // Once started, the connection hears of the end itself: only the wait is left.
+      if (!(early instanceof EarlyEvents)) return;
+      early.whenDone(() => {
         clearTimeout(timer);
-        resolve(error);
+        resolve(this.#failedEarly());
       });
     });
   }
