@@ -382,9 +382,11 @@ test("reconnecting: a peer that goes away and comes back on the same port", asyn
 
     // The peer resets and dies: the connection breaks, and attempts are refused with backoff.
     // Its listener goes first: an attempt made while it is dying would otherwise complete in
-    // the listener's backlog, open, and start the attempts over.
+    // the listener's backlog, open, and start the attempts over. It is held alive a while after
+    // the reset, so that attempts always come while it is dying (they did only now and then).
     await command(peer, "unlisten");
     await command(peer, "reset");
+    await sleep(150);
     await peer.kill();
     assert.equal((await first.closed).code, "ECONNRESET");
     while (attempts.length < 4) await new Promise((r) => setTimeout(r, 20));
