@@ -1,8 +1,10 @@
 /**
  * Many idle connections in one process, run inside the client namespace in Deno or Bun: sockalive
- * connections (watched, keepalive applied) or the runtime's own sockets (the raw anchor).
+ * connections (watched, keepalive applied), the runtime's own sockets (the raw anchor), or the
+ * runtime's own sockets with the system calls sockalive makes to open one, made bare (the
+ * floor: bench/floor.ts).
  *
- * Argument: JSON { kind: "live" | "raw", hostname, ports, n, warm, openKeepAlive, keepAlive,
+ * Argument: JSON { kind: "live" | "raw" | "floor", hostname, ports, n, warm, openKeepAlive, keepAlive,
  * batch }. Opens `warm`
  * connections, collects garbage and reads memory, prints {"type":"ready"}, waits for a "go" line
  * on stdin, opens the rest up to `n` (`batch` at a time, round-robin over `ports`; a failed connect is
@@ -27,9 +29,10 @@ import {
   memory,
   sleep,
 } from "./common.ts";
+import { bareOpen } from "./floor.ts";
 
 const config = JSON.parse(args()[0]) as {
-  kind: "live" | "raw";
+  kind: "live" | "raw" | "floor";
   hostname: string;
   ports: number[];
   n: number;
@@ -41,6 +44,7 @@ const config = JSON.parse(args()[0]) as {
   batch: number;
 };
 
+const bare = config.kind === "floor" ? bareOpen(!isBun) : undefined;
 const held: Array<LiveConnection | Deno.TcpConn | BunRawSocket> = [];
 let pending: Array<[number, string]> = [];
 let ended = 0;
@@ -68,6 +72,25 @@ async function openOne(port: number): Promise<void> {
       }
     });
     held.push(conn);
+  } else if (bare) {
+    // As sockalive's dial does: the descriptor the runtime will take, the connecting socket
+    // noted right after the call, then the verification, the options and (Deno) the watch.
+    const free = bare.lowestFree();
+    if (isBun) {
+      const connecting = bunConnect(hostname, port, { data() {}, error() {} });
+      bare.note(free);
+      const socket = await connecting;
+      bare.opened(socket.fd);
+      held.push(socket);
+    } else {
+      const connecting = Deno.connect({ hostname, port });
+      bare.note(free);
+      const conn = await connecting;
+      // sockalive reads both to verify the descriptor it found (Deno does not name it).
+      if (!conn.localAddr || !conn.remoteAddr) throw new Error("a connection with no address");
+      bare.opened(free);
+      held.push(conn);
+    }
   } else if (isBun) {
     held.push(await bunConnect(hostname, port, { data() {}, error() {} }));
   } else {

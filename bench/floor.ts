@@ -1,0 +1,145 @@
+/**
+ * The system calls sockalive makes to open one watched connection on Linux, made bare through
+ * the runtime's own FFI with no library code around them: the floor under sockalive's time to
+ * open, as long as it makes these calls (each is there for the rule that a descriptor is
+ * verified before any option is set on it, for the options themselves, or for the watch).
+ *
+ * The list is what `strace -f` shows for one sockalive open (Deno 2.9, Bun 1.4, Linux):
+ * - before the connect: the lowest free descriptor (`dup`, `close`), where the runtime will put
+ *   the new socket;
+ * - right after the runtime's connect call returns: `getsockname` of that descriptor (the
+ *   connecting socket noted, so that an abort can verify it before shutting it down);
+ * - once open: `getsockname`, `getpeername`, `SO_TYPE` (the descriptor verified), Deno also
+ *   `SO_NETNS_COOKIE` (its namespace: Deno's descriptor is found, not named); five `setsockopt`
+ *   (`TCP_KEEPIDLE`, `TCP_KEEPINTVL`, `TCP_KEEPCNT`, `TCP_USER_TIMEOUT`, `SO_KEEPALIVE`);
+ * - Deno only: `SO_COOKIE` (the socket's identity for the break path) and `epoll_ctl` (the shared
+ *   watch, where Bun's own event loop watches the socket).
+ *
+ * Run in a child of the benchmark (Deno with --allow-ffi, or Bun); Linux x86_64 only.
+ *
+ * @module
+ */
+
+import {
+  EPOLL_CTL_ADD,
+  EPOLLIN,
+  EPOLLONESHOT,
+  EPOLLRDHUP,
+  IPPROTO_TCP,
+  SO_COOKIE,
+  SO_KEEPALIVE,
+  SO_NETNS_COOKIE,
+  SO_TYPE,
+  SOL_SOCKET,
+  TCP_KEEPCNT,
+  TCP_KEEPIDLE,
+  TCP_KEEPINTVL,
+  TCP_USER_TIMEOUT,
+} from "../ffi/linux.ts";
+import { isBun } from "./common.ts";
+
+/** The C functions, bound by either runtime (buffers passed as typed arrays). */
+interface Libc {
+  dup(fd: number): number;
+  close(fd: number): number;
+  getsockname(fd: number, address: Uint8Array, length: Uint32Array): number;
+  getpeername(fd: number, address: Uint8Array, length: Uint32Array): number;
+  getsockopt(
+    fd: number,
+    level: number,
+    name: number,
+    value: Uint8Array,
+    length: Uint32Array,
+  ): number;
+  setsockopt(fd: number, level: number, name: number, value: Uint8Array, length: number): number;
+  epoll_create1(flags: number): number;
+  epoll_ctl(epfd: number, op: number, fd: number, event: Uint8Array): number;
+}
+
+const SIGNATURES = {
+  dup: { parameters: ["i32"], result: "i32" },
+  close: { parameters: ["i32"], result: "i32" },
+  getsockname: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
+  getpeername: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
+  getsockopt: { parameters: ["i32", "i32", "i32", "buffer", "buffer"], result: "i32" },
+  setsockopt: { parameters: ["i32", "i32", "i32", "buffer", "u32"], result: "i32" },
+  epoll_create1: { parameters: ["i32"], result: "i32" },
+  epoll_ctl: { parameters: ["i32", "i32", "i32", "buffer"], result: "i32" },
+} as const;
+
+function bind(): Libc {
+  if (!isBun) return Deno.dlopen("libc.so.6", SIGNATURES).symbols as unknown as Libc;
+  type BunFfi = {
+    dlopen(path: string, symbols: Record<string, { args: string[]; returns: string }>): {
+      symbols: Libc;
+    };
+  };
+  const ffi = (import.meta as unknown as { require(id: string): BunFfi }).require("bun:ffi");
+  const bunSymbols = Object.fromEntries(
+    Object.entries(SIGNATURES).map(([name, s]) => [name, {
+      args: s.parameters.map((p) => p === "buffer" ? "ptr" : p),
+      returns: s.result,
+    }]),
+  );
+  return ffi.dlopen("libc.so.6", bunSymbols).symbols;
+}
+
+/** The calls of one open, in the order sockalive makes them. */
+export interface BareOpen {
+  /** Before the runtime's connect: the lowest free descriptor. */
+  lowestFree(): number;
+  /** Right after the connect call: the connecting socket at `fd` noted. */
+  note(fd: number): void;
+  /** Once open: verify the socket at `fd`, set the five options, and (Deno) watch it. */
+  opened(fd: number): void;
+}
+
+/** Binds libc once; `watch`: also the cookie and the epoll watch (what Deno's path adds). */
+export function bareOpen(watch: boolean): BareOpen {
+  const c = bind();
+  const address = new Uint8Array(128);
+  const length = new Uint32Array(1);
+  const value = new Int32Array(2);
+  const valueBytes = new Uint8Array(value.buffer);
+  const valueLength = new Uint32Array(1);
+  const event = new Uint8Array(12);
+  const epoll = watch ? c.epoll_create1(0) : -1;
+  new DataView(event.buffer).setUint32(0, EPOLLIN | EPOLLRDHUP | EPOLLONESHOT, true);
+  const name = (fd: number, call: "getsockname" | "getpeername") => {
+    length[0] = address.byteLength;
+    return c[call](fd, address, length);
+  };
+  const get = (fd: number, option: number, size: number) => {
+    valueLength[0] = size;
+    return c.getsockopt(fd, SOL_SOCKET, option, valueBytes, valueLength);
+  };
+  const set = (fd: number, level: number, option: number, to: number) => {
+    value[0] = to;
+    return c.setsockopt(fd, level, option, valueBytes, 4);
+  };
+  return {
+    lowestFree() {
+      const fd = c.dup(0);
+      c.close(fd);
+      return fd;
+    },
+    note(fd) {
+      name(fd, "getsockname");
+    },
+    opened(fd) {
+      name(fd, "getsockname");
+      name(fd, "getpeername");
+      get(fd, SO_TYPE, 4);
+      if (watch) get(fd, SO_NETNS_COOKIE, 8);
+      set(fd, IPPROTO_TCP, TCP_KEEPIDLE, 3600);
+      set(fd, IPPROTO_TCP, TCP_KEEPINTVL, 1);
+      set(fd, IPPROTO_TCP, TCP_KEEPCNT, 3);
+      set(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, 3_603_000);
+      set(fd, SOL_SOCKET, SO_KEEPALIVE, 1);
+      if (watch) {
+        get(fd, SO_COOKIE, 8);
+        c.epoll_ctl(epoll, EPOLL_CTL_ADD, fd, event);
+      }
+    },
+  };
+}
