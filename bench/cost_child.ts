@@ -4,7 +4,9 @@
  * native anchor (bench/apply_anchor.c) times.
  *
  * Argument: JSON { mode: "time", hostname, ports, ns, minSamples, maxSamples, budgetMs } prints
- * {"type":"result","n","descriptors","samples"} per N (µs), then {"type":"done"};
+ * {"type":"result","n","descriptors","samples","floorSamples"} per N (µs), then {"type":"done"}:
+ * `floorSamples` are the same apply's system calls made bare (bench/floor.ts), timed on fresh
+ * connections alternating with sockalive's;
  * JSON { mode: "strace", hostname, ports, applies } opens and closes `applies` connections, then
  * opens, applies and closes as many, between marker system calls (a stat of
  * /sockalive-bench-marker-1..3) that strace's output shows, then prints {"type":"done"}.
@@ -16,6 +18,7 @@ import { existsSync, readdirSync } from "node:fs";
 import { setKeepAlive } from "../mod.ts";
 import { args, bunConnect, type BunRawSocket, emit, isBun } from "./common.ts";
 import type { CostConfig } from "./cost.ts";
+import { addressed, bareCalls } from "./floor.ts";
 
 const config = JSON.parse(args()[0]) as CostConfig;
 const KEEPALIVE = { idle: 1000, interval: 1000, count: 3 };
@@ -25,16 +28,30 @@ const WARM_UP = 3000;
 
 interface Opened {
   native: Deno.TcpConn | BunRawSocket;
+  /** Its descriptor: Bun's own; in Deno the lowest free one just before the connect. */
+  fd: number;
   close(): void;
 }
+
+const bare = config.mode === "time" ? bareCalls(!isBun) : undefined;
 
 async function open(port = config.ports[0]): Promise<Opened> {
   if (isBun) {
     const s = await bunConnect(config.hostname, port, { data() {}, error() {} });
-    return { native: s, close: () => s.terminate() };
+    return { native: s, fd: s.fd, close: () => s.terminate() };
   }
+  const fd = bare?.lowestFree() ?? -1;
   const c = await Deno.connect({ hostname: config.hostname, port });
-  return { native: c, close: () => c.close() };
+  return { native: c, fd, close: () => c.close() };
+}
+
+/** The floor of {@linkcode apply}: its system calls, bare (Deno: and the two addresses it reads). */
+function applyBare(o: Opened): void {
+  if (!isBun) {
+    const conn = o.native as Deno.TcpConn;
+    if (!addressed(conn)) throw new Error("a connection with no address");
+  }
+  bare!.applied(o.fd);
 }
 
 function apply(o: Opened): void {
@@ -52,6 +69,10 @@ for (let i = 0; i < (config.mode === "strace" ? 50 : WARM_UP); i++) {
   const o = await open();
   apply(o);
   o.close();
+  if (!bare) continue;
+  const other = await open();
+  applyBare(other);
+  other.close();
 }
 
 if (config.mode === "strace") {
@@ -81,21 +102,27 @@ if (config.mode === "strace") {
       );
     }
     const samples: number[] = [];
+    const floorSamples: number[] = [];
+    const timed = async (run: (o: Opened) => void, into: number[]) => {
+      const o = await open();
+      try {
+        const t = performance.now();
+        run(o);
+        into.push((performance.now() - t) * 1000);
+      } finally {
+        o.close();
+      }
+    };
     const start = performance.now();
     while (
       samples.length < config.maxSamples! &&
       (samples.length < config.minSamples! || performance.now() - start < config.budgetMs!)
     ) {
-      const o = await open();
-      try {
-        const t = performance.now();
-        apply(o);
-        samples.push((performance.now() - t) * 1000);
-      } finally {
-        o.close();
-      }
+      await timed(apply, samples);
+      await timed(applyBare, floorSamples);
     }
-    emit({ type: "result", n, descriptors: readdirSync("/proc/self/fd").length, samples });
+    const descriptors = readdirSync("/proc/self/fd").length;
+    emit({ type: "result", n, descriptors, samples, floorSamples });
   }
   for (const o of others) o.close();
 }

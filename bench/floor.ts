@@ -1,10 +1,11 @@
 /**
- * The system calls sockalive makes to open one watched connection on Linux, made bare through
- * the runtime's own FFI with no library code around them: the floor under sockalive's time to
- * open, as long as it makes these calls (each is there for the rule that a descriptor is
- * verified before any option is set on it, for the options themselves, or for the watch).
+ * The system calls sockalive makes to open one watched connection, and to apply keepalive to a
+ * runtime's socket, on Linux, made bare through the runtime's own FFI with no library code
+ * around them: the floor under sockalive's time to open and apply cost, as long as it makes
+ * these calls (each is there for the rule that a descriptor is verified before any option is
+ * set on it, for the options themselves, or for the watch).
  *
- * The list is what `strace -f` shows for one sockalive open (Deno 2.9, Bun 1.4, Linux):
+ * An open, as `strace -f` shows one (Deno 2.9, Bun 1.4):
  * - before the connect: the lowest free descriptor (`dup`, `close`), where the runtime will put
  *   the new socket;
  * - right after the runtime's connect call returns: `getsockname` of that descriptor (the
@@ -14,6 +15,10 @@
  *   (`TCP_KEEPIDLE`, `TCP_KEEPINTVL`, `TCP_KEEPCNT`, `TCP_USER_TIMEOUT`, `SO_KEEPALIVE`);
  * - Deno only: `SO_COOKIE` (the socket's identity for the break path) and `epoll_ctl` (the shared
  *   watch, where Bun's own event loop watches the socket).
+ *
+ * `setKeepAlive(socket, { idle, interval, count })` (bench 8's system call count): the
+ * verification as above, four `setsockopt` (the three and `SO_KEEPALIVE`) and one `getsockopt`
+ * (`TCP_USER_TIMEOUT`, the one value not set; the set ones are known, see src/os/linux.ts).
  *
  * Run in a child of the benchmark (Deno with --allow-ffi, or Bun); Linux x86_64 only.
  *
@@ -84,18 +89,32 @@ function bind(): Libc {
   return ffi.dlopen("libc.so.6", bunSymbols).symbols;
 }
 
-/** The calls of one open, in the order sockalive makes them. */
-export interface BareOpen {
+/**
+ * Whether both of a Deno connection's addresses have a host and a port: what sockalive reads of
+ * them to find the socket (Deno does not name its descriptor), read here too.
+ */
+export function addressed(conn: Deno.Conn): boolean {
+  const local = conn.localAddr as Deno.NetAddr, remote = conn.remoteAddr as Deno.NetAddr;
+  return local.hostname !== "" && local.port > 0 && remote.hostname !== "" && remote.port > 0;
+}
+
+/** The calls of one open or apply, in the order sockalive makes them. */
+export interface BareCalls {
   /** Before the runtime's connect: the lowest free descriptor. */
   lowestFree(): number;
   /** Right after the connect call: the connecting socket at `fd` noted. */
   note(fd: number): void;
   /** Once open: verify the socket at `fd`, set the five options, and (Deno) watch it. */
   opened(fd: number): void;
+  /** `setKeepAlive` on the socket at `fd`: verify it, set the options, read the rest back. */
+  applied(fd: number): void;
 }
 
-/** Binds libc once; `watch`: also the cookie and the epoll watch (what Deno's path adds). */
-export function bareOpen(watch: boolean): BareOpen {
+/**
+ * Binds libc once; `found`: the descriptor is found, not named (Deno): also its namespace, and
+ * for an open the cookie and the epoll watch.
+ */
+export function bareCalls(found: boolean): BareCalls {
   const c = bind();
   const address = new Uint8Array(128);
   const length = new Uint32Array(1);
@@ -103,7 +122,7 @@ export function bareOpen(watch: boolean): BareOpen {
   const valueBytes = new Uint8Array(value.buffer);
   const valueLength = new Uint32Array(1);
   const event = new Uint8Array(12);
-  const epoll = watch ? c.epoll_create1(0) : -1;
+  const epoll = found ? c.epoll_create1(0) : -1;
   new DataView(event.buffer).setUint32(0, EPOLLIN | EPOLLRDHUP | EPOLLONESHOT, true);
   const name = (fd: number, call: "getsockname" | "getpeername") => {
     length[0] = address.byteLength;
@@ -117,6 +136,12 @@ export function bareOpen(watch: boolean): BareOpen {
     value[0] = to;
     return c.setsockopt(fd, level, option, valueBytes, 4);
   };
+  const verify = (fd: number) => {
+    name(fd, "getsockname");
+    name(fd, "getpeername");
+    get(fd, SO_TYPE, 4);
+    if (found) get(fd, SO_NETNS_COOKIE, 8);
+  };
   return {
     lowestFree() {
       const fd = c.dup(0);
@@ -127,19 +152,25 @@ export function bareOpen(watch: boolean): BareOpen {
       name(fd, "getsockname");
     },
     opened(fd) {
-      name(fd, "getsockname");
-      name(fd, "getpeername");
-      get(fd, SO_TYPE, 4);
-      if (watch) get(fd, SO_NETNS_COOKIE, 8);
+      verify(fd);
       set(fd, IPPROTO_TCP, TCP_KEEPIDLE, 3600);
       set(fd, IPPROTO_TCP, TCP_KEEPINTVL, 1);
       set(fd, IPPROTO_TCP, TCP_KEEPCNT, 3);
       set(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, 3_603_000);
       set(fd, SOL_SOCKET, SO_KEEPALIVE, 1);
-      if (watch) {
+      if (found) {
         get(fd, SO_COOKIE, 8);
         c.epoll_ctl(epoll, EPOLL_CTL_ADD, fd, event);
       }
+    },
+    applied(fd) {
+      verify(fd);
+      set(fd, IPPROTO_TCP, TCP_KEEPIDLE, 1);
+      set(fd, IPPROTO_TCP, TCP_KEEPINTVL, 1);
+      set(fd, IPPROTO_TCP, TCP_KEEPCNT, 3);
+      set(fd, SOL_SOCKET, SO_KEEPALIVE, 1);
+      valueLength[0] = 4;
+      c.getsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, valueBytes, valueLength);
     },
   };
 }

@@ -29,7 +29,7 @@ import {
   memory,
   sleep,
 } from "./common.ts";
-import { bareOpen } from "./floor.ts";
+import { addressed, bareCalls } from "./floor.ts";
 
 const config = JSON.parse(args()[0]) as {
   kind: "live" | "raw" | "floor";
@@ -44,7 +44,7 @@ const config = JSON.parse(args()[0]) as {
   batch: number;
 };
 
-const bare = config.kind === "floor" ? bareOpen(!isBun) : undefined;
+const bare = config.kind === "floor" ? bareCalls(!isBun) : undefined;
 const held: Array<LiveConnection | Deno.TcpConn | BunRawSocket> = [];
 let pending: Array<[number, string]> = [];
 let ended = 0;
@@ -87,7 +87,7 @@ async function openOne(port: number): Promise<void> {
       bare.note(free);
       const conn = await connecting;
       // sockalive reads both to verify the descriptor it found (Deno does not name it).
-      if (!conn.localAddr || !conn.remoteAddr) throw new Error("a connection with no address");
+      if (!addressed(conn)) throw new Error("a connection with no address");
       bare.opened(free);
       held.push(conn);
     }
