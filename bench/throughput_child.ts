@@ -6,7 +6,9 @@
  * hostname, port, bytes }. "live" reads a LiveConnection with `for await` (a new chunk each
  * time), "read" with `conn.read` into one reused 64 KiB buffer, "byob" with a BYOB reader reusing
  * one 64 KiB buffer (receive only); "stream" is Deno's own `conn.readable`; "idle" reads as the
- * target does (Deno `conn.read`, Bun `for await`) on a connection with `idleTimeout` set.
+ * target does (Deno `conn.read`, Bun `for await`) on a connection with `idleTimeout` set;
+ * "iter" (Bun, receive) is `for await` over the least async iterator Bun's `data` handler can
+ * feed (a queue and one waiting promise), no library: the floor of any `for await` in Bun.
  * "recv": the peer (source) sends `bytes` then FIN; timed from open to end of stream.
  * "send": we write `bytes` in 64 KiB chunks, then FIN; timed until the peer (sink) replies with
  * the count it received.
@@ -22,7 +24,7 @@ import { connect, type LiveConnection } from "../mod.ts";
 import { args, bunConnect, type BunRawSocket, emit, isBun } from "./common.ts";
 
 const config = JSON.parse(args()[0]) as {
-  kind: "live" | "read" | "byob" | "raw" | "stream" | "idle";
+  kind: "live" | "read" | "byob" | "raw" | "stream" | "idle" | "iter";
   dir: "recv" | "send";
   hostname: string;
   port: number;
@@ -168,6 +170,44 @@ function rawBun(): Promise<{ ms: number; moved: number }> {
   });
 }
 
+/** `for await` over a bare async iterator fed by Bun's `data` handler (receive only). */
+async function bareIterator(): Promise<{ ms: number; moved: number }> {
+  type Result = IteratorResult<Uint8Array>;
+  const queue: Result[] = [];
+  // The one `next()` waiting, settled by the handler itself: one promise per chunk, no more.
+  let waiting: { resolve(r: Result): void; reject(e: unknown): void } | undefined;
+  let failure: unknown;
+  const give = (r: Result) => {
+    const w = waiting;
+    waiting = undefined;
+    if (w) w.resolve(r);
+    else queue.push(r);
+  };
+  const done: Result = { value: undefined, done: true };
+  await bunConnect(hostname, port, {
+    data: (_s, chunk) => give({ value: chunk, done: false }),
+    end: () => give(done),
+    close: () => give(done),
+    error(_s, error) {
+      failure = error;
+      waiting?.reject(error);
+    },
+  });
+  const chunks: AsyncIterable<Uint8Array> = {
+    [Symbol.asyncIterator]: () => ({
+      next(): Promise<Result> {
+        if (failure !== undefined) return Promise.reject(failure);
+        if (queue.length > 0) return Promise.resolve(queue.shift()!);
+        return new Promise((resolve, reject) => (waiting = { resolve, reject }));
+      },
+    }),
+  };
+  const start = performance.now();
+  let moved = 0;
+  for await (const c of chunks) moved += c.byteLength;
+  return { ms: performance.now() - start, moved };
+}
+
 /** Deno's own `conn.readable`: what a Deno program that keeps each chunk would use. */
 async function streamDeno(): Promise<{ ms: number; moved: number }> {
   const conn = await Deno.connect({ hostname, port });
@@ -187,6 +227,8 @@ const transfer = config.kind === "live" || (config.kind === "idle" && isBun)
   ? liveByob
   : config.kind === "stream"
   ? streamDeno
+  : config.kind === "iter"
+  ? bareIterator
   : isBun
   ? rawBun
   : rawDeno;
