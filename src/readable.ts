@@ -24,14 +24,23 @@ export interface ReadableSource {
   cancel(): void;
   /** The most bytes the byte stream may queue (the default stream queues none). */
   readonly maxBuffered: number;
+  /** Nothing more goes to a stream: `readable` closed, errored or was cancelled. */
+  readonly finished: boolean;
 }
 
 type Stream = ReadableStream<Uint8Array>;
 
-function over(source: ReadableSource, type?: "bytes"): Stream {
-  const start = (
-    controller: ReadableStreamDefaultController<Uint8Array> | ReadableByteStreamController,
-  ) => source.start(controller);
+type Controller = ReadableStreamDefaultController<Uint8Array> | ReadableByteStreamController;
+
+function over(
+  source: ReadableSource,
+  type?: "bytes",
+  made?: (controller: ReadableStreamDefaultController<Uint8Array>) => void,
+): Stream {
+  const start = (controller: Controller) => {
+    if (!("byobRequest" in controller)) made?.(controller);
+    source.start(controller);
+  };
   const pull = () => source.pull();
   const cancel = () => source.cancel();
   return type === "bytes"
@@ -53,7 +62,13 @@ const LOCKED = Object.getOwnPropertyDescriptor(STREAM, "locked")!.get!;
  * way that both Deno's and Bun's declarations of `ReadableStream` accept.
  */
 export function connectionReadable(source: ReadableSource): Stream {
-  const stream = over(source);
+  let controller: ReadableStreamDefaultController<Uint8Array> | undefined;
+  const stream = over(source, undefined, (made) => (controller = made));
+  const iterate = (options?: { preventCancel?: boolean }) =>
+    // Once the stream has ended (or a BYOB reader switched it), the stream's own iterator.
+    !bytes && !source.finished && controller
+      ? chunks(stream, source, controller, options?.preventCancel === true)
+      : undefined;
   let bytes: Stream | undefined;
   const asBytes = (): Stream => {
     if (bytes) return bytes;
@@ -82,13 +97,126 @@ export function connectionReadable(source: ReadableSource): Stream {
     ),
     tee: own(() => bytes ? bytes.tee() : STREAM.tee.call(stream)),
     values: own((...args: Parameters<Stream["values"]>) =>
-      bytes ? bytes.values(...args) : STREAM.values.apply(stream, args)
+      iterate(args[0]) ??
+        (bytes ? bytes.values(...args) : STREAM.values.apply(stream, args))
     ),
     [Symbol.asyncIterator]: own((...args: Parameters<Stream["values"]>) =>
-      bytes
-        ? bytes[Symbol.asyncIterator](...args)
-        : STREAM[Symbol.asyncIterator].apply(stream, args)
+      iterate(args[0]) ??
+        (bytes
+          ? bytes[Symbol.asyncIterator](...args)
+          : STREAM[Symbol.asyncIterator].apply(stream, args))
     ),
   });
   return stream;
+}
+
+type Step = IteratorResult<Uint8Array, undefined>;
+const DONE: Step = Object.freeze({ value: undefined, done: true });
+
+/**
+ * `for await` over `stream` (a default stream, still open), with the stream's own iterator's
+ * behaviour: the stream locked while it runs (by a reader of its own), released at the end or
+ * on an error, each `next()` after the one before it, and leaving the loop cancels the stream
+ * unless `preventCancel`. What it does not do is go through the stream for each chunk: the
+ * source feeds the iterator as it would the stream's controller (a chunk answers the `next()`
+ * that waits for it), and the stream is closed or errored as the source ends it. In Bun the
+ * stream's own iterator costs 5-7% of a bulk transfer over Bun's data handler.
+ */
+function chunks(
+  stream: Stream,
+  source: ReadableSource,
+  controller: ReadableStreamDefaultController<Uint8Array>,
+  preventCancel: boolean,
+): AsyncIterableIterator<Uint8Array, undefined> {
+  // Throws, as the stream's own iterator does, if a reader holds the stream already.
+  const reader = STREAM.getReader.call(stream) as ReadableStreamDefaultReader<Uint8Array>;
+  let waiting: { resolve(step: Step): void; reject(error: unknown): void } | undefined;
+  /** The last `next()` or `return()` not settled yet: one called meanwhile waits its turn. */
+  let tail: Promise<Step> | undefined;
+  const last = (promise: Promise<Step>): Promise<Step> => {
+    tail = promise;
+    const clear = () => {
+      if (tail === promise) tail = undefined;
+    };
+    promise.then(clear, clear);
+    return promise;
+  };
+  let finished = false;
+  // At most one: the source enqueues only to answer a pull.
+  let ready: Step | undefined;
+  let failure: { error: unknown } | undefined;
+  const end = () => {
+    finished = true;
+    reader.releaseLock();
+  };
+  const feed: ReadableStreamDefaultController<Uint8Array> = {
+    get desiredSize() {
+      return controller.desiredSize;
+    },
+    enqueue(chunk?: Uint8Array) {
+      const step: Step = { value: chunk!, done: false };
+      const w = waiting;
+      waiting = undefined;
+      if (w) w.resolve(step);
+      else ready = step;
+    },
+    close() {
+      controller.close();
+      const w = waiting;
+      waiting = undefined;
+      if (w) {
+        end();
+        w.resolve(DONE);
+      } else ready = DONE;
+    },
+    error(error?: unknown) {
+      controller.error(error);
+      const w = waiting;
+      waiting = undefined;
+      if (w) {
+        end();
+        w.reject(error);
+      } else failure = { error };
+    },
+  };
+  source.start(feed);
+  const step = (): Promise<Step> => {
+    if (finished) return Promise.resolve(DONE);
+    if (failure) {
+      end();
+      return Promise.reject(failure.error);
+    }
+    if (!ready) source.pull();
+    const now = ready;
+    if (now) {
+      ready = undefined;
+      if (now.done) end();
+      return Promise.resolve(now);
+    }
+    if (failure) return step();
+    return last(new Promise<Step>((resolve, reject) => (waiting = { resolve, reject })));
+  };
+  const leave = async (value?: undefined): Promise<Step> => {
+    if (finished) return { value, done: true };
+    finished = true;
+    if (preventCancel) {
+      // The stream reads on from here: the source feeds it again (unless it ended it already).
+      if (ready?.done === false) controller.enqueue(ready.value);
+      if (!ready?.done && !failure) source.start(controller);
+      reader.releaseLock();
+    } else {
+      await reader.cancel(value);
+      reader.releaseLock();
+    }
+    return { value, done: true };
+  };
+  const after = (run: () => Promise<Step>): Promise<Step> =>
+    tail ? last(tail.then(run, run)) : run();
+  return {
+    next: () => after(step),
+    return: (value?: undefined) => after(() => leave(value)),
+    [Symbol.asyncIterator]() {
+      return this;
+    },
+  };
 }

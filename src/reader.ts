@@ -100,6 +100,11 @@ export class ReadSide implements TransportSink, ReadableSource {
     return this.#readable ??= connectionReadable(this);
   }
 
+  /** `readable` closed, errored or was cancelled: nothing more goes to it. */
+  get finished(): boolean {
+    return this.#done;
+  }
+
   /** The byte stream's high-water mark: it queues up to `maxBufferedBytes` itself. */
   get maxBuffered(): number {
     return this.#maxBuffered;
