@@ -41,49 +41,38 @@ import {
   TCP_KEEPINTVL,
   TCP_USER_TIMEOUT,
 } from "../ffi/linux.ts";
+import { epollSymbols, posixSymbols } from "../ffi/symbols.ts";
+import type { BoundFunctions } from "../ffi/types.ts";
 import { isBun } from "./common.ts";
 
-/** The C functions, bound by either runtime (buffers passed as typed arrays). */
-interface Libc {
-  dup(fd: number): number;
-  close(fd: number): number;
-  getsockname(fd: number, address: Uint8Array, length: Uint32Array): number;
-  getpeername(fd: number, address: Uint8Array, length: Uint32Array): number;
-  getsockopt(
-    fd: number,
-    level: number,
-    name: number,
-    value: Uint8Array,
-    length: Uint32Array,
-  ): number;
-  setsockopt(fd: number, level: number, name: number, value: Uint8Array, length: number): number;
-  epoll_create1(flags: number): number;
-  epoll_ctl(epfd: number, op: number, fd: number, event: Uint8Array): number;
-}
-
-const SIGNATURES = {
-  dup: { parameters: ["i32"], result: "i32" },
-  close: { parameters: ["i32"], result: "i32" },
-  getsockname: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
-  getpeername: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
-  getsockopt: { parameters: ["i32", "i32", "i32", "buffer", "buffer"], result: "i32" },
-  setsockopt: { parameters: ["i32", "i32", "i32", "buffer", "u32"], result: "i32" },
-  epoll_create1: { parameters: ["i32"], result: "i32" },
-  epoll_ctl: { parameters: ["i32", "i32", "i32", "buffer"], result: "i32" },
+/** The C functions of ffi/symbols.ts the floor calls: the same table sockalive binds. */
+const SYMBOLS = {
+  dup: posixSymbols.dup,
+  close: posixSymbols.close,
+  getsockname: posixSymbols.getsockname,
+  getpeername: posixSymbols.getpeername,
+  getsockopt: posixSymbols.getsockopt,
+  setsockopt: posixSymbols.setsockopt,
+  epoll_create1: epollSymbols.epoll_create1,
+  epoll_ctl: epollSymbols.epoll_ctl,
 } as const;
 
+type Libc = BoundFunctions<typeof SYMBOLS, unknown>;
+
 function bind(): Libc {
-  if (!isBun) return Deno.dlopen("libc.so.6", SIGNATURES).symbols as unknown as Libc;
+  if (!isBun) return Deno.dlopen("libc.so.6", SYMBOLS).symbols as unknown as Libc;
   type BunFfi = {
     dlopen(path: string, symbols: Record<string, { args: string[]; returns: string }>): {
       symbols: Libc;
     };
   };
   const ffi = (import.meta as unknown as { require(id: string): BunFfi }).require("bun:ffi");
+  // The table names types as Deno does; of those used here only `buffer` is named otherwise.
+  const bunType = (type: string) => type === "buffer" ? "ptr" : type;
   const bunSymbols = Object.fromEntries(
-    Object.entries(SIGNATURES).map(([name, s]) => [name, {
-      args: s.parameters.map((p) => p === "buffer" ? "ptr" : p),
-      returns: s.result,
+    Object.entries(SYMBOLS).map(([name, s]) => [name, {
+      args: s.parameters.map(bunType),
+      returns: bunType(s.result),
     }]),
   );
   return ffi.dlopen("libc.so.6", bunSymbols).symbols;
