@@ -128,8 +128,7 @@ export const linux: Platform = {
     return getU64(calls, fd, SO_COOKIE);
   },
   namespace(calls: SocketCalls, fd: Descriptor): bigint | undefined {
-    U64[0] = 0n;
-    if (calls.getsockopt(fd, SOL_SOCKET, SO_NETNS_COOKIE, U64_BYTES) !== 8) return undefined;
+    if (!readU64(calls, fd, SO_NETNS_COOKIE)) return undefined;
     // Nearly every socket is in the namespace read last: that bigint again, rather than a new
     // one made from the bytes (an allocation on every lookup of a guessed descriptor).
     if (U64_HALVES[0] !== LAST_NAMESPACE_HALVES[0] || U64_HALVES[1] !== LAST_NAMESPACE_HALVES[1]) {
@@ -224,8 +223,13 @@ export function decodeTcpInfo(bytes: Uint8Array, length: number): TcpHealth {
 
 /** A 64-bit `SOL_SOCKET` option (the cookies), or `undefined` if it cannot be read. */
 function getU64(calls: SocketCalls, fd: Descriptor, name: number): bigint | undefined {
+  return readU64(calls, fd, name) ? U64[0] : undefined;
+}
+
+/** Reads a 64-bit `SOL_SOCKET` option into `U64`; whether the kernel gave all 8 bytes. */
+function readU64(calls: SocketCalls, fd: Descriptor, name: number): boolean {
   U64[0] = 0n;
-  return calls.getsockopt(fd, SOL_SOCKET, name, U64_BYTES) === 8 ? U64[0] : undefined;
+  return calls.getsockopt(fd, SOL_SOCKET, name, U64_BYTES) === 8;
 }
 
 const U64 = new BigUint64Array(1);
