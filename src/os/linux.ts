@@ -132,7 +132,7 @@ export const linux: Platform = {
     // Nearly every socket is in the namespace read last: that bigint again, rather than a new
     // one made from the bytes (an allocation on every lookup of a guessed descriptor).
     if (U64_HALVES[0] !== LAST_NAMESPACE_HALVES[0] || U64_HALVES[1] !== LAST_NAMESPACE_HALVES[1]) {
-      lastNamespace = U64[0];
+      lastNamespace = U64[0]!;
       LAST_NAMESPACE_HALVES.set(U64_HALVES);
     }
     return lastNamespace;
