@@ -6,7 +6,11 @@
  *
  * usage: apply_anchor time HOST PORTS NS MIN MAX BUDGET_MS
  *          PORTS and NS comma-separated; the other connections go round-robin over PORTS.
- *          Prints {"type":"result","n":N,"samples":[µs,...]} per N, then {"type":"done"}.
+ *          Prints {"type":"result","n":N,"samples":[µs,...],"flushedSamples":[µs,...]} per N,
+ *          then {"type":"done"}. A flushed sample is the same apply on another fresh
+ *          connection after the core's L2 cache was filled with other data (twice its size
+ *          written), alternating with the plain ones: the anchor as the apply runs in a runtime,
+ *          whose event loop works between the connect and the apply (see cost.ts).
  *        apply_anchor strace HOST PORT K
  *          K connections opened and closed, then K opened, applied and closed, between marker
  *          system calls (access on /sockalive-bench-marker-1..3) that strace's output shows.
@@ -74,6 +78,23 @@ static double now_us(void) {
   return t.tv_sec * 1e6 + t.tv_nsec / 1e3;
 }
 
+/* Twice the L2 cache (sysconf; 4 MiB if it does not say), written a byte per cache line. */
+static unsigned char *flush_buffer;
+static size_t flush_size;
+
+static void flush_l2(void) {
+  if (!flush_buffer) {
+    long l2 = sysconf(_SC_LEVEL2_CACHE_SIZE);
+    flush_size = 2 * (size_t)(l2 > 0 ? l2 : 2 << 20);
+    flush_buffer = calloc(flush_size, 1);
+    if (!flush_buffer) {
+      perror("calloc");
+      exit(1);
+    }
+  }
+  for (size_t i = 0; i < flush_size; i += 64) flush_buffer[i]++;
+}
+
 static int split(const char *list, int *out, int max) {
   int n = 0;
   char *copy = strdup(list), *save = NULL;
@@ -116,6 +137,7 @@ int main(int argc, char **argv) {
   struct sockaddr_in addrs[64];
   for (int i = 0; i < nports; i++) addrs[i] = peer(argv[2], ports[i]);
   double *samples = malloc(sizeof(double) * (size_t)max);
+  double *flushed = malloc(sizeof(double) * (size_t)max);
   int open_count = 0;
   /* Warm-up, as the runtimes get: caches and the peer's accept path. */
   for (int i = 0; i < 3000; i++) {
@@ -123,6 +145,7 @@ int main(int argc, char **argv) {
     apply(fd);
     close(fd);
   }
+  flush_l2();
   for (int j = 0; j < nns; j++) {
     while (open_count < ns[j]) {
       open_one(&addrs[open_count % nports]);
@@ -134,11 +157,19 @@ int main(int argc, char **argv) {
       int fd = open_one(&addrs[0]);
       double t0 = now_us();
       apply(fd);
-      samples[count++] = now_us() - t0;
+      samples[count] = now_us() - t0;
+      close(fd);
+      fd = open_one(&addrs[0]);
+      flush_l2();
+      t0 = now_us();
+      apply(fd);
+      flushed[count++] = now_us() - t0;
       close(fd);
     }
     printf("{\"type\":\"result\",\"n\":%d,\"samples\":[", ns[j]);
     for (int i = 0; i < count; i++) printf("%s%.3f", i ? "," : "", samples[i]);
+    printf("],\"flushedSamples\":[");
+    for (int i = 0; i < count; i++) printf("%s%.3f", i ? "," : "", flushed[i]);
     printf("]}\n");
     fflush(stdout);
   }
