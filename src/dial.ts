@@ -8,7 +8,7 @@ import { toEndpoint } from "./address.ts";
 import type { Descriptor, SocketCalls } from "../ffi/types.ts";
 import type { Platform } from "./os/platform.ts";
 import { noteConnecting, stillConnecting } from "./sockopt.ts";
-import type { DialOptions } from "./transport.ts";
+import type { DialOptions, DialSignal } from "./transport.ts";
 
 /** How an adapter starts its runtime's connect, and lets go of one it no longer wants. */
 export interface Dialer<T> {
@@ -39,7 +39,7 @@ export interface Dialer<T> {
 export function dialUntil<T>(
   dialer: Dialer<T>,
   where: DialOptions,
-  signal: AbortSignal,
+  signal: DialSignal,
   platform: Platform,
   calls: SocketCalls | undefined,
   free: Descriptor | undefined,
@@ -48,7 +48,7 @@ export function dialUntil<T>(
   const remote = platform.connectingPeer && calls && free !== undefined
     ? toEndpoint(where)
     : undefined;
-  const connecting = dialer.start(remote ? undefined : signal);
+  const connecting = dialer.start(remote ? undefined : signal.abortSignal());
   const target = remote && noteConnecting(platform, calls!, free!, remote);
   return new Promise((resolve, reject) => {
     let abandoned = false;
@@ -63,9 +63,9 @@ export function dialUntil<T>(
       abandoned = true;
       reject(signal.reason);
     };
-    signal.addEventListener("abort", onAbort, { once: true });
+    signal.listen(onAbort);
     connecting.then((connection) => {
-      signal.removeEventListener("abort", onAbort);
+      signal.listen(undefined);
       if (abandoned) dialer.release(connection);
       else if (signal.aborted) {
         // The connect completed as the abort came: the connection is ours to close.
@@ -73,7 +73,7 @@ export function dialUntil<T>(
         reject(signal.reason);
       } else resolve(connection);
     }, (error) => {
-      signal.removeEventListener("abort", onAbort);
+      signal.listen(undefined);
       reject(signal.aborted ? signal.reason : error);
     });
   });

@@ -171,6 +171,22 @@ export interface BindOptions {
   tls?: ServerTls;
 }
 
+/**
+ * How the core ends a dial it no longer wants (see {@linkcode Runtime.dial}): an abort flag and
+ * reason, one listener, and a standard `AbortSignal` made only for a runtime connect that must
+ * be handed one.
+ */
+export interface DialSignal {
+  /** Whether the dial was aborted. */
+  readonly aborted: boolean;
+  /** Why, once aborted: what the dial rejects with. */
+  readonly reason: unknown;
+  /** Sets the one function called on abort (`undefined` clears it). */
+  listen(onAbort: (() => void) | undefined): void;
+  /** An `AbortSignal` that aborts with this one, for a runtime's own connect. */
+  abortSignal(): AbortSignal;
+}
+
 /** What a connection needs of its runtime. */
 export interface Runtime {
   /** Short name for messages: `"Deno"` or `"Bun"`. */
@@ -185,7 +201,7 @@ export interface Runtime {
    * it: the dial itself is the TCP connect only. Once
    * `signal` aborts, it settles promptly, and where it can, only after the socket is gone.
    */
-  dial(options: DialOptions, signal: AbortSignal): Promise<Transport>;
+  dial(options: DialOptions, signal: DialSignal): Promise<Transport>;
 }
 
 /**
