@@ -33,8 +33,8 @@ export interface Dialer<T> {
  * without closing it.
  *
  * Elsewhere (a host name, for which the runtime makes its sockets later; another OS; no FFI)
- * the runtime gets `signal`, the promise rejects at once on abort, and a connection that still
- * completes is released.
+ * the runtime gets `signal`'s `AbortSignal`, the promise rejects at once on abort, and a
+ * connection that still completes is released.
  */
 export function dialUntil<T>(
   dialer: Dialer<T>,
