@@ -35,8 +35,12 @@ export interface Plan {
   scanSamples: number;
   throughputBytes: number;
   throughputReps: number;
-  /** Runs of the raw anchor and of the way of reading a target is checked on. */
-  throughputTargetReps: number;
+  /**
+   * Processes in which the raw anchor and the way a target is checked on alternate (after one
+   * transfer of each), and how many pairs each runs: the targets are judged on these.
+   */
+  throughputPairedProcesses: number;
+  throughputPairs: number;
   memoryN: number;
   memoryWarm: number;
   /** Request/response rounds per latency run. */
@@ -61,7 +65,8 @@ export const FULL: Plan = {
   scanSamples: 20,
   throughputBytes: 1 << 30,
   throughputReps: 11,
-  throughputTargetReps: 21,
+  throughputPairedProcesses: 7,
+  throughputPairs: 6,
   memoryN: 10_000,
   memoryWarm: 200,
   latencyRounds: 20_000,
@@ -86,7 +91,8 @@ export const SMOKE: Plan = {
   scanSamples: 5,
   throughputBytes: 16 << 20,
   throughputReps: 1,
-  throughputTargetReps: 1,
+  throughputPairedProcesses: 1,
+  throughputPairs: 2,
   memoryN: 200,
   memoryWarm: 20,
   latencyRounds: 500,

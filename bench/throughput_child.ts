@@ -9,6 +9,9 @@
  * target does (Deno `conn.read`, Bun `for await`) on a connection with `idleTimeout` set;
  * "iter" (Bun, receive) is `for await` over the least async iterator Bun's `data` handler can
  * feed (a queue and one waiting promise), no library: the floor of any `for await` in Bun.
+ * "rawlib" is the raw anchor in a process that first moved the bytes once through sockalive (read
+ * as `before` says), a LiveConnection opened and closed: the raw transfers of the alternating runs
+ * are in such a process.
  * "recv": the peer (source) sends `bytes` then FIN; timed from open to end of stream.
  * "send": we write `bytes` in 64 KiB chunks, then FIN; timed until the peer (sink) replies with
  * the count it received.
@@ -17,18 +20,27 @@
  * the JIT has yet to compile the path the bytes take) and the second right after it (`ms`: the
  * steady state a long-lived connection runs in). Prints {"type":"result","ms","coldMs","bytes"}.
  *
+ * With `pairs: N` (and a `kind` other than "raw"), the raw anchor and `kind` alternate in this
+ * one process: one transfer of each first (compiling both paths), then N pairs, the order
+ * swapped from one pair to the next. Prints {"type":"result","pairs":[{"raw","live"}],"bytes"}
+ * (ms of each transfer).
+ *
  * @module
  */
 
 import { connect, type LiveConnection } from "../mod.ts";
 import { args, bunConnect, type BunRawSocket, emit, isBun } from "./common.ts";
 
+type Kind = "live" | "read" | "byob" | "raw" | "stream" | "idle" | "iter" | "rawlib";
 const config = JSON.parse(args()[0]) as {
-  kind: "live" | "read" | "byob" | "raw" | "stream" | "idle" | "iter";
+  kind: Kind;
   dir: "recv" | "send";
   hostname: string;
   port: number;
   bytes: number;
+  pairs?: number;
+  /** For "rawlib": the way of reading sockalive moves the bytes with first. */
+  before?: Kind;
 };
 const CHUNK = 64 * 1024;
 const chunk = new Uint8Array(CHUNK).fill(98);
@@ -39,13 +51,14 @@ const { hostname, port, bytes } = config;
  * then closes it.
  */
 async function timedLive(
+  idleTimeout: boolean,
   transfer: (conn: LiveConnection) => Promise<number>,
 ): Promise<{ ms: number; moved: number }> {
   const conn = connect({
     hostname,
     port,
     keepAlive: { idle: 10_000, interval: 2000, count: 5 },
-    ...(config.kind === "idle" ? { idleTimeout: 60_000 } : {}),
+    ...(idleTimeout ? { idleTimeout: 60_000 } : {}),
   });
   await conn.opened;
   const start = performance.now();
@@ -56,8 +69,8 @@ async function timedLive(
 }
 
 /** `for await` over `readable` to receive; `write` then FIN to send. */
-function live(): Promise<{ ms: number; moved: number }> {
-  return timedLive(async (conn) => {
+function live(idleTimeout = false): Promise<{ ms: number; moved: number }> {
+  return timedLive(idleTimeout, async (conn) => {
     let moved = 0;
     if (config.dir === "recv") {
       for await (const c of conn.readable) moved += c.byteLength;
@@ -74,8 +87,8 @@ function live(): Promise<{ ms: number; moved: number }> {
 }
 
 /** A LiveConnection read as the raw Deno loop reads: `read` into one buffer, reused. */
-function liveRead(): Promise<{ ms: number; moved: number }> {
-  return timedLive(async (conn) => {
+function liveRead(idleTimeout = false): Promise<{ ms: number; moved: number }> {
+  return timedLive(idleTimeout, async (conn) => {
     let moved = 0;
     const buffer = new Uint8Array(CHUNK);
     for (let n = await conn.read(buffer); n !== null; n = await conn.read(buffer)) moved += n;
@@ -85,7 +98,7 @@ function liveRead(): Promise<{ ms: number; moved: number }> {
 
 /** A LiveConnection read with a BYOB reader, one buffer reused. */
 function liveByob(): Promise<{ ms: number; moved: number }> {
-  return timedLive(async (conn) => {
+  return timedLive(false, async (conn) => {
     let moved = 0;
     const reader = conn.readable.getReader({ mode: "byob" });
     let buffer = new ArrayBuffer(CHUNK);
@@ -217,24 +230,61 @@ async function streamDeno(): Promise<{ ms: number; moved: number }> {
   return { ms: performance.now() - start, moved };
 }
 
-const transfer = config.kind === "live" || (config.kind === "idle" && isBun)
-  ? live
-  : config.kind === "idle"
-  ? liveRead
-  : config.kind === "read"
-  ? liveRead
-  : config.kind === "byob"
-  ? liveByob
-  : config.kind === "stream"
-  ? streamDeno
-  : config.kind === "iter"
-  ? bareIterator
-  : isBun
-  ? rawBun
-  : rawDeno;
-const cold = await transfer();
-const warm = await transfer();
-for (const { moved } of [cold, warm]) {
-  if (moved !== bytes) throw new Error(`moved ${moved} bytes, expected ${bytes}`);
+/** How `kind` moves the bytes; "idle" reads as the target does (Deno `read()`, Bun `for await`). */
+function transferOf(kind: Kind): () => Promise<{ ms: number; moved: number }> {
+  switch (kind) {
+    case "live":
+      return () => live();
+    case "idle":
+      return isBun ? () => live(true) : () => liveRead(true);
+    case "read":
+      return () => liveRead();
+    case "byob":
+      return liveByob;
+    case "stream":
+      return streamDeno;
+    case "iter":
+      return bareIterator;
+    case "raw":
+      return isBun ? rawBun : rawDeno;
+    case "rawlib": {
+      // The raw anchor in a process sockalive has worked in: the alternating runs' raw.
+      let primed = false;
+      return async () => {
+        if (!primed) await checked(transferOf(config.before ?? "live"));
+        primed = true;
+        return await transferOf("raw")();
+      };
+    }
+  }
 }
-emit({ type: "result", ms: warm.ms, coldMs: cold.ms, bytes: warm.moved });
+
+async function checked(
+  transfer: () => Promise<{ ms: number; moved: number }>,
+): Promise<number> {
+  const { ms, moved } = await transfer();
+  if (moved !== bytes) throw new Error(`moved ${moved} bytes, expected ${bytes}`);
+  return ms;
+}
+
+if (config.pairs !== undefined) {
+  const raw = transferOf("raw"), live = transferOf(config.kind);
+  await checked(raw);
+  await checked(live);
+  const pairs: Array<{ raw: number; live: number }> = [];
+  for (let i = 0; i < config.pairs; i++) {
+    if (i % 2 === 0) {
+      const r = await checked(raw);
+      pairs.push({ raw: r, live: await checked(live) });
+    } else {
+      const l = await checked(live);
+      pairs.push({ raw: await checked(raw), live: l });
+    }
+  }
+  emit({ type: "result", pairs, bytes });
+} else {
+  const transfer = transferOf(config.kind);
+  const coldMs = await checked(transfer);
+  const ms = await checked(transfer);
+  emit({ type: "result", ms, coldMs, bytes });
+}
