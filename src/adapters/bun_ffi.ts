@@ -99,7 +99,11 @@ export function bunCalls(): SocketCalls {
   return calls;
 }
 
-/** The OS implementation Bun runs on. */
+let osPlatform: Platform | undefined;
+
+/** The OS implementation Bun runs on (asked on every call that sets or reads an option). */
 export function platform(): Platform {
-  return platformFor((globalThis as unknown as { process: { platform: string } }).process.platform);
+  return osPlatform ??= platformFor(
+    (globalThis as unknown as { process: { platform: string } }).process.platform,
+  );
 }

@@ -103,9 +103,11 @@ export function denoCalls(): SocketCalls {
   return calls;
 }
 
-/** The OS implementation Deno runs on. */
+let osPlatform: Platform | undefined;
+
+/** The OS implementation Deno runs on (asked on every call that sets or reads an option). */
 export function platform(): Platform {
-  return platformFor(Deno.build().os);
+  return osPlatform ??= platformFor(Deno.build().os);
 }
 
 /**
