@@ -104,7 +104,11 @@ export async function benchThroughput(plan: Plan): Promise<Section> {
         // Interleave the kinds so drifting background load hits all alike.
         for (let rep = 0; rep < plan.throughputReps; rep++) {
           for (const kind of kinds) {
-            const r = await runChild(runtime, dir, { kind, before: targetKind(runtime, dir) });
+            const r = await runChild(
+              runtime,
+              dir,
+              kind === "rawlib" ? { kind, before: targetKind(runtime, dir) } : { kind },
+            );
             results[kind].warm.push(r.ms as number);
             results[kind].cold.push(r.coldMs as number);
             progress(
@@ -181,20 +185,26 @@ export async function benchThroughput(plan: Plan): Promise<Section> {
       const raw = find("raw")!;
       const name = runtime === "deno" ? "Deno" : "Bun";
       const direction = dir === "recv" ? "receive" : "send";
+      /** What a row reads (or writes) through, in both tables. */
+      const readAs = (kind: Run["kind"]) =>
+        kind === "rawlib"
+          ? READ_AS.rawlib
+          : dir === "send"
+          ? "LiveConnection, `await conn.write`"
+          : kind === "idle"
+          ? `LiveConnection with \`idleTimeout: 60_000\`, ${
+            runtime === "deno" ? "`conn.read`" : "`for await`"
+          }`
+          : READ_AS[kind];
       for (
         const kind of ["iter", "live", "read", "byob", "stream", "idle", "rawlib"] as const
       ) {
         const run = find(kind);
         if (!run) continue;
-        const readAs = kind === "idle"
-          ? `LiveConnection with \`idleTimeout: 60_000\`, ${
-            runtime === "deno" ? "`conn.read`" : "`for await`"
-          }`
-          : READ_AS[kind];
         rows.push([
           name,
           direction,
-          dir === "send" && kind !== "rawlib" ? "LiveConnection, `await conn.write`" : readAs,
+          readAs(kind),
           fmt(gbps(raw.median)),
           fmt(gbps(run.median)),
           ratio(gbps(run.median), gbps(raw.median)),
@@ -248,13 +258,7 @@ export async function benchThroughput(plan: Plan): Promise<Section> {
         pairedRows.push([
           name,
           direction,
-          p.kind === "idle"
-            ? `LiveConnection with \`idleTimeout: 60_000\`, ${
-              runtime === "deno" ? "`conn.read`" : "`for await`"
-            }`
-            : dir === "send"
-            ? "LiveConnection, `await conn.write`"
-            : READ_AS[p.kind],
+          readAs(p.kind),
           `${p.live.length} in ${p.processes}`,
           fmt(gbps(median(p.raw))),
           fmt(gbps(median(p.live))),
