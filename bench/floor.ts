@@ -10,15 +10,17 @@
  *   the new socket;
  * - right after the runtime's connect call returns: `getsockname` of that descriptor (the
  *   connecting socket noted, so that an abort can verify it before shutting it down);
- * - once open: `getsockname`, `getpeername`, `SO_TYPE` (the descriptor verified), Deno also
- *   `SO_NETNS_COOKIE` (its namespace: Deno's descriptor is found, not named); five `setsockopt`
+ * - once open: `getsockname`, `getpeername`, `TCP_USER_TIMEOUT` (the descriptor verified: only a
+ *   TCP socket answers a TCP option), Deno also `SO_NETNS_COOKIE` (its namespace: Deno's
+ *   descriptor is found, not named); five `setsockopt`
  *   (`TCP_KEEPIDLE`, `TCP_KEEPINTVL`, `TCP_KEEPCNT`, `TCP_USER_TIMEOUT`, `SO_KEEPALIVE`);
  * - Deno only: `SO_COOKIE` (the socket's identity for the break path) and `epoll_ctl` (the shared
  *   watch, where Bun's own event loop watches the socket).
  *
  * `setKeepAlive(socket, { idle, interval, count })` (bench 8's system call count): the
- * verification as above, four `setsockopt` (the three and `SO_KEEPALIVE`) and one `getsockopt`
- * (`TCP_USER_TIMEOUT`, the one value not set; the set ones are known, see src/os/linux.ts).
+ * verification as above and four `setsockopt` (the three and `SO_KEEPALIVE`): the one value not
+ * set, `TCP_USER_TIMEOUT`, is what the verification read; the set ones are known (see
+ * src/os/linux.ts).
  *
  * Run in a child of the benchmark (Deno with --allow-ffi, or Bun); Linux x86_64 only.
  *
@@ -34,7 +36,6 @@ import {
   SO_COOKIE,
   SO_KEEPALIVE,
   SO_NETNS_COOKIE,
-  SO_TYPE,
   SOL_SOCKET,
   TCP_KEEPCNT,
   TCP_KEEPIDLE,
@@ -117,9 +118,9 @@ export function bareCalls(found: boolean): BareCalls {
     length[0] = address.byteLength;
     return c[call](fd, address, length);
   };
-  const get = (fd: number, option: number, size: number) => {
+  const get = (fd: number, level: number, option: number, size: number) => {
     valueLength[0] = size;
-    return c.getsockopt(fd, SOL_SOCKET, option, valueBytes, valueLength);
+    return c.getsockopt(fd, level, option, valueBytes, valueLength);
   };
   const set = (fd: number, level: number, option: number, to: number) => {
     value[0] = to;
@@ -128,8 +129,8 @@ export function bareCalls(found: boolean): BareCalls {
   const verify = (fd: number) => {
     name(fd, "getsockname");
     name(fd, "getpeername");
-    get(fd, SO_TYPE, 4);
-    if (found) get(fd, SO_NETNS_COOKIE, 8);
+    get(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, 4);
+    if (found) get(fd, SOL_SOCKET, SO_NETNS_COOKIE, 8);
   };
   return {
     lowestFree() {
@@ -148,7 +149,7 @@ export function bareCalls(found: boolean): BareCalls {
       set(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, 3_603_000);
       set(fd, SOL_SOCKET, SO_KEEPALIVE, 1);
       if (found) {
-        get(fd, SO_COOKIE, 8);
+        get(fd, SOL_SOCKET, SO_COOKIE, 8);
         c.epoll_ctl(epoll, EPOLL_CTL_ADD, fd, event);
       }
     },
@@ -158,8 +159,6 @@ export function bareCalls(found: boolean): BareCalls {
       set(fd, IPPROTO_TCP, TCP_KEEPINTVL, 1);
       set(fd, IPPROTO_TCP, TCP_KEEPCNT, 3);
       set(fd, SOL_SOCKET, SO_KEEPALIVE, 1);
-      valueLength[0] = 4;
-      c.getsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, valueBytes, valueLength);
     },
   };
 }

@@ -23,7 +23,7 @@ import {
 import { SocketOptionError } from "./errors.ts";
 import type { Descriptor, SocketCalls } from "../ffi/types.ts";
 import { type KeepAliveInfo, type KeepAliveOptions, validateKeepAlive } from "./options.ts";
-import type { Platform } from "./os/platform.ts";
+import type { KnownKeepAlive, Platform } from "./os/platform.ts";
 import { noHealth, type TcpHealth } from "./health.ts";
 
 /** A connection as its runtime describes it: the addresses to match and where to look. */
@@ -63,30 +63,33 @@ export interface ResolvedTarget {
   local: Endpoint;
   remote: Endpoint;
   fd: Descriptor;
+  /** What the verification read of the socket's options (see {@linkcode Platform.tcpSocket}). */
+  read: KnownKeepAlive;
 }
 
 const SOCKADDR_SIZE = 128;
 const SOCKADDR = new Uint8Array(SOCKADDR_SIZE);
 
 /**
- * Whether `fd` is, right now, a stream socket with exactly these local and peer addresses.
- * Never throws: a closed, foreign or non-socket descriptor simply does not match.
+ * If `fd` is, right now, a TCP socket with exactly these local and peer addresses: what the
+ * check read of its options ({@linkcode Platform.tcpSocket}); else `undefined`. Never throws: a
+ * closed, foreign or non-socket descriptor simply does not match.
  */
-export function matches(
+export function verify(
   platform: Platform,
   calls: SocketCalls,
   fd: Descriptor,
   local: Endpoint,
   remote: Endpoint,
-): boolean {
+): KnownKeepAlive | undefined {
   // Scratch shared by every call (synchronous; see platform.ts's INT for why).
   const buf = SOCKADDR.fill(0);
   const localLength = calls.getsockname(fd, buf);
-  if (localLength < 0 || !sockaddrIs(buf, localLength, platform.families, local)) return false;
+  if (localLength < 0 || !sockaddrIs(buf, localLength, platform.families, local)) return;
   const remoteLength = calls.getpeername(fd, buf.fill(0));
-  if (remoteLength < 0 || !sockaddrIs(buf, remoteLength, platform.families, remote)) return false;
-  // A connected UDP socket can have the same two addresses; only a stream socket will do.
-  return platform.isStream(calls, fd);
+  if (remoteLength < 0 || !sockaddrIs(buf, remoteLength, platform.families, remote)) return;
+  // A connected UDP socket can have the same two addresses; only a TCP socket will do.
+  return platform.tcpSocket(calls, fd);
 }
 
 /**
@@ -137,7 +140,7 @@ export function stillConnecting(
   if (peerLength < 0 || !sockaddrIs(buf, peerLength, platform.families, remote)) return false;
   const localLength = calls.getsockname(fd, buf.fill(0));
   return localLength === local.length && local.every((byte, i) => byte === buf[i]) &&
-    platform.isStream(calls, fd);
+    platform.tcpSocket(calls, fd) !== undefined;
 }
 
 /** Converts a target's addresses, refusing what is not a literal IP address and port. */
@@ -189,25 +192,28 @@ export function resolveTarget(
   let tried: Descriptor[] | undefined;
   for (const fd of target.hints()) {
     if (fd === firstTried || tried?.includes(fd)) continue;
-    if (!matches(platform, calls, fd, local, remote)) {
+    const read = verify(platform, calls, fd, local, remote);
+    if (!read) {
       if (firstTried === undefined) firstTried = fd;
       else (tried ??= []).push(fd);
       continue;
     }
     if (!guessed || (home !== undefined && platform.namespace!(calls, fd) === home)) {
       target.found?.(fd, local, remote);
-      return { local, remote, fd };
+      return { local, remote, fd, read };
     }
     // Our addresses in another namespace (or one we cannot tell): only the scan can decide.
     break;
   }
-  const candidates: Array<{ fd: Descriptor; cookie: bigint | undefined; atHome: boolean }> = [];
+  const candidates: Array<
+    { fd: Descriptor; read: KnownKeepAlive; cookie: bigint | undefined; atHome: boolean }
+  > = [];
   for (const fd of target.scan?.() ?? []) {
-    if (fd === firstTried || tried?.includes(fd) || !matches(platform, calls, fd, local, remote)) {
-      continue;
-    }
+    if (fd === firstTried || tried?.includes(fd)) continue;
+    const read = verify(platform, calls, fd, local, remote);
+    if (!read) continue;
     const atHome = home !== undefined && platform.namespace!(calls, fd) === home;
-    candidates.push({ fd, cookie: platform.cookie(calls, fd), atHome });
+    candidates.push({ fd, read, cookie: platform.cookie(calls, fd), atHome });
   }
   const chosen = home === undefined ? candidates : candidates.filter((c) => c.atHome);
   const first = chosen[0];
@@ -233,7 +239,7 @@ export function resolveTarget(
     );
   }
   target.found?.(first.fd, local, remote);
-  return { local, remote, fd: first.fd };
+  return { local, remote, fd: first.fd, read: first.read };
 }
 
 /**
@@ -250,9 +256,10 @@ function connectedStream(
     const local = sockaddrEndpoint(buf, calls.getsockname(fd, buf), platform.families);
     if (!local) return undefined;
     const remote = sockaddrEndpoint(buf.fill(0), calls.getpeername(fd, buf), platform.families);
-    if (!remote || !platform.isStream(calls, fd)) return undefined;
+    const read = remote && platform.tcpSocket(calls, fd);
+    if (!remote || !read) return undefined;
     target.found?.(fd, local, remote);
-    return { local, remote, fd };
+    return { local, remote, fd, read };
   }
   return undefined;
 }
@@ -277,7 +284,7 @@ export function reverify(
   calls: SocketCalls,
   resolved: ResolvedTarget,
 ): Descriptor {
-  if (matches(platform, calls, resolved.fd, resolved.local, resolved.remote)) return resolved.fd;
+  if (verify(platform, calls, resolved.fd, resolved.local, resolved.remote)) return resolved.fd;
   throw descriptorGone(resolved.fd);
 }
 
@@ -308,7 +315,8 @@ export function applyKeepAlive(
 
 /**
  * {@linkcode applyKeepAlive} for options already validated against this platform's limits, on
- * a descriptor verified by the caller just before.
+ * a descriptor verified by the caller just before; `read` is what that verification read of its
+ * options (in the same synchronous turn, so still the kernel's).
  */
 export function applyValidKeepAlive(
   platform: Platform,
@@ -316,8 +324,9 @@ export function applyValidKeepAlive(
   fd: Descriptor,
   valid: ReturnType<typeof validateKeepAlive>,
   bestEffort: ReadonlySet<keyof KeepAliveOptions> = NO_KEYS,
+  read?: KnownKeepAlive,
 ): KeepAliveInfo {
-  const known = platform.apply(calls, fd, valid, bestEffort);
+  const known = platform.apply(calls, fd, valid, bestEffort, read);
   return platform.getKeepAlive(calls, fd, known ?? undefined);
 }
 
@@ -343,7 +352,8 @@ export function setKeepAliveOn<S>(
   const valid = validateKeepAlive(options, platform.limits);
   const t = targetOf(socket);
   const c = calls();
-  return applyValidKeepAlive(platform, c, resolveTarget(platform, c, t).fd, valid);
+  const { fd, read } = resolveTarget(platform, c, t);
+  return applyValidKeepAlive(platform, c, fd, valid, NO_KEYS, read);
 }
 
 /** The body of every adapter's public `getKeepAlive`. */
@@ -355,7 +365,8 @@ export function getKeepAliveOn<S>(
 ): KeepAliveInfo {
   const t = targetOf(socket);
   const c = calls();
-  return platform.getKeepAlive(c, resolveTarget(platform, c, t).fd);
+  const { fd, read } = resolveTarget(platform, c, t);
+  return platform.getKeepAlive(c, fd, read);
 }
 
 /** The body of every adapter's public `getHealth`. */

@@ -10,14 +10,15 @@ import type { Endpoint } from "./address.ts";
 import type { KeepAliveInfo, KeepAliveOptions } from "./options.ts";
 import type { ValidKeepAlive } from "./checks.ts";
 import {
-  applyKeepAlive,
   applyValidKeepAlive,
   descriptorGone,
   endpoints,
-  matches,
   resolveTarget,
   type SocketTarget,
+  verify,
 } from "./sockopt.ts";
+import { validateKeepAlive } from "./options.ts";
+import { type KnownKeepAlive, NOTHING_READ } from "./os/platform.ts";
 import type { Runtime, Transport } from "./transport.ts";
 import { noHealth, type TcpHealth } from "./health.ts";
 
@@ -64,9 +65,9 @@ export class SockRef {
   ): { sock: SockRef; keepAlive: KeepAliveInfo } {
     const calls = runtime.calls();
     const platform = runtime.platform();
-    const { fd } = resolveTarget(platform, calls, new TransportTarget(transport));
+    const { fd, read } = resolveTarget(platform, calls, new TransportTarget(transport));
     // Verified just now, and no JS runs in between that could close it.
-    const info = applyValidKeepAlive(platform, calls, fd, keepAlive, bestEffort);
+    const info = applyValidKeepAlive(platform, calls, fd, keepAlive, bestEffort, read);
     const cookie = transport.waitsForReadiness && platform.takeError
       ? platform.cookie(calls, fd)
       : undefined;
@@ -98,12 +99,16 @@ export class SockRef {
   setKeepAlive(options: KeepAliveOptions): KeepAliveInfo {
     const calls = this.#runtime.calls();
     const platform = this.#runtime.platform();
-    return applyKeepAlive(platform, calls, () => this.#verified(), options);
+    // Checked before the socket is looked at: a bad option is refused even on a closed socket.
+    const valid = validateKeepAlive(options, platform.limits);
+    const read = this.#check();
+    return applyValidKeepAlive(platform, calls, this.#fd, valid, undefined, read);
   }
 
   /** Reads the keepalive values in force from the kernel. */
   getKeepAlive(): KeepAliveInfo {
-    return this.#runtime.platform().getKeepAlive(this.#runtime.calls(), this.#verified());
+    const read = this.#check();
+    return this.#runtime.platform().getKeepAlive(this.#runtime.calls(), this.#fd, read);
   }
 
   /**
@@ -125,7 +130,7 @@ export class SockRef {
     try {
       const calls = this.#runtime.calls();
       const platform = this.#runtime.platform();
-      return !this.#carries() || platform.peek(calls, this.#fd) === "ended";
+      return !this.#carried() || platform.peek(calls, this.#fd) === "ended";
     } catch {
       return true;
     }
@@ -133,22 +138,33 @@ export class SockRef {
 
   /** The descriptor, verified immediately before use; throws `ERR_SOCKET_NOT_FOUND` if not. */
   #verified(): Descriptor {
-    if (this.#carries()) return this.#fd;
+    this.#check();
+    return this.#fd;
+  }
+
+  /**
+   * Verifies the descriptor immediately before use: what the check read of its options (the
+   * OS's `tcpSocket`); throws `ERR_SOCKET_NOT_FOUND` if it no longer carries this socket.
+   */
+  #check(): KnownKeepAlive {
+    const read = this.#carried();
+    if (read) return read;
     throw descriptorGone(this.#fd);
   }
 
   /**
-   * Whether the descriptor still carries this socket, right now: for a named transport (see
-   * `Transport.named`), whether the runtime still gives the one verified when it was found (no
-   * system call); else whether it still has the transport's addresses and is a stream socket.
+   * If the descriptor still carries this socket, right now, what the check read of its options:
+   * for a named transport (see `Transport.named`), nothing, as the check is whether the runtime
+   * still gives the one verified when it was found (no system call); else whether it still has
+   * the transport's addresses and is a TCP socket. `undefined` if it does not carry it.
    */
-  #carries(): boolean {
+  #carried(): KnownKeepAlive | undefined {
     if (this.#transport.named) {
-      for (const fd of this.#transport.hints()) return fd === this.#fd;
-      return false;
+      for (const fd of this.#transport.hints()) return fd === this.#fd ? NOTHING_READ : undefined;
+      return undefined;
     }
     const { local, remote } = this.#endpoints();
-    return matches(this.#runtime.platform(), this.#runtime.calls(), this.#fd, local, remote);
+    return verify(this.#runtime.platform(), this.#runtime.calls(), this.#fd, local, remote);
   }
 
   #endpoints() {

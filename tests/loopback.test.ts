@@ -460,6 +460,38 @@ test(
 );
 
 test(
+  "loopback (Linux): setting the other four leaves the user timeout as it was, so the check's read of it is the read-back",
+  async () => {
+    if (process.platform !== "linux") return;
+    await withServer(async (port) => {
+      const native = await nativeConnect(port);
+      try {
+        const socket = native.socket as NativeConnection;
+        // The verification reads TCP_USER_TIMEOUT before anything is set, and setKeepAlive
+        // returns that value when the caller does not set it: true only if none of the other
+        // options moves it. Each value is checked against a read made after the sets.
+        for (const userTimeout of [0, 1, 4000, 123_457, 2 ** 31 - 1]) {
+          setKeepAlive(socket, { userTimeout });
+          for (const enabled of [true, false]) {
+            const returned = setKeepAlive(socket, {
+              enabled,
+              idle: 1000 + Math.floor(Math.random() * 1_000_000),
+              interval: 1000 + Math.floor(Math.random() * 1_000_000),
+              count: 1 + Math.floor(Math.random() * 127),
+            });
+            assert.equal(returned.userTimeout, userTimeout);
+            assert.equal(getKeepAlive(socket).userTimeout, userTimeout, "read after the sets");
+          }
+        }
+      } finally {
+        native.close();
+      }
+    });
+  },
+  opts,
+);
+
+test(
   "loopback: a read() consumer that stops reading is still watched: later bytes wait, a reset is seen",
   async () => {
     await withPeer(async (peer, port) => {

@@ -12,7 +12,14 @@ import * as macosNumbers from "../../ffi/macos.ts";
 import type { KeepAliveInfo, KeepAliveLimits } from "../options.ts";
 import { toMillis, toSeconds } from "../options.ts";
 import type { Descriptor, SocketCalls } from "../../ffi/types.ts";
-import { applyEach, getInt, type Platform, setInt } from "./platform.ts";
+import {
+  applyEach,
+  getInt,
+  type KnownKeepAlive,
+  NOTHING_READ,
+  type Platform,
+  setInt,
+} from "./platform.ts";
 import {
   healthError,
   measured,
@@ -94,10 +101,12 @@ function bsd(n: BsdNumbers): Platform {
           : toMillis(getInt(this, calls, fd, n.IPPROTO_TCP, n.userTimeoutOption, "userTimeout")),
       };
     },
-    isStream(calls: SocketCalls, fd: Descriptor): boolean {
+    tcpSocket(calls: SocketCalls, fd: Descriptor): KnownKeepAlive | undefined {
       const buf = new Uint8Array(4);
       return calls.getsockopt(fd, n.SOL_SOCKET, n.SO_TYPE, buf) === 4 &&
-        new Int32Array(buf.buffer)[0] === n.SOCK_STREAM;
+          new Int32Array(buf.buffer)[0] === n.SOCK_STREAM
+        ? NOTHING_READ
+        : undefined;
     },
     cookie: () => undefined,
     peek(calls: SocketCalls, fd: Descriptor): "open" | "ended" {

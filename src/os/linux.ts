@@ -24,10 +24,8 @@ import {
   SO_KEEPALIVE,
   SO_NETNS_COOKIE,
   SO_PEERNAME,
-  SO_TYPE,
   SOCK_CLOEXEC,
   SOCK_DGRAM,
-  SOCK_STREAM,
   SOCKADDR_IN6_SIZE,
   SOCKADDR_IN_SIZE,
   SOL_SOCKET,
@@ -97,13 +95,14 @@ export const linux: Platform = {
   setUserTimeout(calls: SocketCalls, fd: Descriptor, ms: number): void {
     setInt(this, calls, fd, IPPROTO_TCP, TCP_USER_TIMEOUT, ms, "userTimeout");
   },
-  apply(calls, fd, options, bestEffort): KnownKeepAlive {
+  apply(calls, fd, options, bestEffort, read): KnownKeepAlive {
     // Linux stores each of these exactly as given once setsockopt succeeds (net/ipv4/tcp.c:
     // keepalive_time = val * HZ, keepalive_intvl = val * HZ, keepalive_probes = val,
-    // user_timeout = val; sock_valbool_flag for SO_KEEPALIVE), and nothing else in the process
-    // runs before the read-back: reading them again would return what was just set.
-    // tests/os.test.ts proves it value by value against the kernel.
-    return applyEach(this, calls, fd, options, bestEffort);
+    // user_timeout = val; sock_valbool_flag for SO_KEEPALIVE), none of them changes another,
+    // and nothing else in the process runs before the read-back: reading them again would
+    // return what was just set, or what the check read (`read`, the user timeout) before.
+    // tests/loopback.test.ts proves both value by value against the kernel.
+    return applyEach(this, calls, fd, options, bestEffort, read);
   },
   getKeepAlive(calls: SocketCalls, fd: Descriptor, known: KnownKeepAlive = NONE): KeepAliveInfo {
     return {
@@ -118,11 +117,14 @@ export const linux: Platform = {
         getInt(this, calls, fd, IPPROTO_TCP, TCP_USER_TIMEOUT, "userTimeout") >>> 0,
     };
   },
-  isStream(calls: SocketCalls, fd: Descriptor): boolean {
+  tcpSocket(calls: SocketCalls, fd: Descriptor): KnownKeepAlive | undefined {
+    // Only a TCP socket answers a TCP-level option: UDP and raw sockets refuse it (ip_getsockopt:
+    // ENOPROTOOPT), so the read is the check, one system call where SO_TYPE would be a second.
     // Scratch shared by every call (synchronous; see platform.ts's INT for why).
-    SOCKET_TYPE[0] = 0;
-    return calls.getsockopt(fd, SOL_SOCKET, SO_TYPE, SOCKET_TYPE_BYTES) === 4 &&
-      SOCKET_TYPE[0] === SOCK_STREAM;
+    TCP_INT[0] = 0;
+    if (calls.getsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, TCP_INT_BYTES) !== 4) return undefined;
+    // An unsigned int in the kernel; read as such so nothing can come back negative.
+    return { userTimeout: TCP_INT[0]! >>> 0 };
   },
   cookie(calls: SocketCalls, fd: Descriptor): bigint | undefined {
     return getU64(calls, fd, SO_COOKIE);
@@ -238,5 +240,5 @@ const U64_HALVES = new Uint32Array(U64.buffer);
 /** The namespace cookie read last, and its two halves. */
 let lastNamespace = 0n;
 const LAST_NAMESPACE_HALVES = new Uint32Array(2);
-const SOCKET_TYPE = new Int32Array(1);
-const SOCKET_TYPE_BYTES = new Uint8Array(SOCKET_TYPE.buffer);
+const TCP_INT = new Int32Array(1);
+const TCP_INT_BYTES = new Uint8Array(TCP_INT.buffer);

@@ -32,21 +32,29 @@ export interface Platform {
    * Applies validated options (rounded, in ms). Keys in `bestEffort` were not asked for by the
    * caller (they are defaults): where the OS cannot set one, it is left as the OS has it rather
    * than failing. Where the OS stores each value exactly as set (Linux), returns the values now
-   * in force that a read-back would only repeat, for {@linkcode Platform.getKeepAlive}.
+   * in force that a read-back would only repeat, for {@linkcode Platform.getKeepAlive}, with
+   * those of `read` (what {@linkcode Platform.tcpSocket} read from it in this same turn) that
+   * it did not set.
    */
   apply(
     calls: SocketCalls,
     fd: Descriptor,
     options: ValidKeepAlive,
     bestEffort: ReadonlySet<keyof KeepAliveOptions>,
+    read?: KnownKeepAlive,
   ): KnownKeepAlive | void;
   /**
    * Reads back the values in force, in ms; those in `known` (what {@linkcode Platform.apply}
    * just stored, on an OS that stores exactly what it is given) are taken as they are.
    */
   getKeepAlive(calls: SocketCalls, fd: Descriptor, known?: KnownKeepAlive): KeepAliveInfo;
-  /** Whether `fd` is a stream (TCP) socket. */
-  isStream(calls: SocketCalls, fd: Descriptor): boolean;
+  /**
+   * If `fd` is a TCP (stream) socket: the keepalive values the check read from it, as the kernel
+   * holds them (none where the OS tells by the socket's type); `undefined` if it is not one.
+   * Linux asks for `TCP_USER_TIMEOUT`, which only a TCP socket answers, so the check is also the
+   * read-back of the one value a caller often does not set.
+   */
+  tcpSocket(calls: SocketCalls, fd: Descriptor): KnownKeepAlive | undefined;
   /** A number unique to the socket behind `fd`, where the OS has one. */
   cookie(calls: SocketCalls, fd: Descriptor): bigint | undefined;
   /**
@@ -92,7 +100,7 @@ export type KnownKeepAlive = Partial<Omit<KeepAliveInfo, "unverified">>;
  * Applies options one system call per option, for OSes where each knob is its own option
  * (Linux, macOS, FreeBSD). Times first, then switching probing on, so the first probe is
  * scheduled with the new idle time rather than the system default. Returns the values set
- * (validated options are already rounded to what the OS stores).
+ * (validated options are already rounded to what the OS stores) over those in `read`.
  */
 export function applyEach(
   platform: Platform,
@@ -100,8 +108,9 @@ export function applyEach(
   fd: Descriptor,
   options: ValidKeepAlive,
   bestEffort: ReadonlySet<keyof KeepAliveOptions>,
+  read: KnownKeepAlive = NOTHING_READ,
 ): KnownKeepAlive {
-  const set: KnownKeepAlive = {};
+  const set: KnownKeepAlive = { ...read };
   // Straight calls, no table of closures: this runs for every connection opened.
   for (const [key, setter] of SETTERS) {
     const value = options[key];
@@ -117,6 +126,9 @@ export function applyEach(
   set.enabled = options.enabled;
   return set;
 }
+
+/** What a check read when it read no option. */
+export const NOTHING_READ: KnownKeepAlive = Object.freeze({});
 
 /** Each option with the Platform method that sets it, in the order they are applied. */
 const SETTERS = [

@@ -50,7 +50,14 @@ import { SocketOptionError } from "../errors.ts";
 import type { KeepAliveInfo, KeepAliveLimits } from "../options.ts";
 import { toMillis, toSeconds } from "../options.ts";
 import type { Descriptor, SocketCalls } from "../../ffi/types.ts";
-import { getInt, optionError, type Platform, setInt } from "./platform.ts";
+import {
+  getInt,
+  type KnownKeepAlive,
+  NOTHING_READ,
+  optionError,
+  type Platform,
+  setInt,
+} from "./platform.ts";
 
 /** What Windows accepts, in ms: ULONG milliseconds for the times, a byte for the count. */
 export const WINDOWS_LIMITS: KeepAliveLimits = Object.freeze({
@@ -185,10 +192,12 @@ export const windows: Platform = {
       unverified,
     };
   },
-  isStream(calls, s): boolean {
+  tcpSocket(calls, s): KnownKeepAlive | undefined {
     const buf = new Uint8Array(4);
     return calls.getsockopt(s, SOL_SOCKET, SO_TYPE, buf) === 4 &&
-      new Int32Array(buf.buffer)[0] === SOCK_STREAM;
+        new Int32Array(buf.buffer)[0] === SOCK_STREAM
+      ? NOTHING_READ
+      : undefined;
   },
   cookie: () => undefined,
   peek(calls, s): "open" | "ended" {
