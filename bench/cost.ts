@@ -289,8 +289,9 @@ export async function benchCost(plan: Plan): Promise<Section> {
       `${JSON.stringify({ idle: 1000, interval: 1000, count: 3 })})\` on a \`Deno.TcpConn\` / ` +
       "Bun `Socket` (find and verify the descriptor, set, read back). Native anchor: a C program " +
       "(bench/apply_anchor.c, built with `gcc -O2` at run time) on its own descriptor: 4 " +
-      "setsockopt + 4 getsockopt, timed with clock_gettime. Every contender warms up with 3000 " +
-      `applies; samples per N: ${plan.lookupMinSamples} to ${plan.lookupMaxSamples} ` +
+      "setsockopt + 4 getsockopt, timed with clock_gettime. The anchor warms up with 3000 applies, " +
+      "Deno and Bun with 10,000 (their JITs make the path faster for thousands: Deno's until " +
+      `about 6,000); samples per N: ${plan.lookupMinSamples} to ${plan.lookupMaxSamples} ` +
       `(${plan.lookupBudgetMs} ms budget). The largest N is the process's descriptor limit ` +
       "minus a reserve.",
       "Floor: the system calls of one sockalive apply (bench/floor.ts; Deno also reads the " +

@@ -22,9 +22,11 @@ import { addressed, bareCalls } from "./floor.ts";
 
 const config = JSON.parse(args()[0]) as CostConfig;
 const KEEPALIVE = { idle: 1000, interval: 1000, count: 3 };
-// Bun's JIT was still tiering up the path after 300 (the first N measured read 1.5-2x the next);
-// a long-lived service applies thousands: 3000 is a fraction of a second.
-const WARM_UP = 3000;
+// The JITs keep making the path faster for thousands of applies: Bun's still after 300 (the first
+// N measured read 1.5-2x the next), Deno's until about 6000 (by hand, p50 per 1,500 applies in
+// one process: 7.4, 6.4, 6.8, 5.8 µs, then 5.3-5.6 from 6,000 on). What is measured is the
+// steady cost a long-lived service pays; 10,000 applies are a second or two.
+const WARM_UP = 10_000;
 
 interface Opened {
   native: Deno.TcpConn | BunRawSocket;

@@ -74,11 +74,12 @@ export async function benchHealth(plan: Plan): Promise<Section> {
       "health() vs anchor",
     ], rows)],
     notes: [
-      "`conn.health()`: verify the descriptor (getsockname, getpeername, SO_TYPE), one " +
+      "`conn.health()`: verify the descriptor (getsockname, getpeername, TCP_USER_TIMEOUT), one " +
       "getsockopt(TCP_INFO) of 248 bytes, decode. `getHealth()` on the runtime's own socket finds " +
       "it first (Deno: by its addresses; Bun: its fd, verified). The anchor reads keepalive " +
-      "back on the same connection (the same verification, five getsockopt). p50 of batches of " +
-      `100 calls, median of ${plan.smoke ? 1 : REPS} fresh processes per runtime.`,
+      "back on the same connection (the same verification, which reads the user timeout, and " +
+      "four getsockopt). p50 of batches of 100 calls, median of " +
+      `${plan.smoke ? 1 : REPS} fresh processes per runtime.`,
     ],
     data,
     targets: [],

@@ -9,6 +9,7 @@
  * @module
  */
 
+import { execFileSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { detectionTime } from "../mod.ts";
 import { SERVER_IP, TestNet } from "../tools/netns.ts";
@@ -51,6 +52,22 @@ function backlogDrops(): number {
     .reduce((sum, line) => sum + parseInt(line.trim().split(/\s+/)[1]!, 16), 0);
 }
 
+/**
+ * SYNs the client namespace's kernel sent again (TcpExt TCPSynRetrans): a connect whose first
+ * SYN went unanswered waits 1 s for its second, which shows in a time to open as a whole second.
+ */
+function synRetransmits(net: TestNet): number | undefined {
+  try {
+    const [command, ...args] = [...net.exec("client"), "cat", "/proc/net/netstat"];
+    const rows = execFileSync(command!, args, { encoding: "utf8" }).split("\n")
+      .filter((line) => line.startsWith("TcpExt:")).map((line) => line.trim().split(/\s+/));
+    const at = rows[0]?.indexOf("TCPSynRetrans") ?? -1;
+    return at > 0 ? Number(rows[1]?.[at]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Sets netdev_max_backlog to at least `want`; returns how to put it back (a no-op if unchanged). */
 function raiseBacklog(want: number): { before: number; during: number; restore(): void } {
   const before = Number(readFileSync(BACKLOG, "utf8").trim());
@@ -89,6 +106,8 @@ export interface GroupResult {
   connectFailures: Record<string, number>;
   /** Packets the kernel dropped for a full backlog during the run (see SCALE_BACKLOG). */
   backlogDrops?: number;
+  /** SYNs sent again while the connections opened (see `synRetransmits`). */
+  synRetransmits?: number;
   /** CPU of the busiest idle worker, % of one core, over the plan's idleCpuMs. */
   idleCpuPct?: number;
   detection?: {
@@ -156,10 +175,12 @@ async function group(
     // for seconds after, and a time to open measured meanwhile would measure that too.
     const quietMs = await settle(30_000);
     const dropsBefore = backlogDrops();
+    const synsBefore = synRetransmits(net);
     const go = performance.now();
     for (const c of children) c.send("go");
     const opened = await Promise.all(children.map((c) => c.waitFor("opened", 300_000)));
     const openMs = performance.now() - go;
+    const synsAfter = synRetransmits(net);
     progress(`${label}: open in ${fmt(openMs / 1000)} s`);
     const mem = await Promise.all(children.map((c) => c.waitFor("memory", 120_000)));
     const sum = (key: string) =>
@@ -177,6 +198,9 @@ async function group(
       externalPerConn: sum("externalPerConn"),
       descriptors: Math.max(...opened.map((m) => m.descriptors as number)),
       connectFailures: {},
+      synRetransmits: synsBefore === undefined || synsAfter === undefined
+        ? undefined
+        : synsAfter - synsBefore,
     };
     for (const m of opened) {
       for (const [k, v] of Object.entries(m.failures as Record<string, number>)) {
@@ -324,6 +348,7 @@ export async function benchScale(plan: Plan): Promise<Section> {
         "open (live / raw)",
         "open: floor (vs raw)",
         "connects retried (live / raw)",
+        "SYNs resent while opening (live / raw)",
         "RSS / conn (live / raw)",
         "extra RSS / conn",
         "extra heap / conn",
@@ -346,6 +371,7 @@ export async function benchScale(plan: Plan): Promise<Section> {
           `${s(r.openMs)} / ${s(a.openMs)} (${ratio(r.openMs, a.openMs)})`,
           floorText(r),
           `${retried(r)} / ${retried(a)}`,
+          `${r.synRetransmits ?? "-"} / ${a.synRetransmits ?? "-"}`,
           `${fmt(r.rssPerConn, 0)} / ${fmt(a.rssPerConn, 0)}`,
           fmt(r.rssPerConn - a.rssPerConn, 0),
           fmt(r.heapPerConn - a.heapPerConn, 0),
@@ -384,7 +410,10 @@ export async function benchScale(plan: Plan): Promise<Section> {
       `net.core.netdev_max_backlog is ${backlog.during} while this runs (${backlog.before} ` +
       "before, and after): with the default 1000 the veth pair's backlog overflowed at 100,000 " +
       "connections, and lost probes ended connections before the pull. 'packets dropped' is " +
-      "/proc/net/softnet_stat's count of such drops from go to the end of each run.",
+      "/proc/net/softnet_stat's count of such drops from go to the end of each run. 'SYNs " +
+      "resent' is the client namespace's TcpExt TCPSynRetrans from go to the last connection " +
+      "open: each connect whose first SYN went unanswered waited 1 s for its second, and a row " +
+      "with any has that second in its time to open.",
       "The floor (at the limit, one process): the raw anchor's process again, each " +
       "connection also making the system calls sockalive makes to open one (bench/floor.ts: " +
       "the descriptor the runtime will take, the connecting socket noted, the verification, " +
