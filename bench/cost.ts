@@ -291,7 +291,9 @@ export async function benchCost(plan: Plan): Promise<Section> {
       "(bench/apply_anchor.c, built with `gcc -O2` at run time) on its own descriptor: 4 " +
       "setsockopt + 4 getsockopt, timed with clock_gettime. The anchor warms up with 3000 applies, " +
       "Deno and Bun with 10,000 (their JITs make the path faster for thousands: Deno's until " +
-      `about 6,000); samples per N: ${plan.lookupMinSamples} to ${plan.lookupMaxSamples} ` +
+      "about 6,000), and again with 3000 once the N others are open (the first lookup among " +
+      "them scans once, which deoptimized Deno's lookup and left the first N 0.6-1.2 µs " +
+      `slower); samples per N: ${plan.lookupMinSamples} to ${plan.lookupMaxSamples} ` +
       `(${plan.lookupBudgetMs} ms budget). The largest N is the process's descriptor limit ` +
       "minus a reserve.",
       "Floor: the system calls of one sockalive apply (bench/floor.ts; Deno also reads the " +
