@@ -23,10 +23,12 @@ import { addressed, bareCalls } from "./floor.ts";
 const config = JSON.parse(args()[0]) as CostConfig;
 const KEEPALIVE = { idle: 1000, interval: 1000, count: 3 };
 // The JITs keep making the path faster for thousands of applies: Bun's still after 300 (the first
-// N measured read 1.5-2x the next), Deno's until about 6000 (by hand, p50 per 1,500 applies in
-// one process: 7.4, 6.4, 6.8, 5.8 µs, then 5.3-5.6 from 6,000 on). What is measured is the
-// steady cost a long-lived service pays; 10,000 applies are a second or two.
-const WARM_UP = 10_000;
+// N measured read 1.5-2x the next); in Deno, V8 compiles the FFI's callers with TurboFan, which
+// makes each FFI call a fast call, only after ~18,000 (by hand, p50 per 3,000 applies in one
+// process: 5.9, 4.9, 4.5, 4.6, 4.2, 3.9, then 3.5-3.8 µs; the bare floor 3.6-3.8, then 2.3-2.4
+// µs from the same point on). What is measured is the steady cost a service that applies often
+// pays; 25,000 applies are a few seconds.
+const WARM_UP = 25_000;
 /** Untimed applies again once N others are open (see where it is used). */
 const WARM_UP_AT_N = 3000;
 
