@@ -292,7 +292,8 @@ export async function benchCost(plan: Plan): Promise<Section> {
       "setsockopt + 4 getsockopt, timed with clock_gettime. The anchor warms up with 3000 applies, " +
       "Deno and Bun with 25,000 (their JITs make the path faster for thousands: Deno's FFI " +
       "calls become fast calls once V8 compiles their callers with TurboFan, after ~18,000 " +
-      "here; before that its p50 read 4.2-5.9 µs and the floor's 3.6-3.8), and again with 3000 once the N others are open (the first lookup among " +
+      "here; before that its p50 read 4.2-5.9 µs and the floor's 3.6-3.8), and again with " +
+      "3000 once the N others are open (the first lookup among " +
       "them scans once, which deoptimized Deno's lookup and left the first N 0.6-1.2 µs " +
       `slower); samples per N: ${plan.lookupMinSamples} to ${plan.lookupMaxSamples} ` +
       `(${plan.lookupBudgetMs} ms budget). The largest N is the process's descriptor limit ` +

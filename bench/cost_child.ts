@@ -71,15 +71,20 @@ function marker(i: number): void {
   existsSync(`/sockalive-bench-marker-${i}`);
 }
 
-for (let i = 0; i < (config.mode === "strace" ? 50 : WARM_UP); i++) {
-  const o = await open();
-  apply(o);
-  o.close();
-  if (!bare) continue;
-  const other = await open();
-  applyBare(other);
-  other.close();
+/** `count` untimed applies on fresh connections, each followed by the floor's where it is timed. */
+async function warmUp(count: number): Promise<void> {
+  for (let i = 0; i < count; i++) {
+    const o = await open();
+    apply(o);
+    o.close();
+    if (!bare) continue;
+    const other = await open();
+    applyBare(other);
+    other.close();
+  }
 }
+
+await warmUp(config.mode === "strace" ? 50 : WARM_UP);
 
 if (config.mode === "strace") {
   const k = config.applies!;
@@ -110,14 +115,7 @@ if (config.mode === "strace") {
     // The first lookup among the new connections misses its hints and scans once, which
     // deoptimizes the lookup in Deno (V8's --trace-deopt: resolveTarget, DescriptorHints.found);
     // untimed applies first, so each N is measured as a service holding N sees it.
-    for (let i = 0; i < WARM_UP_AT_N; i++) {
-      const o = await open();
-      apply(o);
-      o.close();
-      const other = await open();
-      applyBare(other);
-      other.close();
-    }
+    await warmUp(WARM_UP_AT_N);
     const samples: number[] = [];
     const floorSamples: number[] = [];
     const timed = async (run: (o: Opened) => void, into: number[]) => {

@@ -256,8 +256,9 @@ function connectedStream(
     const local = sockaddrEndpoint(buf, calls.getsockname(fd, buf), platform.families);
     if (!local) return undefined;
     const remote = sockaddrEndpoint(buf.fill(0), calls.getpeername(fd, buf), platform.families);
-    const read = remote && platform.tcpSocket(calls, fd);
-    if (!remote || !read) return undefined;
+    if (!remote) return undefined;
+    const read = platform.tcpSocket(calls, fd);
+    if (!read) return undefined;
     target.found?.(fd, local, remote);
     return { local, remote, fd, read };
   }
@@ -298,19 +299,21 @@ export function descriptorGone(fd: Descriptor): SocketOptionError {
 }
 
 /**
- * Validates `options`, applies them on a verified descriptor, and returns the values read back
- * from the kernel. Nothing is called on the socket if validation fails. Keys in `bestEffort` are
- * defaults the caller did not ask for: where the OS cannot set one, it is left as is.
+ * Validates `options`, applies them on the descriptor `resolve` verifies (with what its check
+ * read), and returns the values read back from the kernel. Nothing is called on the socket if
+ * validation fails. Keys in `bestEffort` are defaults the caller did not ask for: where the OS
+ * cannot set one, it is left as is.
  */
 export function applyKeepAlive(
   platform: Platform,
   calls: SocketCalls,
-  resolve: () => Descriptor,
+  resolve: () => Pick<ResolvedTarget, "fd" | "read">,
   options: KeepAliveOptions,
   bestEffort: ReadonlySet<keyof KeepAliveOptions> = NO_KEYS,
 ): KeepAliveInfo {
   const valid = validateKeepAlive(options, platform.limits);
-  return applyValidKeepAlive(platform, calls, resolve(), valid, bestEffort);
+  const { fd, read } = resolve();
+  return applyValidKeepAlive(platform, calls, fd, valid, bestEffort, read);
 }
 
 /**

@@ -10,6 +10,7 @@ import type { Endpoint } from "./address.ts";
 import type { KeepAliveInfo, KeepAliveOptions } from "./options.ts";
 import type { ValidKeepAlive } from "./checks.ts";
 import {
+  applyKeepAlive,
   applyValidKeepAlive,
   descriptorGone,
   endpoints,
@@ -17,7 +18,6 @@ import {
   type SocketTarget,
   verify,
 } from "./sockopt.ts";
-import { validateKeepAlive } from "./options.ts";
 import { type KnownKeepAlive, NOTHING_READ } from "./os/platform.ts";
 import type { Runtime, Transport } from "./transport.ts";
 import { noHealth, type TcpHealth } from "./health.ts";
@@ -99,10 +99,7 @@ export class SockRef {
   setKeepAlive(options: KeepAliveOptions): KeepAliveInfo {
     const calls = this.#runtime.calls();
     const platform = this.#runtime.platform();
-    // Checked before the socket is looked at: a bad option is refused even on a closed socket.
-    const valid = validateKeepAlive(options, platform.limits);
-    const read = this.#check();
-    return applyValidKeepAlive(platform, calls, this.#fd, valid, undefined, read);
+    return applyKeepAlive(platform, calls, () => ({ fd: this.#fd, read: this.#check() }), options);
   }
 
   /** Reads the keepalive values in force from the kernel. */

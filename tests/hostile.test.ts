@@ -27,6 +27,7 @@ import {
 import { LiveConnection } from "../src/connection.ts";
 import { applyKeepAlive, setKeepAliveOn } from "../src/sockopt.ts";
 import { linux } from "../src/os/linux.ts";
+import { NOTHING_READ } from "../src/os/platform.ts";
 import type { SocketCalls } from "../ffi/types.ts";
 import { SO_KEEPALIVE, SOL_SOCKET } from "../ffi/linux.ts";
 
@@ -297,7 +298,7 @@ test("hostile: applyKeepAlive never resolves the descriptor for options it refus
       const run = () =>
         applyKeepAlive(linux, kernel, () => {
           resolved++;
-          return 5;
+          return { fd: 5, read: NOTHING_READ };
         }, o as KeepAliveOptions);
       if ("refused" in v) {
         assert.throws(run, (e: unknown) => assertRefusal(e, v));

@@ -10,7 +10,7 @@ import { freebsd, macos } from "../src/os/bsd.ts";
 import { tcpKeepaliveStruct, windows } from "../src/os/windows.ts";
 import { applyKeepAlive } from "../src/sockopt.ts";
 import { SocketOptionError } from "../src/errors.ts";
-import type { Platform } from "../src/os/platform.ts";
+import { NOTHING_READ, type Platform } from "../src/os/platform.ts";
 
 const hex = (b: Uint8Array) => [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
 const int = (v: number) => hex(new Uint8Array(new Int32Array([v]).buffer));
@@ -52,7 +52,13 @@ function apply(
   bestEffort: string[] = [],
   fd = 7,
 ) {
-  return applyKeepAlive(platform, calls, () => fd, options, new Set(bestEffort) as never);
+  return applyKeepAlive(
+    platform,
+    calls,
+    () => ({ fd, read: NOTHING_READ }),
+    options,
+    new Set(bestEffort) as never,
+  );
 }
 
 test("os/linux: exact setsockopt calls, seconds rounded up, ms for the user timeout", () => {
